@@ -1,0 +1,81 @@
+"""Settings: defaults, overridden by `assistant.toml` (or the file in $ASSISTANT_CONFIG),
+overridden by environment variables `ASSISTANT_<NAME>` (e.g. ASSISTANT_MODEL=bundled:use-m3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus_dir: str = str(PROJECT_ROOT / "corpus")
+    index_dir: str = str(PROJECT_ROOT / "index")
+    # embedding model: "bundled:e5-small", "bundled:use-m3", a hub name or a local folder
+    model: str = "bundled:e5-small"
+    # chunking (characters of Chinese text); chosen by measurement, see eval/reports/
+    max_chars: int = 360
+    overlap_chars: int = 80
+    # retrieval
+    fusion: str = "rrf"  # rrf | weighted
+    rrf_k: int = 60
+    lexical_weight: float = 1.0
+    dense_weight: float = 1.0
+    candidates: int = 50  # per retriever, before fusion
+    filter_boost: float = 0.5  # multiplier for hits outside an inferred district/year (1.0 = off)
+    # FAISS: "flat" is exact; "hnsw" approximates; "auto" switches at flat_max_vectors
+    index_type: str = "auto"
+    flat_max_vectors: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+    # answering
+    mode: str = "extractive"  # extractive | llm
+    refusal_threshold: float = 0.80  # min dense similarity of the best passage (e5 scale)
+    max_question_chars: int = 2000
+    llm_backend: str = "openai"  # openai | gguf
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key_env: str = "OPENAI_API_KEY"  # name of the env var that holds the key, never the key
+    llm_gguf_path: str = ""
+    llm_temperature: float = 0.0
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str = ""  # "user:password" enables Gradio's login for shared use
+    max_concurrency: int = 4
+    max_queue: int = 64
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(value: str, kind: type) -> object:
+    if kind is bool:
+        return value.lower() in ("1", "true", "yes", "on")
+    return kind(value)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: object) -> Settings:
+    path = Path(config_file or os.environ.get("ASSISTANT_CONFIG", PROJECT_ROOT / "assistant.toml"))
+    values: dict[str, object] = {}
+    types = {f.name: type(f.default) for f in fields(Settings)}
+    if path.is_file():
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        unknown = set(data) - set(types)
+        if unknown:
+            raise ValueError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(types)}")
+        values.update(data)
+    for name, kind in types.items():
+        env = os.environ.get(f"ASSISTANT_{name.upper()}")
+        if env is not None:
+            try:
+                values[name] = _coerce(env, kind)
+            except ValueError:
+                raise ValueError(f"ASSISTANT_{name.upper()}={env!r} is not a valid {kind.__name__}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)

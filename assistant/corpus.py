@@ -1,0 +1,139 @@
+"""The corpus: report files plus `catalog.toml`, loaded without ever writing to them.
+
+A broken file (missing, not UTF-8, empty, binary, too large) becomes a `CorpusProblem`
+naming the file; the other reports still load. A file without a catalog entry is loaded
+with defaults and a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models import Document
+
+log = logging.getLogger(__name__)
+
+CATALOG_NAME = "catalog.toml"
+MAX_FILE_BYTES = 20 * 1024 * 1024  # the largest report we expect is a few hundred KB
+KINDS = ("yearly_report", "five_year_plan", "task_table", "article", "unknown")
+
+
+@dataclass(frozen=True)
+class CorpusProblem:
+    path: str
+    message: str
+    severity: str = "error"  # error: the file is skipped; warning: loaded with defaults
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.path}: {self.message}"
+
+
+@dataclass
+class LoadedCorpus:
+    documents: list[tuple[Document, str]] = field(default_factory=list)  # (document, text)
+    problems: list[CorpusProblem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[CorpusProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "report"
+
+
+def read_report(path: Path) -> str:
+    """Read one report as UTF-8 text; raise ValueError with the reason when it is unusable."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20} MB limit; split it")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ValueError("looks binary (contains NUL bytes); reports must be UTF-8 text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8") from None
+    if not text.strip():
+        raise ValueError("is empty")
+    return text
+
+
+def _read_catalog(corpus_dir: Path, problems: list[CorpusProblem]) -> list[dict]:
+    catalog_path = corpus_dir / CATALOG_NAME
+    if not catalog_path.exists():
+        problems.append(CorpusProblem(str(catalog_path), "no catalog; every report gets default metadata", "warning"))
+        return []
+    try:
+        entries = tomllib.loads(catalog_path.read_text(encoding="utf-8")).get("document", [])
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        problems.append(CorpusProblem(str(catalog_path), f"cannot be read as TOML: {exc}", "error"))
+        return []
+    return [e for e in entries if isinstance(e, dict)]
+
+
+def load_corpus(corpus_dir: str | Path) -> LoadedCorpus:
+    corpus_dir = Path(corpus_dir)
+    result = LoadedCorpus()
+    if not corpus_dir.is_dir():
+        result.problems.append(CorpusProblem(str(corpus_dir), "corpus folder does not exist"))
+        return result
+    entries = _read_catalog(corpus_dir, result.problems)
+    seen_ids: set[str] = set()
+    catalogued_files: set[str] = set()
+    for entry in entries:
+        file_name = str(entry.get("file", ""))
+        doc_id = str(entry.get("doc_id", "")) or slugify(Path(file_name).stem)
+        path = corpus_dir / file_name
+        catalogued_files.add(file_name)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", doc_id):
+            result.problems.append(CorpusProblem(str(path), f"doc_id {doc_id!r} must be a lower-case slug (a-z, 0-9, -)"))
+            continue
+        if doc_id in seen_ids:
+            result.problems.append(CorpusProblem(str(path), f"duplicate doc_id {doc_id!r} in {CATALOG_NAME}; the first entry wins"))
+            continue
+        if not file_name or not path.is_file() or path.resolve().parent != corpus_dir.resolve():
+            result.problems.append(CorpusProblem(str(path), f"catalog entry {doc_id!r} names a file that does not exist in {corpus_dir}"))
+            continue
+        kind = str(entry.get("kind", "unknown"))
+        if kind not in KINDS:
+            result.problems.append(CorpusProblem(str(path), f"unknown kind {kind!r}, expected one of {', '.join(KINDS)}", "warning"))
+        _add(result, path, doc_id, entry)
+        seen_ids.add(doc_id)
+    for path in sorted(corpus_dir.glob("*.txt")):
+        if path.name in catalogued_files:
+            continue
+        doc_id = slugify(path.stem)
+        while doc_id in seen_ids:
+            doc_id += "-x"
+        result.problems.append(CorpusProblem(str(path), f"not in {CATALOG_NAME}; indexed as {doc_id!r} with default metadata", "warning"))
+        if _add(result, path, doc_id, {}):
+            seen_ids.add(doc_id)
+    for problem in result.problems:
+        log.warning("%s", problem)
+    return result
+
+
+def _add(result: LoadedCorpus, path: Path, doc_id: str, entry: dict) -> bool:
+    try:
+        text = read_report(path)
+    except (ValueError, OSError) as exc:
+        result.problems.append(CorpusProblem(str(path), str(exc)))
+        return False
+    document = Document(
+        doc_id=doc_id,
+        title=str(entry.get("title", path.stem)),
+        district=str(entry.get("district", "")),
+        year=str(entry.get("year", "")),
+        kind=str(entry.get("kind", "unknown")),
+        path=str(path),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
+    result.documents.append((document, text))
+    return True

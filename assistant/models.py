@@ -1,0 +1,171 @@
+"""Typed records passed between pipeline stages (parse -> chunk -> index -> retrieve -> answer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    title: str
+    district: str
+    year: str  # years covered, e.g. "2023-2024" or "2021-2025"
+    kind: str  # yearly_report | five_year_plan | task_table | article
+    path: str
+    sha256: str
+
+    def years(self) -> list[int]:
+        """All years the document covers, from its `year` label ("2023-2024" -> [2023, 2024])."""
+        parts = [int(p) for p in self.year.replace("–", "-").split("-") if p.strip().isdigit()]
+        if len(parts) == 2:
+            return list(range(parts[0], parts[1] + 1))
+        return parts
+
+
+@dataclass(frozen=True)
+class Section:
+    section_id: str  # ordinal path like "s2_1"; "s0" is the front matter
+    doc_id: str
+    heading: str
+    level: int
+    path: tuple[str, ...]  # breadcrumb of headings, outermost first
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of structure: a paragraph, a table row, a task, a glossary entry, a bullet."""
+
+    anchor: str
+    kind: str  # paragraph | table_row | task | glossary | bullet | footnote | figure
+    text: str  # normalized display text
+    section_id: str
+    lines: tuple[int, int]  # 1-based line range in the source file: the way back to the original
+    caption: str = ""  # table caption, e.g. "表一 2023年闵行区…主要目标完成情况"
+    fields: tuple[tuple[str, str], ...] = ()  # (column header, cell) for table rows and tasks
+
+    def readable(self) -> str:
+        """`header: cell; ...` for rows (reads on its own), the text for everything else."""
+        if not self.fields:
+            return self.text
+        return "; ".join(f"{name}: {value}" for name, value in self.fields if value)
+
+
+@dataclass
+class ParsedDocument:
+    document: Document
+    sections: list[Section]
+    blocks: list[Block]
+
+    def section(self, section_id: str) -> Section:
+        return self._by_id[section_id]
+
+    def __post_init__(self) -> None:
+        self._by_id = {s.section_id: s for s in self.sections}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str  # "{doc_id}#{anchor}"
+    doc_id: str
+    anchor: str
+    kind: str
+    text: str  # shown and quoted
+    context: str  # embedded and searched: breadcrumb + caption + headers + text
+    breadcrumb: tuple[str, ...]
+    district: str
+    year: str
+    title: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def url(self) -> str:
+        return f"/source/{self.doc_id}#{self.anchor}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "anchor": self.anchor,
+            "kind": self.kind,
+            "breadcrumb": list(self.breadcrumb),
+            "text": self.text,
+            "context": self.context,
+            "url": self.url,
+            "district": self.district,
+            "year": self.year,
+            "title": self.title,
+            "fields": [list(f) for f in self.fields],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Chunk":
+        return cls(
+            chunk_id=data["chunk_id"],
+            doc_id=data["doc_id"],
+            anchor=data["anchor"],
+            kind=data["kind"],
+            text=data["text"],
+            context=data["context"],
+            breadcrumb=tuple(data["breadcrumb"]),
+            district=data["district"],
+            year=data["year"],
+            title=data["title"],
+            fields=tuple(tuple(f) for f in data.get("fields", [])),
+        )
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    score: float
+    scores_by_retriever: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    breadcrumb: tuple[str, ...]
+    quote: str
+    url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "breadcrumb": list(self.breadcrumb),
+            "text": self.quote,
+            "url": self.url,
+        }
+
+
+@dataclass
+class Answer:
+    text: str
+    citations: list[Citation]
+    refused: bool
+    mode: str
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    question: str = ""
+    standalone_question: str = ""
+    closest: list[Hit] = field(default_factory=list)  # shown with a refusal
+    verification: dict[str, int] = field(default_factory=dict)  # how often verification fired
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "refused": self.refused,
+            "mode": self.mode,
+            "question": self.question,
+            "standalone_question": self.standalone_question,
+            "citations": [c.to_dict() for c in self.citations],
+            "closest": [h.chunk.to_dict() | {"score": h.score} for h in self.closest],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
+            "verification": self.verification,
+        }
