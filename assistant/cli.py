@@ -63,6 +63,113 @@ def chunks(
             typer.echo(f"{chunk.chunk_id}  [{chunk.kind}]  {' > '.join(chunk.breadcrumb)}\n    {chunk.text[:120]}")
 
 
+def _settings(**overrides):
+    try:
+        return load_settings(**overrides)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def build(model: Optional[str] = typer.Option(None, help="embedding model setting, e.g. bundled:use-m3")) -> None:
+    """Build or update the index (re-embeds only chunks whose text changed)."""
+    from .index import IndexProblem, build_index
+
+    settings = _settings(model=model)
+    try:
+        report = build_index(settings, progress=True)
+    except IndexProblem as exc:
+        _fail(str(exc))
+    typer.echo(report.summary())
+
+
+def _load_assistant(settings):
+    from .index import IndexProblem
+    from .service import Assistant
+
+    try:
+        return Assistant.load(settings, build_if_needed=False)
+    except IndexProblem as exc:
+        _fail(str(exc))
+
+
+def _filters(district: Optional[str], doc: Optional[str], year: Optional[int]):
+    from .retrieve import DISTRICT_ALIASES, Filters
+
+    districts: tuple[str, ...] = ()
+    if district:
+        match = [name for name, aliases in DISTRICT_ALIASES.items() if district.lower() in (name.lower(),) + aliases]
+        if not match:
+            _fail(f"unknown district {district!r}; known: {', '.join(DISTRICT_ALIASES)}")
+        districts = tuple(match)
+    if not (districts or doc or year):
+        return None
+    return Filters(districts=districts, doc_ids=(doc,) if doc else (), years=(year,) if year else ())
+
+
+@app.command()
+def search(
+    question: str,
+    k: int = typer.Option(10, "-k", help="number of passages"),
+    as_json: bool = typer.Option(False, "--json"),
+    district: Optional[str] = typer.Option(None, help="闵行区 / 静安区 / Minhang / Jing'an"),
+    doc: Optional[str] = typer.Option(None, help="only this document id"),
+    year: Optional[int] = typer.Option(None, help="only reports covering this year"),
+) -> None:
+    """Print the ranked passages for a question with their per-retriever scores."""
+    from .service import QuestionError
+
+    settings = _settings()
+    assistant = _load_assistant(settings)
+    try:
+        result = assistant.search(question, k=k, filters=_filters(district, doc, year))
+    except QuestionError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json([
+            {"chunk_id": h.chunk.chunk_id, "doc_id": h.chunk.doc_id, "anchor": h.chunk.anchor, "breadcrumb": list(h.chunk.breadcrumb),
+             "text": h.chunk.text, "url": h.chunk.url, "score": round(h.score, 6), "scores": {k2: round(v, 6) for k2, v in h.scores_by_retriever.items()}}
+            for h in result.hits
+        ])
+        return
+    for rank, hit in enumerate(result.hits, start=1):
+        scores = " ".join(f"{name}={value:.3f}" for name, value in hit.scores_by_retriever.items())
+        typer.echo(f"{rank:>2}. {hit.chunk.chunk_id}  score={hit.score:.4f} ({scores})\n    {' > '.join(hit.chunk.breadcrumb)}\n    {hit.chunk.text[:200]}")
+    typer.echo(f"({', '.join(f'{k2} {v:.1f} ms' for k2, v in result.timings.items())})", err=True)
+
+
+@app.command()
+def ask(
+    question: str,
+    mode: Optional[str] = typer.Option(None, help="extractive (default) or llm"),
+    as_json: bool = typer.Option(False, "--json"),
+    district: Optional[str] = typer.Option(None, help="闵行区 / 静安区 / Minhang / Jing'an"),
+    doc: Optional[str] = typer.Option(None, help="only this document id"),
+) -> None:
+    """Answer a question with numbered citations."""
+    from .llm import LLMConfigError
+    from .service import QuestionError
+
+    if mode not in (None, "extractive", "llm"):
+        _fail(f"--mode must be extractive or llm, not {mode!r}")
+    settings = _settings()
+    assistant = _load_assistant(settings)
+    try:
+        answer = assistant.ask(question, mode=mode, filters=_filters(district, doc, None))
+    except (QuestionError, LLMConfigError) as exc:
+        _fail(str(exc))
+    if as_json:
+        data = answer.to_dict()
+        _print_json({k2: data[k2] for k2 in ("answer", "refused", "mode", "citations", "timings_ms", "verification", "standalone_question")}
+                    | {"closest": [{"chunk_id": c["chunk_id"], "url": c["url"], "text": c["text"]} for c in data["closest"]]})
+        return
+    typer.echo(answer.text)
+    for citation in answer.citations:
+        typer.echo(f"[{citation.n}] {citation.title} > {' > '.join(citation.breadcrumb)}\n    {citation.quote[:160]}\n    {citation.url}")
+    for hit in answer.closest:
+        typer.echo(f"  - {hit.chunk.url}  {hit.chunk.text[:120]}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -83,6 +83,9 @@ class Chunk:
     def url(self) -> str:
         return f"/source/{self.doc_id}#{self.anchor}"
 
+    def readable_fields(self) -> str:
+        return "; ".join(f"{name}: {value}" for name, value in self.fields if value)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chunk_id": self.chunk_id,

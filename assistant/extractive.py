@@ -1,0 +1,171 @@
+"""The extractive answerer (default, no LLM): pick the sentences and table rows of the
+retrieved chunks that answer the question and write them out, each with its citation.
+
+It only ever copies what a report says, so it cannot state what the reports do not say;
+when nothing retrieved matches the question well enough it reports that instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .lexical import tokenize
+from .models import Chunk, Hit
+from .normalize import numbers
+from .retrieve import DISTRICT_ALIASES, infer_filters
+from .terms import COLUMN_EN, chinese_terms, is_english
+
+_SENTENCE = re.compile(r"[^。；！？!?]*[。；！？!?]+[”’\"」』）)]*|[^。；！？!?]+$")
+# Words of the question that say what is asked, not what it is about.
+_QUESTION_WORDS = {
+    "多少", "什么", "哪些", "哪个", "哪里", "如何", "怎么", "怎样", "是否", "情况", "完成", "完成情况", "一下", "请问",
+    "介绍", "主要", "具体", "有没有", "是不是", "目标", "实现", "达到", "里面", "提到", "报告", "规划", "计划", "年度",
+    "which", "what", "how", "many", "much", "was", "were", "the", "did", "does", "for", "and", "are", "is", "of", "in",
+    "to", "a", "an", "on", "by", "with", "its", "their", "has", "have", "that", "this", "2023", "2024", "2025",
+}
+_UNITS = ("亿元", "万元", "万人", "万平方米", "平方米", "公里", "家", "个", "件", "座", "人", "户", "台", "张", "所", "项", "%")
+_KIND_PATTERNS = {
+    "responsibility": re.compile(r"牵头|负责|责任单位|哪个部门|哪些部门|哪些单位|哪个单位|lead|responsible|in charge", re.I),
+    "definition": re.compile(r"是什么意思|什么是|是指|含义|定义|指的是|what (is|does) .*(mean|refer)|definition|meaning", re.I),
+    "list": re.compile(r"哪些|有什么|举措|措施|方面|what measures|which measures|list|what are", re.I),
+    "figure": re.compile(r"多少|几[个家项座件所]|比例|比重|增长|增速|率|总额|总量|金额|规模|how many|how much|what was|what were|rate|percent|total|amount", re.I),
+}
+
+
+@dataclass
+class Pick:
+    text: str  # a sentence of the chunk, or the readable rendering of a row
+    chunk: Chunk
+    score: float
+
+
+def question_kind(question: str) -> str:
+    if len(infer_filters(question).districts) > 1 or re.search(r"对比|比较|相比|compare|versus|vs\.?|difference", question, re.I):
+        return "comparison"
+    for kind, pattern in _KIND_PATTERNS.items():
+        if pattern.search(question):
+            return kind
+    return "fact"
+
+
+def question_terms(question: str) -> list[str]:
+    """Content words of the question (plus the Chinese terms of its English phrases)."""
+    english = is_english(question)
+    acronyms = {a.lower() for a in re.findall(r"\b[A-Z0-9]{2,}\b", question)}
+    aliases = {a for names in DISTRICT_ALIASES.values() for a in names} | set(DISTRICT_ALIASES)
+    terms = []
+    for token in tokenize(question) + [t for zh in chinese_terms(question) for t in tokenize(zh)]:
+        if token in _QUESTION_WORDS or token in aliases or token == "区":
+            continue
+        if token.isdigit() and len(token) == 4:
+            continue  # a year: handled by the filters, and every chunk of a yearly report has it
+        if english and token.isascii() and token not in acronyms and not any(c.isdigit() for c in token):
+            continue  # English words cannot match the Chinese text; their Chinese terms were added
+        terms.append(token)
+    return list(dict.fromkeys(terms))
+
+
+def requested_unit(question: str) -> str | None:
+    """The unit a figure question asks for ("多少亿元" -> 亿元), when it names one."""
+    match = re.search(r"(?:多少|几)(亿元|万元|万人|平方米|公里|家|个|件|座|人|户|台|张|所|项)", question)
+    return match.group(1) if match else None
+
+
+def render_row(chunk: Chunk, english: bool) -> str:
+    """社会消费品零售总额：年度目标 2000以上，完成情况 1983.09，单位 亿元"""
+    fields = [(k, v) for k, v in chunk.fields if v and k not in ("序号", "属性")]
+    if chunk.kind == "task":
+        values = dict(chunk.fields)
+        task = values.get("主要任务", "")
+        title = task.split("。")[0]
+        label = "lead units" if english else "牵头单位"
+        return f"任务{values.get('序号', '')}「{title}」：{label} {values.get('牵头单位', '')}"
+    if not fields:
+        return chunk.text
+    label, rest = fields[0][1], fields[1:]
+    parts = [f"{COLUMN_EN.get(k, k) if english else k} {v}" for k, v in rest]
+    return f"{label}：" + "，".join(parts)
+
+
+def _sentences(chunk: Chunk) -> list[str]:
+    if chunk.fields:
+        return [chunk.text]
+    return [s.strip() for s in _SENTENCE.findall(chunk.text) if len(s.strip()) >= 4]
+
+
+def _overlap(terms: list[str], text: str) -> float:
+    if not terms:
+        return 0.0
+    words = set(tokenize(text))
+    weight = sum(min(len(t), 4) for t in terms)
+    return sum(min(len(t), 4) for t in terms if t in words) / weight
+
+
+def score_picks(question: str, hits: list[Hit], kind: str) -> list[Pick]:
+    terms = question_terms(question)
+    unit = requested_unit(question)
+    top = hits[0].score if hits else 1.0
+    picks: list[Pick] = []
+    for rank, hit in enumerate(hits):
+        prior = 0.35 * (hit.score / top) + 0.15 / (rank + 1)
+        context_overlap = _overlap(terms, hit.chunk.context)
+        for sentence in _sentences(hit.chunk):
+            searchable = sentence + (" " + hit.chunk.readable_fields() if hit.chunk.fields else "")
+            overlap = _overlap(terms, searchable)
+            score = 0.55 * overlap + 0.2 * context_overlap + prior
+            figures = [n for n in numbers(sentence) if not re.fullmatch(r"(19|20)\d\d", n)]
+            if kind in ("figure", "comparison"):
+                score += 0.1 if figures else -0.15
+                if unit and unit not in searchable:
+                    score -= 0.2
+            if kind == "responsibility" and hit.chunk.kind == "task":
+                score += 0.25
+            if kind == "definition" and hit.chunk.kind == "glossary":
+                score += 0.2
+            picks.append(Pick(sentence, hit.chunk, score))
+    picks.sort(key=lambda p: p.score, reverse=True)
+    return picks
+
+
+def select(question: str, hits: list[Hit]) -> tuple[list[Pick], str]:
+    """The picks that make the answer, best first: one for a fact, one per district for a
+    comparison, up to four for a list."""
+    kind = question_kind(question)
+    picks = score_picks(question, hits, kind)
+    if not picks:
+        return [], kind
+    best = picks[0]
+    chosen = [best]
+    if kind == "comparison":
+        for district in infer_filters(question).districts or tuple(DISTRICT_ALIASES):
+            if district != best.chunk.district:
+                other = next((p for p in picks if p.chunk.district == district and p.score >= 0.5 * best.score), None)
+                if other:
+                    chosen.append(other)
+        # a comparison of a plan with its yearly report: the best pick of another document
+        if len(chosen) == 1:
+            other = next((p for p in picks if p.chunk.doc_id != best.chunk.doc_id and p.score >= 0.7 * best.score), None)
+            if other:
+                chosen.append(other)
+    else:
+        limit = 4 if kind == "list" else 2
+        for pick in picks[1:]:
+            if len(chosen) >= limit:
+                break
+            if pick.score >= 0.85 * best.score and pick.text not in {c.text for c in chosen}:
+                chosen.append(pick)
+    return chosen, kind
+
+
+def compose(question: str, chosen: list[Pick]) -> list[tuple[str, Chunk]]:
+    """Answer sentences (without markers) with the chunk each one cites."""
+    english = is_english(question)
+    lines = []
+    for pick in chosen:
+        text = render_row(pick.chunk, english) if pick.chunk.fields else pick.text
+        if english:
+            place = "Minhang" if pick.chunk.district == "闵行区" else "Jing'an" if pick.chunk.district == "静安区" else pick.chunk.district
+            text = f"{place} ({pick.chunk.title[:30]}…): {text}"
+        lines.append((text, pick.chunk))
+    return lines

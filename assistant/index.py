@@ -1,0 +1,374 @@
+"""The index: a directory with FAISS vectors, the chunk store, the lexical index and a manifest.
+
+Layout (under `index_dir`):
+    builds/<build_id>/  manifest.json, chunks.jsonl, embeddings.npy, vectors.faiss, lexical/
+    current -> builds/<build_id>   (a symlink, replaced atomically when a build completes)
+    .build.lock                     (one build at a time)
+
+A build writes a new directory beside the old one and only then swaps the `current` link,
+so an interrupted or failed build leaves the previous index working. Embeddings of chunks
+whose (model, context) hash is unchanged are copied from the previous build, not recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import faiss
+import numpy as np
+from filelock import FileLock, Timeout
+
+from .chunk import ChunkedCorpus, ChunkSettings, chunk_corpus
+from .config import Settings
+from .corpus import CorpusProblem
+from .lexical import LexicalIndex
+from .models import Block, Chunk, Document, ParsedDocument, Section
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+PARSER_VERSION = 1  # bump when parse/chunk output changes, so old indexes are reported stale
+
+
+class IndexProblem(RuntimeError):
+    """Base for index problems; the message says what is wrong and how to fix it."""
+
+
+class IndexMissingError(IndexProblem):
+    pass
+
+
+class IndexStaleError(IndexProblem):
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("the index does not match the corpus/settings: " + "; ".join(reasons) + ". Run `assistant build` to update it.")
+
+
+class IndexCorruptError(IndexProblem):
+    pass
+
+
+class BuildLockedError(IndexProblem):
+    pass
+
+
+def chunk_hash(model_id: str, chunk: Chunk) -> str:
+    return hashlib.sha256(f"{model_id}\n{chunk.context}".encode("utf-8")).hexdigest()[:32]
+
+
+def make_faiss_index(vectors: np.ndarray, settings: Settings) -> faiss.Index:
+    """Inner product on L2-normalized vectors is cosine similarity. Below `flat_max_vectors`
+    an exact flat scan is the right choice: a few hundred thousand 384-d vectors are scanned
+    in milliseconds and need no training or tuning. Above it, HNSW keeps latency logarithmic
+    at a small recall cost (measured by eval/bench.py)."""
+    count, dim = vectors.shape
+    kind = settings.index_type
+    if kind == "auto":
+        kind = "flat" if count <= settings.flat_max_vectors else "hnsw"
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = settings.hnsw_ef_search
+    else:
+        raise ValueError(f"index_type {settings.index_type!r} is not one of auto, flat, hnsw")
+    if count:
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+@dataclass
+class LoadedIndex:
+    path: Path
+    manifest: dict
+    chunks: list[Chunk]
+    embeddings: np.ndarray
+    faiss_index: faiss.Index
+    lexical: LexicalIndex
+    doc_titles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest["model"]["id"]
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    chunks: int
+    documents: int
+    embedded: int  # chunks embedded in this build
+    reused: int  # chunks whose embedding came from the previous build
+    seconds: float
+    embed_seconds: float
+    problems: list[CorpusProblem]
+    index_type: str
+    size_bytes: int
+
+    def summary(self) -> str:
+        rate = self.embedded / self.embed_seconds if self.embed_seconds > 0 and self.embedded else 0.0
+        lines = [
+            f"index: {self.path}",
+            f"documents: {self.documents}, chunks: {self.chunks} ({self.embedded} embedded, {self.reused} reused)",
+            f"time: {self.seconds:.1f} s (embedding {self.embed_seconds:.1f} s, {rate:.1f} chunks/s)",
+            f"faiss: {self.index_type}, size on disk: {self.size_bytes / 1e6:.1f} MB",
+        ]
+        lines += [f"{p.severity}: {p.path}: {p.message}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def current_path(settings: Settings) -> Path:
+    return Path(settings.index_dir) / "current"
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{path}/manifest.json is missing; run `assistant build` to rebuild the index") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{path}/manifest.json is unreadable ({exc}); run `assistant build` to rebuild the index") from None
+
+
+def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
+    chunks, hashes = [], []
+    try:
+        with open(path / "chunks.jsonl", encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                hashes.append(record.pop("hash"))
+                chunks.append(Chunk.from_dict(record))
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{path}/chunks.jsonl is missing; run `assistant build`") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{path}/chunks.jsonl is corrupted ({exc}); run `assistant build`") from None
+    return chunks, hashes
+
+
+def _previous_embeddings(settings: Settings, model_id: str) -> dict[str, np.ndarray]:
+    """hash -> vector from the current index, when it was built with the same model."""
+    path = current_path(settings)
+    try:
+        manifest = _read_manifest(path)
+        if manifest["model"]["id"] != model_id:
+            return {}
+        chunks, hashes = _load_chunks(path)
+        vectors = np.load(path / "embeddings.npy", mmap_mode="r")
+        if len(vectors) != len(hashes):
+            return {}
+        return {h: np.array(vectors[i]) for i, h in enumerate(hashes)}
+    except (IndexProblem, OSError, ValueError, KeyError):
+        return {}
+
+
+def corpus_fingerprint(corpus: ChunkedCorpus) -> dict[str, str]:
+    return {d.doc_id: d.sha256 for d in corpus.documents}
+
+
+def build_index(
+    settings: Settings,
+    embedder=None,
+    progress: bool = True,
+    on_embedded: Callable[[int], None] | None = None,
+) -> BuildReport:
+    """Parse, chunk, embed and write a new index; swap it in only when complete."""
+    from .embed import encode_documents, load_embedder, model_dimension, model_id as embedder_id
+
+    index_dir = Path(settings.index_dir)
+    (index_dir / "builds").mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / ".build.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise BuildLockedError(f"another build is running on {index_dir} (lock {index_dir / '.build.lock'}); wait for it to finish") from None
+    try:
+        return _build_locked(settings, embedder, progress, on_embedded, encode_documents, load_embedder, model_dimension, embedder_id)
+    finally:
+        lock.release()
+
+
+def _build_locked(settings, embedder, progress, on_embedded, encode_documents, load_embedder, model_dimension, embedder_id) -> BuildReport:
+    started = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    corpus = chunk_corpus(settings.corpus_dir, ChunkSettings(settings.max_chars, settings.overlap_chars))
+    if not corpus.chunks:
+        reasons = "; ".join(str(p) for p in corpus.problems) or "no reports found"
+        raise IndexProblem(f"nothing to index in {settings.corpus_dir}: {reasons}. The previous index (if any) is kept.")
+    model = embedder if embedder is not None else load_embedder(settings.model)
+    model_id = embedder_id(settings.model)
+    dim = model_dimension(model)
+    hashes = [chunk_hash(model_id, c) for c in corpus.chunks]
+    previous = _previous_embeddings(settings, model_id)
+    todo = [i for i, h in enumerate(hashes) if h not in previous]
+    vectors = np.zeros((len(hashes), dim), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        if h in previous:
+            vectors[i] = previous[h]
+    embed_started = time.perf_counter()
+    if todo:
+        fresh = encode_documents(model, [corpus.chunks[i].context for i in todo], show_progress_bar=progress)
+        vectors[todo] = fresh
+        if on_embedded:
+            on_embedded(len(todo))
+    embed_seconds = time.perf_counter() - embed_started
+
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    staging = index_dir / "builds" / f".tmp-{build_id}"
+    staging.mkdir(parents=True)
+    try:
+        with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
+            for chunk, h in zip(corpus.chunks, hashes):
+                handle.write(json.dumps(chunk.to_dict() | {"hash": h}, ensure_ascii=False) + "\n")
+        with open(staging / "structure.jsonl", "w", encoding="utf-8") as handle:
+            for parsed in corpus.parsed:  # the heading tree and blocks, for the source viewer
+                handle.write(json.dumps(structure_to_dict(parsed), ensure_ascii=False) + "\n")
+        np.save(staging / "embeddings.npy", vectors)
+        faiss_index = make_faiss_index(vectors, settings)
+        faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
+        LexicalIndex.build([c.context for c in corpus.chunks]).save(staging / "lexical")
+        index_type = "flat" if isinstance(faiss_index, faiss.IndexFlat) else "hnsw"
+        manifest = {
+            "format": FORMAT_VERSION,
+            "parser_version": PARSER_VERSION,
+            "model": {"id": model_id, "setting": settings.model, "dim": dim},
+            "chunking": {"max_chars": settings.max_chars, "overlap_chars": settings.overlap_chars},
+            "faiss": {"type": index_type, "vectors": len(hashes)},
+            "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "district": d.district, "year": d.year, "kind": d.kind} for d in corpus.documents},
+            "problems": [str(p) for p in corpus.problems],
+            "counts": {"documents": len(corpus.documents), "chunks": len(hashes), "embedded": len(todo), "reused": len(hashes) - len(todo)},
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - started, 3),
+        }
+        # the manifest is written last: a build directory without one is never loaded
+        (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        final = index_dir / "builds" / build_id
+        os.replace(staging, final)
+        _swap_current(index_dir, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _remove_old_builds(index_dir, keep=final)
+    return BuildReport(final, len(hashes), len(corpus.documents), len(todo), len(hashes) - len(todo),
+                       time.perf_counter() - started, embed_seconds, corpus.problems, index_type, _dir_size(final))
+
+
+def _swap_current(index_dir: Path, target: Path) -> None:
+    """Point `current` at the new build atomically (rename of a symlink over the old one)."""
+    link = index_dir / "current"
+    temp = index_dir / f".current-{os.getpid()}"
+    if temp.is_symlink() or temp.exists():
+        temp.unlink()
+    os.symlink(os.path.relpath(target, index_dir), temp)
+    if link.exists() and not link.is_symlink():
+        shutil.rmtree(link)  # an index directory from an older layout
+    os.replace(temp, link)
+
+
+def _remove_old_builds(index_dir: Path, keep: Path) -> None:
+    for path in (index_dir / "builds").iterdir():
+        if path.resolve() != keep.resolve():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def structure_to_dict(parsed: ParsedDocument) -> dict:
+    return {
+        "document": asdict(parsed.document),
+        "sections": [asdict(s) for s in parsed.sections],
+        "blocks": [asdict(b) for b in parsed.blocks],
+    }
+
+
+def structure_from_dict(data: dict) -> ParsedDocument:
+    sections = [Section(**(s | {"path": tuple(s["path"])})) for s in data["sections"]]
+    blocks = [Block(**(b | {"lines": tuple(b["lines"]), "fields": tuple(tuple(f) for f in b["fields"])})) for b in data["blocks"]]
+    return ParsedDocument(Document(**data["document"]), sections, blocks)
+
+
+def load_structure(index: "LoadedIndex") -> dict[str, ParsedDocument]:
+    """doc_id -> its parsed structure (sections and blocks), as stored at build time."""
+    try:
+        with open(index.path / "structure.jsonl", encoding="utf-8") as handle:
+            parsed = [structure_from_dict(json.loads(line)) for line in handle]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged ({exc}); run `assistant build`") from None
+    return {p.document.doc_id: p for p in parsed}
+
+
+def check_manifest(manifest: dict, settings: Settings, fingerprint: dict[str, str] | None, model_id: str) -> list[str]:
+    reasons = []
+    if manifest.get("format") != FORMAT_VERSION or manifest.get("parser_version") != PARSER_VERSION:
+        reasons.append("it was built by another version of the assistant")
+    if manifest["model"]["id"] != model_id:
+        reasons.append(f"it was built with model {manifest['model']['id']!r}, the settings ask for {model_id!r}")
+    chunking = {"max_chars": settings.max_chars, "overlap_chars": settings.overlap_chars}
+    if manifest.get("chunking") != chunking:
+        reasons.append(f"chunking settings changed ({manifest.get('chunking')} -> {chunking})")
+    if fingerprint is not None:
+        built = {k: v["sha256"] for k, v in manifest["documents"].items()}
+        added = sorted(set(fingerprint) - set(built))
+        removed = sorted(set(built) - set(fingerprint))
+        changed = sorted(k for k in set(built) & set(fingerprint) if built[k] != fingerprint[k])
+        for label, ids in (("new reports", added), ("removed reports", removed), ("changed reports", changed)):
+            if ids:
+                reasons.append(f"{label}: {', '.join(ids)}")
+    return reasons
+
+
+def corpus_fingerprint_from_files(settings: Settings) -> dict[str, str]:
+    """Hashes of the reports as they are now (cheap: no parsing)."""
+    from .corpus import load_corpus
+
+    return {d.doc_id: d.sha256 for d, _ in load_corpus(settings.corpus_dir).documents}
+
+
+def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
+    """Load the current index; with `check`, raise IndexStaleError when it does not match
+    the corpus and the settings (another model, changed reports, other chunking)."""
+    from .embed import model_id as embedder_id
+
+    path = current_path(settings)
+    if not path.exists():
+        raise IndexMissingError(f"no index in {settings.index_dir}; run `assistant build` (or start the app, which builds it)")
+    path = path.resolve()
+    manifest = _read_manifest(path)
+    if check:
+        reasons = check_manifest(manifest, settings, corpus_fingerprint_from_files(settings), embedder_id(settings.model))
+        if reasons:
+            raise IndexStaleError(reasons)
+    chunks, _ = _load_chunks(path)
+    try:
+        embeddings = np.load(path / "embeddings.npy")
+        faiss_index = faiss.read_index(str(path / "vectors.faiss"))
+        lexical = LexicalIndex.load(path / "lexical")
+    except Exception as exc:  # faiss raises RuntimeError, numpy ValueError/OSError on truncated files
+        raise IndexCorruptError(f"the index in {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build` to rebuild it") from None
+    if faiss_index.ntotal != len(chunks) or len(embeddings) != len(chunks) or lexical.bm25.scores["num_docs"] != len(chunks):
+        raise IndexCorruptError(f"the index in {path} is inconsistent ({len(chunks)} chunks, {faiss_index.ntotal} vectors); run `assistant build`")
+    if isinstance(faiss_index, faiss.IndexHNSW):
+        faiss_index.hnsw.efSearch = settings.hnsw_ef_search
+    titles = {doc_id: meta["title"] for doc_id, meta in manifest["documents"].items()}
+    return LoadedIndex(path, manifest, chunks, embeddings, faiss_index, lexical, titles)
+
+
+def ensure_index(settings: Settings, embedder=None, progress: bool = True) -> tuple[LoadedIndex, BuildReport | None]:
+    """Load the index, building it first when it is missing, stale or damaged (the app's first start)."""
+    try:
+        return load_index(settings), None
+    except IndexProblem as exc:
+        log.warning("%s; building the index", exc)
+        report = build_index(settings, embedder=embedder, progress=progress)
+        return load_index(settings), report

@@ -1,0 +1,63 @@
+"""Lexical search: jieba-segmented, folded text scored with BM25 (bm25s, sparse matrices)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import jieba
+import numpy as np
+
+from .normalize import fold
+
+jieba.setLogLevel(logging.WARNING)
+
+# Single characters that carry no meaning for search; multi-character words are kept.
+_STOP = set("的了和与及或在是为对将等年个把被这那其之以于中并也而且各有")
+_TOKEN = re.compile(r"[\w.%+\-/]+", re.UNICODE)
+
+
+@lru_cache(maxsize=4096)
+def _segment(text: str) -> tuple[str, ...]:
+    # cut_for_search also yields the short words inside long compounds
+    # ("社会消费品零售总额" -> 社会, 消费, 消费品, 零售, 总额, ...), so a paraphrase still matches.
+    tokens = []
+    for token in jieba.cut_for_search(text):
+        token = token.strip()
+        if not token or not _TOKEN.fullmatch(token) or token in _STOP:
+            continue
+        tokens.append(token)
+    return tuple(tokens)
+
+
+def tokenize(text: str) -> list[str]:
+    return list(_segment(fold(text)))
+
+
+class LexicalIndex:
+    def __init__(self, bm25: bm25s.BM25) -> None:
+        self.bm25 = bm25
+        self.vocab: dict[str, int] = bm25.vocab_dict
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "LexicalIndex":
+        bm25 = bm25s.BM25()
+        bm25.index([tokenize(t) or ["\u2205"] for t in texts], show_progress=False)
+        return cls(bm25)
+
+    def save(self, directory: Path) -> None:
+        self.bm25.save(str(directory), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> "LexicalIndex":
+        return cls(bm25s.BM25.load(str(directory), show_progress=False))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for the query (zeros when no query word is known)."""
+        tokens = [t for t in tokenize(query) if t in self.vocab]
+        if not tokens:
+            return np.zeros(self.bm25.scores["num_docs"], dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)

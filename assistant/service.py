@@ -1,0 +1,100 @@
+"""`Assistant`: the one object the CLI, the app and the eval scripts use.
+
+It loads (or builds) the index once, loads the embedding model once, and exposes
+search and ask. Heavy things are created lazily and cached for the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .config import Settings, load_settings
+from .index import BuildReport, LoadedIndex, ensure_index, load_index
+from .retrieve import Filters, HybridRetriever, SearchResult
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked (empty, too long); the message says what to do."""
+
+
+def check_question(question: object, settings: Settings) -> str:
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    cleaned = "".join(ch for ch in question if ch == "\n" or ch == "\t" or ch.isprintable()).strip()
+    if not cleaned:
+        raise QuestionError("the question is empty; type a question about the reports, e.g. 闵行区2023年社会消费品零售总额是多少？")
+    if len(cleaned) > settings.max_question_chars:
+        raise QuestionError(f"the question is {len(cleaned)} characters long; the limit is {settings.max_question_chars}. Ask a shorter question.")
+    return cleaned
+
+
+@dataclass
+class Assistant:
+    settings: Settings
+    index: LoadedIndex
+    embedder: object
+    build_report: BuildReport | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, build_if_needed: bool = True, progress: bool = True) -> "Assistant":
+        from .embed import load_embedder
+
+        settings = settings or load_settings()
+        embedder = load_embedder(settings.model)
+        if build_if_needed:
+            index, report = ensure_index(settings, embedder=embedder, progress=progress)
+        else:
+            index, report = load_index(settings), None
+        return cls(settings, index, embedder, report)
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        if not hasattr(self, "_retriever"):
+            self._retriever = HybridRetriever(self.index, self.embedder, self.settings)
+        return self._retriever
+
+    def search(self, question: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
+        question = check_question(question, self.settings)
+        return self.retriever.search(question, k=k, filters=filters)
+
+    # ----------------------------------------------------------------- documents
+
+    def documents(self) -> dict:
+        """doc_id -> ParsedDocument (headings and blocks) as stored in the index, for the source viewer."""
+        if not hasattr(self, "_structure"):
+            from .index import load_structure
+
+            self._structure = load_structure(self.index)
+        return self._structure
+
+    def chunk_text(self, chunk_id: str) -> str:
+        if not hasattr(self, "_chunk_by_id"):
+            self._chunk_by_id = {c.chunk_id: c for c in self.index.chunks}
+        chunk = self._chunk_by_id.get(chunk_id)
+        return "" if chunk is None else chunk.text + "\n" + chunk.context
+
+    # ----------------------------------------------------------------- answers
+
+    @property
+    def pipeline(self):
+        if not hasattr(self, "_pipeline"):
+            from .pipeline import AnswerPipeline
+
+            self._pipeline = AnswerPipeline(self.retriever, self.settings)
+        return self._pipeline
+
+    def stream(self, question: str, history: list[tuple[str, str]] | None = None, mode: str | None = None,
+               filters: Filters | None = None) -> Iterator[object]:
+        """Yield the answer text as it grows (str), then the final `Answer`."""
+        question = check_question(question, self.settings)
+        yield from self.pipeline.stream(question, history or [], mode or self.settings.mode, filters)
+
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None, mode: str | None = None,
+            filters: Filters | None = None):
+        final = None
+        for event in self.stream(question, history, mode, filters):
+            final = event
+        return final
