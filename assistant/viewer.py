@@ -1,0 +1,325 @@
+"""The source viewer: parsed reports -> self-contained HTML pages (no Gradio, no I/O).
+
+Citation urls are `/source/{doc_id}#{anchor}`. Every block carries its anchor as its `id`, so
+the browser scrolls to it and CSS `:target` highlights it without any script. A chunk cut from
+a long block has the anchor `{block}-p{k}`, which matches no element: the small inline script
+strips the `-p{k}` suffix and highlights the whole block instead. `?q=` values (the cited
+sentence, the chunk's quote) are searched in the block's text on the client and wrapped in
+<mark>; the script only ever reads and writes `textContent`/text nodes, so nothing from the
+URL becomes markup. All report text is escaped here with `html.escape`.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+from itertools import groupby
+from typing import Iterable, Mapping
+from urllib.parse import urlencode
+
+from .models import Answer, Block, ParsedDocument, Section
+
+KIND_LABELS = {
+    "yearly_report": "年度计划报告 Annual plan report",
+    "five_year_plan": "五年规划 Five-year plan",
+    "task_table": "任务分解表 Task table",
+    "article": "文章 Article",
+}
+TASK_HEADERS = ("类别", "序号", "主要任务", "牵头单位")
+
+_CSS = """
+:root { --ink:#1f2328; --muted:#59636e; --line:#d1d9e0; --hl:#fff1a8; --mark:#ffd54f; --link:#0b62c4; }
+* { box-sizing: border-box; }
+body { margin:0; color:var(--ink); background:#f6f8fa; line-height:1.8; font-size:17px;
+  font-family: "PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",
+  "WenQuanYi Micro Hei",system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
+a { color:var(--link); }
+header.bar { position:sticky; top:0; z-index:2; background:#fff; border-bottom:1px solid var(--line);
+  padding:.4rem 1rem; font-size:.9rem; }
+header.bar a { margin-right:1rem; text-decoration:none; }
+main { max-width:56rem; margin:1.2rem auto 4rem; background:#fff; padding:1.5rem 2.5rem 3rem;
+  border:1px solid var(--line); border-radius:8px; }
+h1 { font-size:1.6rem; line-height:1.4; margin:.2rem 0 .6rem; }
+h2 { font-size:1.35rem; margin-top:2.2rem; border-bottom:1px solid var(--line); padding-bottom:.2rem; }
+h3 { font-size:1.18rem; margin-top:1.8rem; }
+h4, h5 { font-size:1.05rem; margin-top:1.4rem; }
+.meta { color:var(--muted); font-size:.95rem; }
+p.block { margin:.6rem 0; text-indent:2em; }
+p.bullet, p.glossary, p.footnote, p.figure { text-indent:0; }
+p.glossary { padding-left:1em; border-left:3px solid var(--line); }
+p.footnote { font-size:.88rem; color:var(--muted); }
+p.figure { font-style:italic; color:var(--muted); text-align:center; }
+table { border-collapse:collapse; width:100%; margin:1rem 0 1.4rem; font-size:.93rem; line-height:1.6; }
+caption { caption-side:top; text-align:left; font-weight:600; padding:.3rem 0; }
+th, td { border:1px solid var(--line); padding:.3rem .5rem; vertical-align:top; text-align:left; }
+th { background:#f0f3f6; white-space:nowrap; }
+.block { scroll-margin-top:4rem; border-radius:4px; transition:background-color .4s; }
+.block:target, .block.highlight { background:var(--hl); outline:2px solid #e0b400; outline-offset:2px; }
+tr.block:target td, tr.block.highlight td { background:var(--hl); }
+mark { background:var(--mark); padding:0 .1em; }
+details.toc { margin:1rem 0 1.5rem; font-size:.95rem; }
+details.toc ul { margin:.3rem 0; padding-left:1.2rem; }
+ul.catalog { padding-left:1.2rem; }
+.notfound { text-align:center; padding:3rem 1rem; }
+"""
+
+# Reads the fragment and ?q= values; writes only a class, text-node splits and <mark> elements.
+_SCRIPT = r"""
+(function () {
+  function squash(s) { return s.replace(/\s+/g, ""); }
+  function markText(el, quote) {
+    var wanted = squash(quote);
+    if (wanted.length < 2) return false;
+    var walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), flat = "", map = [], node;
+    while ((node = walker.nextNode())) {
+      for (var i = 0; i < node.data.length; i++) {
+        if (!/\s/.test(node.data[i])) { flat += node.data[i]; map.push([node, i]); }
+      }
+    }
+    var at = flat.indexOf(wanted);
+    if (at < 0) return false;
+    var start = map[at], end = map[at + wanted.length - 1];
+    var range = document.createRange();
+    range.setStart(start[0], start[1]);
+    range.setEnd(end[0], end[1] + 1);
+    if (start[0] === end[0]) {
+      var mark = document.createElement("mark");
+      range.surroundContents(mark);
+    } else {
+      // the quote spans several cells or nodes: mark each text node's part separately
+      var nodes = [], w2 = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), n2;
+      while ((n2 = w2.nextNode())) { if (range.intersectsNode(n2)) nodes.push(n2); }
+      nodes.forEach(function (t) {
+        var r = document.createRange();
+        r.setStart(t, t === start[0] ? start[1] : 0);
+        r.setEnd(t, t === end[0] ? end[1] + 1 : t.data.length);
+        if (!r.collapsed && squash(r.toString())) r.surroundContents(document.createElement("mark"));
+      });
+    }
+    return true;
+  }
+  function show() {
+    var old = document.querySelectorAll(".highlight");
+    for (var i = 0; i < old.length; i++) old[i].classList.remove("highlight");
+    var id = decodeURIComponent(location.hash.slice(1));
+    if (!id) return;
+    var el = document.getElementById(id) || document.getElementById(id.replace(/-p\d+$/, ""));
+    if (!el) return;
+    el.classList.add("highlight");
+    var quotes = new URLSearchParams(location.search).getAll("q");
+    for (var k = 0; k < quotes.length; k++) {
+      if (el.querySelector("mark") || markText(el, quotes[k])) break;
+    }
+    el.scrollIntoView({ block: "center" });
+  }
+  window.addEventListener("hashchange", show);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", show); else show();
+})();
+"""
+
+
+def _page(title: str, body: str, script: bool = False) -> str:
+    tail = f"<script>{_SCRIPT}</script>" if script else ""
+    return (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        '<header class="bar"><a href="/">← 问答 Q&amp;A</a><a href="/source">全部报告 All reports</a></header>'
+        f"<main>{body}</main>{tail}</body></html>"
+    )
+
+
+def _text(value: str) -> str:
+    return escape(value).replace("\n", "<br>")
+
+
+def _cls(block: Block, highlight_anchor: str | None, *extra: str) -> str:
+    classes = ["block", *extra] + (["highlight"] if highlight_anchor == block.anchor else [])
+    return " ".join(classes)
+
+
+def _heading(section: Section) -> str:
+    level = min(max(section.level, 1) + 1, 5)  # h1 is the report title
+    return f'<h{level} id="{escape(section.section_id)}">{_text(section.heading)}</h{level}>'
+
+
+def _cells(block: Block) -> list[str]:
+    return [cell for _, cell in block.fields] if block.fields else block.text.split("\t")
+
+
+def _table(rows: list[Block], highlight_anchor: str | None, headers: tuple[str, ...]) -> str:
+    caption = rows[0].caption
+    head = "".join(f"<th>{_text(h)}</th>" for h in headers)
+    body = "".join(
+        f'<tr id="{escape(row.anchor)}" class="{_cls(row, highlight_anchor)}">'
+        + "".join(f"<td>{_text(cell)}</td>" for cell in _cells(row))
+        + "</tr>"
+        for row in rows
+    )
+    return (
+        "<table>" + (f"<caption>{_text(caption)}</caption>" if caption else "")
+        + (f"<thead><tr>{head}</tr></thead>" if head else "") + f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _group_key(block: Block) -> tuple:
+    """Consecutive rows with the same kind, caption and column headers form one table."""
+    if block.kind in ("table_row", "task"):
+        return (block.kind, block.caption, tuple(name for name, _ in block.fields))
+    return (block.anchor,)  # anything else stands alone
+
+
+def _blocks(blocks: list[Block], highlight_anchor: str | None) -> Iterable[str]:
+    for key, group in groupby(blocks, key=_group_key):
+        rows = list(group)
+        first = rows[0]
+        if first.kind in ("table_row", "task"):
+            headers = key[2] or (TASK_HEADERS if first.kind == "task" else ())
+            yield _table(rows, highlight_anchor, headers)
+        else:
+            yield f'<p id="{escape(first.anchor)}" class="{_cls(first, highlight_anchor, first.kind)}">{_text(first.text)}</p>'
+
+
+def _toc(sections: list[Section]) -> str:
+    items = "".join(
+        f'<li style="margin-left:{(s.level - 1) * 1.2}em"><a href="#{escape(s.section_id)}">{_text(s.heading)}</a></li>'
+        for s in sections if s.heading and s.level <= 2
+    )
+    return f'<details class="toc"><summary>目录 Contents</summary><ul>{items}</ul></details>' if items else ""
+
+
+def render_document(parsed: ParsedDocument, highlight_anchor: str | None = None) -> str:
+    """The whole report: title, headings by section level, paragraphs, tables; every block has its anchor as id."""
+    doc = parsed.document
+    by_section: dict[str, list[Block]] = {}
+    for block in parsed.blocks:
+        by_section.setdefault(block.section_id, []).append(block)
+    parts = [
+        f"<h1>{_text(doc.title)}</h1>",
+        f'<p class="meta">{_text(doc.district)} · {_text(doc.year)} · {_text(KIND_LABELS.get(doc.kind, doc.kind))}</p>',
+        _toc(parsed.sections),
+    ]
+    known = set()
+    for section in parsed.sections:
+        known.add(section.section_id)
+        if section.heading and section.level > 0:
+            parts.append(_heading(section))
+        parts.extend(_blocks(by_section.get(section.section_id, []), highlight_anchor))
+    orphans = [b for b in parsed.blocks if b.section_id not in known]  # defensive: never drop text
+    parts.extend(_blocks(orphans, highlight_anchor))
+    return _page(doc.title, "".join(parts), script=True)
+
+
+def render_index(documents: Mapping[str, ParsedDocument]) -> str:
+    """The catalog: one entry per report with its district, years and kind."""
+    docs = sorted((p.document for p in documents.values()), key=lambda d: (d.district, d.year, d.title))
+    rows = "".join(
+        f'<tr><td><a href="/source/{escape(d.doc_id)}">{_text(d.title)}</a></td><td>{_text(d.district)}</td>'
+        f"<td>{_text(d.year)}</td><td>{_text(KIND_LABELS.get(d.kind, d.kind))}</td></tr>"
+        for d in docs
+    )
+    body = (
+        "<h1>报告原文 Source reports</h1>"
+        f'<p class="meta">{len(docs)} 份报告 · 答案中的引用 [n] 链接到这些页面中的具体段落。</p>'
+        "<table><thead><tr><th>标题 Title</th><th>区 District</th><th>年份 Years</th><th>类型 Kind</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+    return _page("报告原文 Source reports", body)
+
+
+def render_not_found() -> str:
+    """404 page. It does not echo the requested name: nothing from the URL reaches the page."""
+    body = (
+        '<div class="notfound"><h1>404 · 未找到该报告</h1>'
+        "<p>Report not found. 请从报告列表中选择。</p>"
+        '<p><a href="/source">全部报告 All reports</a></p></div>'
+    )
+    return _page("404 · 未找到 Not found", body)
+
+
+# ----------------------------------------------------------------------------- chat messages
+# The chat shows these as raw HTML blocks (one <div>, no blank lines, so Markdown leaves them
+# alone). Everything that came from the user, the reports or the pipeline is escaped first;
+# only our own tags and the citation links are added afterwards.
+
+CHAT_CSS = """
+.qa-answer { line-height:1.75; }
+.qa-answer a.cite { text-decoration:none; font-weight:600; padding:0 .1em; }
+.qa-refusal { padding:.4rem .6rem; border-left:4px solid #d9822b; background:rgba(217,130,43,.1); border-radius:4px; }
+.qa-error { padding:.4rem .6rem; border-left:4px solid #cf222e; background:rgba(207,34,46,.08); border-radius:4px; }
+.qa-sources { margin-top:.6rem; font-size:.9em; border-top:1px solid rgba(128,128,128,.35); padding-top:.4rem; }
+.qa-sources ol { margin:.2rem 0 0; padding-left:1.6em; }
+.qa-sources li { margin:.25rem 0; }
+.qa-sources .crumb { opacity:.75; }
+.qa-sources .quote { display:block; opacity:.85; }
+"""
+_MAX_QUOTE = 220
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def _short(text: str, limit: int = _MAX_QUOTE) -> str:
+    text = " ".join(text.replace("\t", " · ").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _link(url: str, label_html: str, *quotes: str, css: str = "") -> str:
+    """`/source/doc#anchor` plus `?q=` values the viewer marks inside the cited block."""
+    path, _, anchor = url.partition("#")
+    query = urlencode([("q", q[:300]) for q in quotes if q.strip()])
+    href = f"{path}{'?' + query if query else ''}{'#' + anchor if anchor else ''}"
+    cls = f' class="{css}"' if css else ""
+    return f'<a{cls} href="{escape(href)}" target="_blank" rel="noopener">{label_html}</a>'
+
+
+def _sentences_citing(text: str) -> dict[int, str]:
+    """n -> the first answer line that cites [n], without its markers (what the viewer marks)."""
+    found: dict[int, str] = {}
+    for line in text.splitlines():
+        bare = _MARKER.sub("", line).strip()
+        for match in _MARKER.finditer(line):
+            found.setdefault(int(match.group(1)), bare)
+    return found
+
+
+def render_question(question: str) -> str:
+    return f'<div class="qa-question">{_text(question)}</div>'
+
+
+def render_partial(text: str) -> str:
+    """The answer while it streams: escaped text, markers not linked yet."""
+    return f'<div class="qa-answer">{_text(text)}</div>'
+
+
+def render_note(message: str, kind: str = "error") -> str:
+    return f'<div class="qa-{kind}">{_text(message)}</div>'
+
+
+def render_answer(answer: Answer) -> str:
+    """Final answer: [n] -> link to the cited block; a 来源 Sources list; a refusal shows the closest passages."""
+    if answer.refused:
+        items = "".join(
+            f"<li>{_link(hit.chunk.url, _text(hit.chunk.title), hit.chunk.text)}"
+            f' <span class="crumb">{_text(" › ".join(hit.chunk.breadcrumb))}</span>'
+            f'<span class="quote">{_text(_short(hit.chunk.text))}</span></li>'
+            for hit in answer.closest
+        )
+        closest = f'<div class="qa-sources"><b>最接近的段落 Closest passages</b><ol>{items}</ol></div>' if items else ""
+        return f'<div class="qa-answer"><div class="qa-refusal">{_text(answer.text)}</div>{closest}</div>'
+    by_n = {c.n: c for c in answer.citations}
+    cited = _sentences_citing(answer.text)
+
+    def linked(match: re.Match[str]) -> str:
+        citation = by_n.get(int(match.group(1)))
+        if citation is None:
+            return match.group(0)
+        return _link(citation.url, f"[{citation.n}]", cited.get(citation.n, ""), citation.quote, css="cite")
+
+    body = _MARKER.sub(linked, _text(answer.text))  # escaping leaves "[n]" intact
+    items = "".join(
+        f'<li value="{c.n}">{_link(c.url, _text(c.title), cited.get(c.n, ""), c.quote)}'
+        f' <span class="crumb">{_text(" › ".join(c.breadcrumb))}</span>'
+        f'<span class="quote">“{_text(_short(c.quote))}”</span></li>'
+        for c in answer.citations
+    )
+    sources = f'<div class="qa-sources"><b>来源 Sources</b><ol>{items}</ol></div>' if items else ""
+    return f'<div class="qa-answer">{body}{sources}</div>'

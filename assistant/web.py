@@ -1,0 +1,205 @@
+"""The web app: the source viewer (`/source`, `/source/{doc_id}`) and the Gradio chat at `/`.
+
+`create_app(assistant)` returns one FastAPI app; `app.py` serves it with uvicorn. The viewer
+routes are plain FastAPI and are registered before Gradio is mounted at `/`, so they win.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Iterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from .viewer import (CHAT_CSS, render_answer, render_document, render_index, render_not_found, render_note,
+                     render_partial, render_question)
+
+log = logging.getLogger(__name__)
+
+ALL = "全部"
+DISTRICTS = (ALL, "闵行区", "静安区")
+TITLE = "闵行/静安规划报告问答 · Policy Q&A"
+EXAMPLES = (
+    "闵行区2023年社会消费品零售总额完成了多少？",
+    "促进创新创业人才集聚由哪些单位牵头？",
+    "静安区2023年外贸进出口总额是多少？",
+    "What was Jing'an's retail sales target for 2024?",
+    "“揭榜挂帅”是什么意思？",
+)
+History = list[tuple[str, str]]
+
+
+def llm_available(settings: Any) -> bool:
+    return bool(getattr(settings, "llm_base_url", "") or getattr(settings, "llm_gguf_path", ""))
+
+
+def parse_auth(auth: str) -> tuple[str, str] | None:
+    """"user:password" -> (user, password); "" -> None (no login)."""
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise ValueError(f"auth must look like 'user:password', got {len(auth)} characters without both parts")
+    return user, password
+
+
+def make_filters(district: str | None, doc_id: str | None):
+    from .retrieve import Filters
+
+    filters = Filters(
+        districts=(district,) if district and district != ALL else (),
+        doc_ids=(doc_id,) if doc_id and doc_id != ALL else (),
+    )
+    return None if filters.is_empty() else filters
+
+
+# ----------------------------------------------------------------------------- viewer routes
+
+
+def _add_viewer_routes(app: FastAPI, assistant: Any, logged_in) -> None:
+    @app.get("/source", response_class=HTMLResponse)
+    @app.get("/source/", response_class=HTMLResponse, include_in_schema=False)
+    def source_index(request: Request) -> HTMLResponse:
+        if not logged_in(request):
+            return RedirectResponse("/", status_code=303)
+        return HTMLResponse(render_index(assistant.documents()))
+
+    # `:path` so that "/source/../x" or encoded slashes still land here (and get a 404) instead
+    # of falling through to Gradio; the name is only ever a key into documents(), never a path.
+    @app.get("/source/{doc_id:path}", response_class=HTMLResponse)
+    def source_document(doc_id: str, request: Request) -> HTMLResponse:
+        if not logged_in(request):
+            return RedirectResponse("/", status_code=303)
+        parsed = assistant.documents().get(doc_id)
+        if parsed is None:
+            return HTMLResponse(render_not_found(), status_code=404)
+        return HTMLResponse(render_document(parsed))
+
+
+# ----------------------------------------------------------------------------- chat
+
+
+def _answer_events(assistant: Any, question: str, history: History, mode: str, filters) -> Iterator[tuple[str, Any]]:
+    """("partial", html) while the answer grows, then ("final", Answer) or ("error", html)."""
+    from .service import QuestionError
+
+    try:
+        for event in assistant.stream(question, history=history, mode=mode, filters=filters):
+            if isinstance(event, str):
+                yield "partial", render_partial(event)
+            else:
+                yield "final", event
+    except QuestionError as exc:  # the message is written for the user
+        yield "error", render_note(str(exc))
+    except Exception:  # keep the chat alive; the details go to the server log, not the page
+        log.exception("answering %r failed", question[:200])
+        yield "error", render_note("出错了，请稍后再试。Something went wrong while answering; please try again.")
+
+
+def build_chat(assistant: Any):
+    """The Gradio Blocks for the chat (not yet queued or mounted)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from these machines
+    import gradio as gr
+
+    settings = assistant.settings
+    documents = assistant.documents()
+    has_llm = llm_available(settings)
+
+    def doc_choices(district: str) -> list[tuple[str, str]]:
+        docs = sorted((p.document for p in documents.values()), key=lambda d: (d.district, d.year, d.title))
+        return [("全部 All", ALL)] + [(d.title, d.doc_id) for d in docs if district in (ALL, d.district)]
+
+    def respond(message: str, chat: list, history: History, district: str, doc_id: str, mode: str):
+        chat = list(chat or []) + [
+            {"role": "user", "content": render_question(message)},
+            {"role": "assistant", "content": render_partial("…")},
+        ]
+        yield chat, history, ""
+        for kind, value in _answer_events(assistant, message, history, mode, make_filters(district, doc_id)):
+            if kind == "final":
+                chat[-1]["content"] = render_answer(value)
+                history = list(history) + [(message, value.text)]  # plain text for follow-ups
+            else:
+                chat[-1]["content"] = value
+            yield chat, history, ""
+
+    def ask(question: str, district: str = ALL, mode: str = "extractive") -> dict:
+        """Answer one question; returns the answer text, refused flag, citations (with urls) and timings."""
+        from .service import QuestionError
+
+        if district not in DISTRICTS:
+            raise gr.Error(f"district must be one of {', '.join(DISTRICTS)}; got {district!r}")
+        if mode not in ("extractive", "llm") or (mode == "llm" and not has_llm):
+            raise gr.Error(f"mode must be 'extractive'{' or llm' if has_llm else ' (no LLM is configured)'}; got {mode!r}")
+        try:
+            answer = assistant.ask(question, mode=mode, filters=make_filters(district, None))
+        except QuestionError as exc:
+            raise gr.Error(str(exc)) from None
+        return answer.to_dict()
+
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"## {TITLE}\n闵行区、静安区规划与计划报告的问答助手：每句回答都带引用 [n]，点击可查看原文段落。"
+                    " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)")
+        history = gr.State([])
+        with gr.Row():
+            with gr.Column(scale=4):
+                chatbot = gr.Chatbot(label="对话 Chat", height=560, latex_delimiters=[], feedback_options=None,
+                                     elem_id="chat", buttons=["copy"])
+                with gr.Row():
+                    box = gr.Textbox(placeholder="输入问题，回车发送 · Ask a question and press Enter", show_label=False,
+                                     scale=5, lines=1, max_lines=4, elem_id="question", autofocus=True)
+                    send = gr.Button("发送 Ask", variant="primary", scale=1, elem_id="send")
+                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="示例问题 Examples")
+            with gr.Column(scale=1, min_width=240):
+                district = gr.Dropdown(list(DISTRICTS), value=ALL, label="区 District", elem_id="district")
+                document = gr.Dropdown(doc_choices(ALL), value=ALL, label="报告 Document", elem_id="document")
+                mode = gr.Radio([("抽取式 Extractive", "extractive"), ("大模型 LLM", "llm")],
+                                value=settings.mode if has_llm else "extractive", label="回答方式 Answer mode",
+                                interactive=has_llm, elem_id="mode",
+                                info=None if has_llm else "未配置大模型，仅抽取式可用 · No LLM configured")
+                clear = gr.Button("清空对话 Clear")
+
+        inputs = [box, chatbot, history, district, document, mode]
+        outputs = [chatbot, history, box]
+        box.submit(respond, inputs, outputs, api_visibility="private")
+        send.click(respond, inputs, outputs, api_visibility="private")
+        clear.click(lambda: ([], [], ""), None, outputs, api_visibility="private")
+        chatbot.clear(lambda: [], None, history, api_visibility="private")  # the chat's own trash icon
+        district.change(lambda d: gr.Dropdown(choices=doc_choices(d), value=ALL), district, document,
+                        api_visibility="private")
+        gr.api(ask, api_name="ask")
+
+    demo.queue(default_concurrency_limit=settings.max_concurrency, max_size=settings.max_queue)
+    return demo
+
+
+# ----------------------------------------------------------------------------- app
+
+
+def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
+    """Viewer routes plus (unless include_chat=False, for tests without a model) the chat at `/`."""
+    app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
+    auth = parse_auth(getattr(assistant.settings, "auth", ""))
+    mounted: dict[str, Any] = {}
+
+    def logged_in(request: Request) -> bool:
+        """With a password set, the viewer accepts Gradio's own login cookie (path "/")."""
+        gradio_app = mounted.get("gradio")
+        if auth is None or gradio_app is None:
+            return auth is None
+        cookie_id = gradio_app.cookie_id
+        token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(f"access-token-unsecure-{cookie_id}")
+        return token is not None and token in gradio_app.tokens
+
+    _add_viewer_routes(app, assistant, logged_in)
+    if include_chat:
+        import gradio as gr
+        from starlette.routing import Mount
+
+        demo = build_chat(assistant)
+        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS,
+                            auth_message="闵行/静安规划报告问答 · 请登录 Please log in")
+        mounted["gradio"] = next(r.app for r in app.routes if isinstance(r, Mount))
+    return app
