@@ -35,13 +35,18 @@ _KIND_PATTERNS = {
 
 @dataclass
 class Pick:
-    text: str  # a sentence of the chunk, or the readable rendering of a row
+    text: str  # a sentence of the chunk, or a table row
     chunk: Chunk
     score: float
+    overlap: float = 0.0  # share of the question's content words the sentence itself contains
+    index: int = 0  # position of the sentence in its chunk
 
 
 def question_kind(question: str) -> str:
-    if len(infer_filters(question).districts) > 1 or re.search(r"对比|比较|相比|compare|versus|vs\.?|difference", question, re.I):
+    filters = infer_filters(question)
+    plan_and_year = filters.five_year_plan and re.search(r"20\d\d年|去年|实际", question)
+    if (len(filters.districts) > 1 or len(filters.years) > 1 or plan_and_year
+            or re.search(r"对比|比较|相比|分别|一致|差距|还差|compare|versus|vs\.?|difference|both", question, re.I)):
         return "comparison"
     for kind, pattern in _KIND_PATTERNS.items():
         if pattern.search(question):
@@ -88,7 +93,11 @@ def render_row(chunk: Chunk, english: bool) -> str:
     return f"{label}：" + "，".join(parts)
 
 
-def _sentences(chunk: Chunk) -> list[str]:
+def _sentences(chunk: Chunk, kind: str) -> list[str]:
+    if chunk.kind == "task" and kind != "responsibility":
+        # a task's text answers figure and list questions sentence by sentence
+        task = dict(chunk.fields).get("主要任务", chunk.text)
+        return [s.strip() for s in _SENTENCE.findall(task) if len(s.strip()) >= 4]
     if chunk.fields:
         return [chunk.text]
     return [s.strip() for s in _SENTENCE.findall(chunk.text) if len(s.strip()) >= 4]
@@ -110,8 +119,9 @@ def score_picks(question: str, hits: list[Hit], kind: str) -> list[Pick]:
     for rank, hit in enumerate(hits):
         prior = 0.35 * (hit.score / top) + 0.15 / (rank + 1)
         context_overlap = _overlap(terms, hit.chunk.context)
-        for sentence in _sentences(hit.chunk):
-            searchable = sentence + (" " + hit.chunk.readable_fields() if hit.chunk.fields else "")
+        for position, sentence in enumerate(_sentences(hit.chunk, kind)):
+            as_row = hit.chunk.fields and hit.chunk.kind != "task" or kind == "responsibility"
+            searchable = sentence + (" " + hit.chunk.readable_fields() if as_row else "")
             overlap = _overlap(terms, searchable)
             score = 0.55 * overlap + 0.2 * context_overlap + prior
             figures = [n for n in numbers(sentence) if not re.fullmatch(r"(19|20)\d\d", n)]
@@ -123,7 +133,7 @@ def score_picks(question: str, hits: list[Hit], kind: str) -> list[Pick]:
                 score += 0.25
             if kind == "definition" and hit.chunk.kind == "glossary":
                 score += 0.2
-            picks.append(Pick(sentence, hit.chunk, score))
+            picks.append(Pick(sentence, hit.chunk, score, overlap, position))
     picks.sort(key=lambda p: p.score, reverse=True)
     return picks
 
@@ -150,6 +160,10 @@ def select(question: str, hits: list[Hit]) -> tuple[list[Pick], str]:
                 chosen.append(other)
     else:
         limit = 4 if kind == "list" else 2
+        if kind == "list" and not best.chunk.fields:
+            # the items of a list usually follow its lead sentence ("面临不少问题和挑战。一是…")
+            following = [p for p in picks if p.chunk.chunk_id == best.chunk.chunk_id and best.index < p.index <= best.index + 3]
+            chosen.extend(sorted(following, key=lambda p: p.index))
         for pick in picks[1:]:
             if len(chosen) >= limit:
                 break
@@ -158,14 +172,30 @@ def select(question: str, hits: list[Hit]) -> tuple[list[Pick], str]:
     return chosen, kind
 
 
-def compose(question: str, chosen: list[Pick]) -> list[tuple[str, Chunk]]:
+def compose(question: str, chosen: list[Pick], kind: str) -> list[tuple[str, Chunk]]:
     """Answer sentences (without markers) with the chunk each one cites."""
     english = is_english(question)
     lines = []
     for pick in chosen:
-        text = render_row(pick.chunk, english) if pick.chunk.fields else pick.text
+        as_row = pick.chunk.fields and (pick.chunk.kind != "task" or kind == "responsibility")
+        text = render_row(pick.chunk, english) if as_row else pick.text
         if english:
             place = "Minhang" if pick.chunk.district == "闵行区" else "Jing'an" if pick.chunk.district == "静安区" else pick.chunk.district
             text = f"{place} ({pick.chunk.title[:30]}…): {text}"
         lines.append((text, pick.chunk))
     return lines
+
+
+MIN_OVERLAP = 0.3  # share of the question's content words the best sentence must contain: measured on the eval set (eval/reports)
+
+
+def answers_question(question: str, best: Pick, kind: str) -> bool:
+    """Whether the best sentence can answer at all: it must contain most of what the question
+    is about, and a figure question naming a unit ("多少亿元") needs that unit in it."""
+    if best.overlap < MIN_OVERLAP and question_terms(question):
+        return False
+    unit = requested_unit(question)
+    searchable = best.text + " " + best.chunk.readable_fields()
+    if kind in ("figure", "fact") and unit and unit not in searchable:
+        return False
+    return True

@@ -12,7 +12,7 @@ from typing import Iterator
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .config import Settings
-from .extractive import compose, select
+from .extractive import answers_question, compose, select
 from .models import Answer, Chunk, Citation, Hit
 from .retrieve import DISTRICT_ALIASES, Filters, HybridRetriever, SearchResult, infer_filters, other_districts
 from .terms import is_english
@@ -21,7 +21,7 @@ from .verify import Sentence, VerificationStats, verify
 TOP_K = 8  # passages given to the answerer
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|而|and|what about|how about)|呢[？?]?$", re.I)
 _YEAR = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)")
-MIN_PICK_SCORE = 0.45  # below this the best sentence does not answer the question (measured, see eval/reports)
+
 
 
 def condense(question: str, history: list[tuple[str, str]]) -> str:
@@ -122,10 +122,12 @@ class AnswerPipeline:
         yield answer
 
     def _compose_extractive(self, question: str, result: SearchResult) -> tuple[list[Sentence], bool]:
-        chosen, _kind = select(question, result.hits)
-        if not chosen or chosen[0].score < MIN_PICK_SCORE or result.best_dense < self.settings.refusal_threshold:
+        chosen, kind = select(question, result.hits)
+        if not chosen or result.best_dense < self.settings.refusal_threshold:
             return [], True
-        return [Sentence(text, [chunk.chunk_id]) for text, chunk in compose(question, chosen)], False
+        if not answers_question(question, chosen[0], kind):
+            return [], True
+        return [Sentence(text, [chunk.chunk_id]) for text, chunk in compose(question, chosen, kind)], False
 
     def _compose_llm(self, question: str, hits: list[Hit]):
         from .llm import llm_answer_stream

@@ -101,7 +101,8 @@ _SCRIPT = r"""
   function show() {
     var old = document.querySelectorAll(".highlight");
     for (var i = 0; i < old.length; i++) old[i].classList.remove("highlight");
-    var id = decodeURIComponent(location.hash.slice(1));
+    var id;
+    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }  // malformed %-escape
     if (!id) return;
     var el = document.getElementById(id) || document.getElementById(id.replace(/-p\d+$/, ""));
     if (!el) return;

@@ -175,3 +175,15 @@ def test_password_protects_viewer_when_auth_is_set():
     fake = SimpleNamespace(settings=Settings(auth="staff:secret"), documents=lambda: {DOC.doc_id: make_parsed()})
     client = TestClient(create_app(fake, include_chat=False), follow_redirects=False)
     assert client.get("/source/demo-2023").status_code == 303
+
+
+def test_gradio_login_also_opens_the_viewer():
+    """With auth set, the viewer accepts Gradio's login cookie (this reads Gradio internals:
+    `cookie_id` and `tokens`; the test catches a Gradio upgrade that changes them)."""
+    fake = SimpleNamespace(settings=Settings(auth="staff:s3cret"), documents=lambda: {DOC.doc_id: make_parsed()})
+    with TestClient(create_app(fake), follow_redirects=False) as client:
+        assert client.get("/source/demo-2023").status_code == 303
+        assert client.post("/login", data={"username": "staff", "password": "wrong"}).status_code == 400
+        assert client.post("/login", data={"username": "staff", "password": "s3cret"}).status_code == 200
+        assert client.get("/source/demo-2023").status_code == 200
+        assert client.get("/source/..%2Fetc%2Fpasswd").status_code == 404
