@@ -114,6 +114,7 @@ def _overlap(terms: list[str], text: str) -> float:
 def score_picks(question: str, hits: list[Hit], kind: str) -> list[Pick]:
     terms = question_terms(question)
     unit = requested_unit(question)
+    asked_years = set(re.findall(r"(20\d\d)年?", question))
     top = hits[0].score if hits else 1.0
     picks: list[Pick] = []
     for rank, hit in enumerate(hits):
@@ -128,6 +129,12 @@ def score_picks(question: str, hits: list[Hit], kind: str) -> list[Pick]:
             if kind in ("figure", "comparison"):
                 score += 0.1 if figures else -0.15
                 if unit and unit not in searchable:
+                    score -= 0.2
+            if asked_years:
+                # "2023年…" should not be answered from the 2024 plan table of the same report
+                where = " ".join(hit.chunk.breadcrumb) + " " + " ".join(k for k, _ in hit.chunk.fields) + " " + sentence
+                mentioned = set(re.findall(r"(20\d\d)年", where))
+                if mentioned and not mentioned & asked_years:
                     score -= 0.2
             if kind == "responsibility" and hit.chunk.kind == "task":
                 score += 0.25
@@ -172,17 +179,18 @@ def select(question: str, hits: list[Hit]) -> tuple[list[Pick], str]:
     return chosen, kind
 
 
-def compose(question: str, chosen: list[Pick], kind: str) -> list[tuple[str, Chunk]]:
-    """Answer sentences (without markers) with the chunk each one cites."""
+def compose(question: str, chosen: list[Pick], kind: str) -> list[tuple[str, str, Chunk]]:
+    """Answer sentences (prefix, text without markers) with the chunk each one cites."""
     english = is_english(question)
     lines = []
     for pick in chosen:
         as_row = pick.chunk.fields and (pick.chunk.kind != "task" or kind == "responsibility")
         text = render_row(pick.chunk, english) if as_row else pick.text
-        if english:
+        prefix = ""
+        if english:  # the reports are Chinese: say in English where the quoted passage is from
             place = "Minhang" if pick.chunk.district == "闵行区" else "Jing'an" if pick.chunk.district == "静安区" else pick.chunk.district
-            text = f"{place} ({pick.chunk.title[:30]}…): {text}"
-        lines.append((text, pick.chunk))
+            prefix = f"{place}, {pick.chunk.title[:24]}…: "
+        lines.append((prefix, text, pick.chunk))
     return lines
 
 

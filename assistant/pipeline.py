@@ -127,7 +127,7 @@ class AnswerPipeline:
             return [], True
         if not answers_question(question, chosen[0], kind):
             return [], True
-        return [Sentence(text, [chunk.chunk_id]) for text, chunk in compose(question, chosen, kind)], False
+        return [Sentence(text, [chunk.chunk_id], prefix=prefix) for prefix, text, chunk in compose(question, chosen, kind)], False
 
     def _compose_llm(self, question: str, hits: list[Hit]):
         from .llm import llm_answer_stream
@@ -159,7 +159,7 @@ class AnswerPipeline:
                     numbering[chunk_id] = len(numbering) + 1
                     citations.append(Citation(numbering[chunk_id], chunk_id, chunk.doc_id, chunk.title, chunk.breadcrumb, chunk.text, chunk.url))
                 markers.append(f"[{numbering[chunk_id]}]")
-            text = sentence.text.rstrip()
+            text = sentence.prefix + sentence.text.rstrip()
             parts.append(text + ("".join(markers) if markers else unsupported))
         joiner = "\n" if is_english(question) else "\n"
         return Answer(text=joiner.join(parts), citations=citations, refused=False, mode=mode, timings=timings,

@@ -22,9 +22,10 @@ _MARKER = re.compile(r"\s*\[(\d+)\]")
 
 @dataclass
 class Sentence:
-    text: str  # without citation markers
+    text: str  # without citation markers; what verification checks
     chunk_ids: list[str]
     supported: bool = True
+    prefix: str = ""  # shown before the text, not a claim (e.g. "Minhang (…):" in English answers)
 
 
 @dataclass
