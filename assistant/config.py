@@ -23,8 +23,8 @@ class Settings:
     overlap_chars: int = 80
     # retrieval
     fusion: str = "rrf"  # rrf | weighted
-    rrf_k: int = 60
-    lexical_weight: float = 1.0
+    rrf_k: int = 20  # measured: see eval/reports/tuning.md
+    lexical_weight: float = 1.5
     dense_weight: float = 1.0
     candidates: int = 50  # per retriever, before fusion
     filter_boost: float = 0.5  # multiplier for hits outside an inferred district/year (1.0 = off)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from .lexical import tokenize
 from .models import Chunk, Hit
@@ -28,7 +29,7 @@ _UNITS = ("亿元", "万元", "万人", "万平方米", "平方米", "公里", "
 _KIND_PATTERNS = {
     "responsibility": re.compile(r"牵头|负责|责任单位|哪个部门|哪些部门|哪些单位|哪个单位|lead|responsible|in charge", re.I),
     "definition": re.compile(r"是什么意思|什么是|是指|含义|定义|指的是|what (is|does) .*(mean|refer)|definition|meaning", re.I),
-    "list": re.compile(r"哪些|有什么|举措|措施|方面|what measures|which measures|list|what are", re.I),
+    "list": re.compile(r"哪些|哪几|有什么|举措|措施|方面|列出|包括|问题和挑战|困难和挑战|what measures|which measures|list|what are", re.I),
     "figure": re.compile(r"多少|几[个家项座件所]|比例|比重|增长|增速|率|总额|总量|金额|规模|how many|how much|what was|what were|rate|percent|total|amount", re.I),
 }
 
@@ -145,9 +146,9 @@ def score_picks(question: str, hits: list[Hit], kind: str) -> list[Pick]:
     return picks
 
 
-def select(question: str, hits: list[Hit]) -> tuple[list[Pick], str]:
-    """The picks that make the answer, best first: one for a fact, one per district for a
-    comparison, up to four for a list."""
+def select(question: str, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | None] | None = None) -> tuple[list[Pick], str]:
+    """The picks that make the answer, best first: one for a fact, one per district (or per
+    document) for a comparison, a lead sentence and the items after it for a list."""
     kind = question_kind(question)
     picks = score_picks(question, hits, kind)
     if not picks:
@@ -160,23 +161,46 @@ def select(question: str, hits: list[Hit]) -> tuple[list[Pick], str]:
                 other = next((p for p in picks if p.chunk.district == district and p.score >= 0.5 * best.score), None)
                 if other:
                     chosen.append(other)
-        # a comparison of a plan with its yearly report: the best pick of another document
+        # a plan compared with a yearly report: the best pick of a document covering other years
         if len(chosen) == 1:
-            other = next((p for p in picks if p.chunk.doc_id != best.chunk.doc_id and p.score >= 0.7 * best.score), None)
+            other = next((p for p in picks if p.chunk.year != best.chunk.year and p.score >= 0.6 * best.score), None)
+            other = other or next((p for p in picks if p.chunk.doc_id != best.chunk.doc_id and p.score >= 0.7 * best.score), None)
             if other:
                 chosen.append(other)
     else:
         limit = 4 if kind == "list" else 2
         if kind == "list" and not best.chunk.fields:
-            # the items of a list usually follow its lead sentence ("面临不少问题和挑战。一是…")
-            following = [p for p in picks if p.chunk.chunk_id == best.chunk.chunk_id and best.index < p.index <= best.index + 3]
-            chosen.extend(sorted(following, key=lambda p: p.index))
+            items = _list_items(best, next_chunk)
+            if items:
+                return [best] + items, kind
         for pick in picks[1:]:
             if len(chosen) >= limit:
                 break
             if pick.score >= 0.85 * best.score and pick.text not in {c.text for c in chosen}:
                 chosen.append(pick)
     return chosen, kind
+
+
+_ENUMERATED = re.compile(r"^(?:[一二三四五六七八九]是|[（(][一二三四五六七八九][）)]|第[一二三四五六七八九]，|首先|其次)")
+
+
+def _list_items(lead: Pick, next_chunk: Callable[[Chunk], Chunk | None] | None) -> list[Pick]:
+    """The items that follow a list's lead sentence ("面临不少问题和挑战。一是…二是…"), in its
+    chunk and, when the paragraph was split, in the next piece: the enumerated sentences
+    if there are any, else the next three sentences."""
+    sentences = [(lead.chunk, i, s) for i, s in enumerate(_sentences(lead.chunk, "list")) if i > lead.index]
+    neighbour = next_chunk(lead.chunk) if next_chunk else None
+    if neighbour is not None and neighbour.breadcrumb == lead.chunk.breadcrumb and neighbour.anchor.split("-p")[0] == lead.chunk.anchor.split("-p")[0]:
+        sentences += [(neighbour, i, s) for i, s in enumerate(_sentences(neighbour, "list"))]
+    enumerated = [item for item in sentences if _ENUMERATED.match(item[2].lstrip("*"))]
+    selected = enumerated[:5] if len(enumerated) >= 2 else sentences[:3]
+    seen: set[str] = set()
+    picks = []
+    for chunk, index, sentence in selected:
+        if sentence not in seen:
+            seen.add(sentence)
+            picks.append(Pick(sentence, chunk, lead.score * 0.9, lead.overlap, index))
+    return picks
 
 
 def compose(question: str, chosen: list[Pick], kind: str) -> list[tuple[str, str, Chunk]]:

@@ -122,7 +122,7 @@ class AnswerPipeline:
         yield answer
 
     def _compose_extractive(self, question: str, result: SearchResult) -> tuple[list[Sentence], bool]:
-        chosen, kind = select(question, result.hits)
+        chosen, kind = select(question, result.hits, self.retriever.next_chunk)
         if not chosen or result.best_dense < self.settings.refusal_threshold:
             return [], True
         if not answers_question(question, chosen[0], kind):

@@ -94,6 +94,14 @@ class HybridRetriever:
         self._years = [_chunk_years(c) for c in self.chunks]
         self._kind_plan = np.array([c.doc_id in self._plan_docs(index) for c in self.chunks])
         self._squashed = [squash(c.text) for c in self.chunks]
+        self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    def next_chunk(self, chunk: Chunk) -> Chunk | None:
+        """The chunk after this one in its document (chunks are stored in reading order)."""
+        i = self._position.get(chunk.chunk_id)
+        if i is None or i + 1 >= len(self.chunks) or self.chunks[i + 1].doc_id != chunk.doc_id:
+            return None
+        return self.chunks[i + 1]
 
     @staticmethod
     def _plan_docs(index: LoadedIndex) -> set[str]:
