@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Optional
 
+import click
 import typer
 
 from .config import load_settings
@@ -18,11 +19,45 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _guard(command):
+    """Any unexpected failure of a command becomes an `error:` line and exit status 1, not a
+    stack trace (set ASSISTANT_DEBUG=1 to see the trace)."""
+    import functools
+    import os
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, click.exceptions.ClickException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI
+            if os.environ.get("ASSISTANT_DEBUG"):
+                raise
+            _fail(f"{type(exc).__name__}: {str(exc)[:500] or 'no details'} (set ASSISTANT_DEBUG=1 for the trace)", 1)
+
+    return run
+
+
+def _question(question: str, settings) -> str:
+    """The checked question; "-" reads it from standard input (for text that cannot be an
+    argument: NUL bytes, or more than the OS limit of 128 KiB per argument)."""
+    from .service import QuestionError, check_question
+
+    if question == "-":
+        question = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    try:
+        return check_question(question, settings)
+    except QuestionError as exc:
+        _fail(str(exc))
+
+
 def _print_json(data: object) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @app.command()
+@_guard
 def outline(doc_id: str = typer.Argument(..., help="document id from corpus/catalog.toml")) -> None:
     """Print the recovered heading tree of one report with block counts."""
     from .chunk import chunk_corpus
@@ -42,6 +77,7 @@ def outline(doc_id: str = typer.Argument(..., help="document id from corpus/cata
 
 
 @app.command()
+@_guard
 def chunks(
     doc: Optional[str] = typer.Option(None, "--doc", help="only this document"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
@@ -71,6 +107,7 @@ def _settings(**overrides):
 
 
 @app.command()
+@_guard
 def build(model: Optional[str] = typer.Option(None, help="embedding model setting, e.g. bundled:use-m3")) -> None:
     """Build or update the index (re-embeds only chunks whose text changed)."""
     from .index import IndexProblem, build_index
@@ -108,8 +145,9 @@ def _filters(district: Optional[str], doc: Optional[str], year: Optional[int]):
 
 
 @app.command()
+@_guard
 def search(
-    question: str,
+    question: str = typer.Argument(..., help='the question; "-" reads it from standard input'),
     k: int = typer.Option(10, "-k", help="number of passages"),
     as_json: bool = typer.Option(False, "--json"),
     district: Optional[str] = typer.Option(None, help="闵行区 / 静安区 / Minhang / Jing'an"),
@@ -120,6 +158,7 @@ def search(
     from .service import QuestionError
 
     settings = _settings()
+    question = _question(question, settings)  # before loading the model: bad input fails fast
     assistant = _load_assistant(settings)
     try:
         result = assistant.search(question, k=k, filters=_filters(district, doc, year))
@@ -139,8 +178,9 @@ def search(
 
 
 @app.command()
+@_guard
 def ask(
-    question: str,
+    question: str = typer.Argument(..., help='the question; "-" reads it from standard input'),
     mode: Optional[str] = typer.Option(None, help="extractive (default) or llm"),
     as_json: bool = typer.Option(False, "--json"),
     district: Optional[str] = typer.Option(None, help="闵行区 / 静安区 / Minhang / Jing'an"),
@@ -153,6 +193,7 @@ def ask(
     if mode not in (None, "extractive", "llm"):
         _fail(f"--mode must be extractive or llm, not {mode!r}")
     settings = _settings()
+    question = _question(question, settings)  # before loading the model: bad input fails fast
     assistant = _load_assistant(settings)
     try:
         answer = assistant.ask(question, mode=mode, filters=_filters(district, doc, None))

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -226,7 +227,7 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
             on_embedded(len(todo))
     embed_seconds = time.perf_counter() - embed_started
 
-    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     staging = index_dir / "builds" / f".tmp-{build_id}"
     staging.mkdir(parents=True)
     try:

@@ -117,4 +117,6 @@ def chinese_numeral(text: str) -> int | None:
             value = value * 10 + _CHINESE_NUMERALS[ch]
         return value
     tens, _, units = text.partition("十")
+    if len(tens) > 1 or len(units) > 1 or "十" in units:  # 一二十, 十十: not a numeral
+        return None
     return (_CHINESE_NUMERALS[tens] if tens else 1) * 10 + (_CHINESE_NUMERALS[units] if units else 0)

@@ -22,7 +22,7 @@ from .config import Settings
 from .index import LoadedIndex
 from .models import Chunk, Hit
 from .normalize import squash
-from .terms import expand_query
+from .terms import expand_query, is_english
 
 DISTRICT_ALIASES = {
     "闵行区": ("闵行", "閔行", "minhang"),
@@ -36,6 +36,7 @@ OTHER_DISTRICTS = {
     "金山区": ("金山区", "jinshan"), "松江区": ("松江区", "songjiang"), "青浦区": ("青浦区", "qingpu"),
     "奉贤区": ("奉贤", "fengxian"), "崇明区": ("崇明", "chongming"),
 }
+_ASKS_FOR_LEAD = re.compile(r"牵头|负责单位|责任单位|哪个部门|哪些部门|哪个单位|哪些单位|\blead|responsib|in charge", re.I)
 _YEAR = re.compile(r"(?<!\d)(20[0-4]\d|19[5-9]\d)(?!\d)")
 _FIVE_YEAR = re.compile(r"十四五|14th five|fourteenth five|five-year|five year|五年规划", re.I)
 
@@ -124,9 +125,12 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         n = len(self.chunks)
         t0 = time.perf_counter()
-        query_vector = self.embed_query(question)
+        # an English question also carries the Chinese terms of its phrases, for both sides:
+        # cross-lingual similarities of the small model are compressed and rank poorly alone
+        expanded = expand_query(question)
+        query_vector = self.embed_query(expanded if is_english(question) else question)
         t1 = time.perf_counter()
-        lexical = self.index.lexical.scores(expand_query(question))
+        lexical = self.index.lexical.scores(expanded)
         t2 = time.perf_counter()
         depth = min(n, max(self.settings.candidates, k) * (4 if filters and not filters.is_empty() else 1))
         scores, ids = self.index.faiss_index.search(query_vector[None, :].astype(np.float32), depth)
@@ -157,6 +161,11 @@ class HybridRetriever:
                     fused[i] *= s.filter_boost
                 if inferred.five_year_plan and not self._kind_plan[i]:
                     fused[i] *= (1 + s.filter_boost) / 2
+        if _ASKS_FOR_LEAD.search(question):
+            # "who leads …": the answer is a row of the responsibility table, not the plan text
+            for i in fused:
+                if self.chunks[i].kind == "task":
+                    fused[i] *= 1.5
         ranked = sorted(fused, key=fused.get, reverse=True)
         hits: list[Hit] = []
         seen: list[str] = []

@@ -6,6 +6,7 @@ search and ask. Heavy things are created lazily and cached for the process.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -19,15 +20,45 @@ class QuestionError(ValueError):
     """A question that cannot be asked (empty, too long); the message says what to do."""
 
 
+_MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)|<!--.*?(-->|$)|</?[A-Za-z][^<>]*>", re.I | re.S)
+_t2s = None
+_t2s_lock = threading.Lock()
+
+
+def to_simplified(text: str) -> str:
+    """Traditional -> Simplified Chinese (OpenCC t2s), so 閔行區 finds the reports' 闵行区.
+    Identity on the reports' own Simplified text and on Latin text."""
+    global _t2s
+    if _t2s is None:
+        with _t2s_lock:  # the converter loads its dictionaries on first use
+            if _t2s is None:
+                from opencc import OpenCC
+
+                converter = OpenCC("t2s")
+                converter.convert("閔行")
+                _t2s = converter
+    return _t2s.convert(text)
+
+
 def check_question(question: object, settings: Settings) -> str:
+    """The question as the pipeline gets it: control characters dropped (other whitespace
+    becomes a space), Traditional characters converted to Simplified; QuestionError when
+    nothing askable is left or it is too long."""
     if not isinstance(question, str):
         raise QuestionError("the question must be text")
-    cleaned = "".join(ch for ch in question if ch == "\n" or ch == "\t" or ch.isprintable()).strip()
+    limit = settings.max_question_chars
+    if len(question) > 4 * limit + 1000:  # do not scan megabytes of text only to refuse it
+        raise QuestionError(f"the question is {len(question)} characters long; the limit is {limit}. Ask a shorter question.")
+    cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " if ch.isspace() else ""
+                      for ch in question).strip()  # drops NUL, ESC, DEL, lone surrogates, zero-width marks
     if not cleaned:
         raise QuestionError("the question is empty; type a question about the reports, e.g. 闵行区2023年社会消费品零售总额是多少？")
-    if len(cleaned) > settings.max_question_chars:
-        raise QuestionError(f"the question is {len(cleaned)} characters long; the limit is {settings.max_question_chars}. Ask a shorter question.")
-    return cleaned
+    if len(cleaned) > limit:
+        raise QuestionError(f"the question is {len(cleaned)} characters long; the limit is {limit}. Ask a shorter question.")
+    if not any(ch.isalnum() for ch in _MARKUP.sub(" ", cleaned)):
+        raise QuestionError("the question has no words or numbers (only punctuation, symbols or markup); "
+                            "ask about the reports in words, e.g. 闵行区2023年社会消费品零售总额是多少？")
+    return to_simplified(cleaned)
 
 
 @dataclass

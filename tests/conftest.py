@@ -20,3 +20,23 @@ def corpus():
 @pytest.fixture(scope="session")
 def parsed_by_id(corpus):
     return {p.document.doc_id: p for p in corpus.parsed}
+
+
+@pytest.fixture(scope="session")
+def real_assistant():
+    """The real bundled model, the real FAISS index of the real corpus (built on first use)."""
+    from assistant.service import Assistant
+
+    return Assistant.load(progress=False)
+
+
+@pytest.fixture()
+def fake_settings(tmp_path):
+    """Settings for fast tests: a copy of the real corpus, a temporary index, the fake embedder."""
+    import shutil
+
+    from assistant.config import load_settings
+
+    corpus_copy = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus_copy)
+    return load_settings(corpus_dir=str(corpus_copy), index_dir=str(tmp_path / "index"), model="fake:64")

@@ -1,0 +1,89 @@
+"""Index build, incremental rebuild, staleness and the hybrid retriever, with the fake embedder."""
+
+import json
+
+import pytest
+
+from assistant.index import IndexMissingError, IndexStaleError, build_index, ensure_index, load_index
+from assistant.retrieve import Filters, PolicyRetriever, infer_filters
+from assistant.service import Assistant, QuestionError
+
+
+def test_build_writes_a_complete_index(fake_settings):
+    report = build_index(fake_settings, progress=False)
+    assert report.chunks > 600 and report.embedded == report.chunks and report.reused == 0
+    index = load_index(fake_settings)
+    manifest = index.manifest
+    assert manifest["model"]["id"].startswith("fake:64") and manifest["model"]["dim"] == 64
+    assert manifest["counts"]["chunks"] == len(index.chunks) == index.faiss_index.ntotal
+    assert set(manifest["documents"]) == {c.doc_id for c in index.chunks}
+    assert manifest["chunking"] == {"max_chars": fake_settings.max_chars, "overlap_chars": fake_settings.overlap_chars}
+    for name in ("manifest.json", "chunks.jsonl", "embeddings.npy", "vectors.faiss", "structure.jsonl", "lexical"):
+        assert (index.path / name).exists()
+
+
+def test_rebuild_reembeds_only_changed_chunks(fake_settings):
+    first = build_index(fake_settings, progress=False)
+    report_path = f"{fake_settings.corpus_dir}/jingan-2023-plan-report.txt"
+    with open(report_path, "a", encoding="utf-8") as handle:
+        handle.write("\n\n四、附加说明\n\n新增一段用于测试增量构建的文字。\n")
+    with pytest.raises(IndexStaleError, match="changed reports: jingan-2023-plan-report"):
+        load_index(fake_settings)
+    second = build_index(fake_settings, progress=False)
+    assert 0 < second.embedded <= 3 and second.reused == first.chunks - (first.chunks + second.embedded - second.chunks)
+    assert any("增量构建" in c.text for c in load_index(fake_settings).chunks)
+
+
+def test_missing_and_other_model(fake_settings):
+    with pytest.raises(IndexMissingError, match="assistant build"):
+        load_index(fake_settings)
+    build_index(fake_settings, progress=False)
+    with pytest.raises(IndexStaleError, match="built with model"):
+        load_index(fake_settings.replace(model="fake:32"))
+    index, report = ensure_index(fake_settings.replace(model="fake:32"), progress=False)
+    assert report is not None and index.manifest["model"]["dim"] == 32
+
+
+def test_failed_build_keeps_previous_index(fake_settings, monkeypatch):
+    build_index(fake_settings, progress=False)
+    before = load_index(fake_settings).path
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("assistant.index.make_faiss_index", boom)
+    with open(f"{fake_settings.corpus_dir}/jingan-2023-plan-report.txt", "a", encoding="utf-8") as handle:
+        handle.write("\n\n新段落。\n")
+    with pytest.raises(RuntimeError):
+        build_index(fake_settings, progress=False)
+    index = load_index(fake_settings, check=False)
+    assert index.path == before and len(index.chunks) > 600
+
+
+def test_hybrid_search_filters_and_langchain_retriever(fake_settings):
+    build_index(fake_settings, progress=False)
+    assistant = Assistant.load(fake_settings, build_if_needed=False)
+    result = assistant.search("促进创新创业人才集聚 牵头单位", k=5)
+    assert any(h.chunk.kind == "task" and "促进创新创业人才集聚" in h.chunk.text for h in result.hits[:3])
+    assert set(result.hits[0].scores_by_retriever) == {"lexical", "dense"}
+    assert {"embed", "lexical", "dense", "fusion"} <= set(result.timings)
+    jingan = assistant.search("社会消费品零售总额", k=5, filters=Filters(districts=("静安区",)))
+    assert jingan.hits and all(h.chunk.district == "静安区" for h in jingan.hits)
+    docs = PolicyRetriever(hybrid=assistant.retriever, k=3).invoke("社会消费品零售总额 1983.09")
+    assert len(docs) == 3 and docs[0].metadata["url"].startswith("/source/") and "chunk_id" in docs[0].metadata
+    with pytest.raises(QuestionError):
+        assistant.search("   ")
+
+
+def test_infer_filters():
+    assert infer_filters("静安区2023年外贸进出口总额").districts == ("静安区",)
+    assert infer_filters("What was Minhang's GDP in 2023?").districts == ("闵行区",)
+    assert infer_filters("What was Minhang's GDP in 2023?").years == (2023,)
+    assert infer_filters("十四五规划目标").five_year_plan
+
+
+def test_chunk_store_is_json_lines(fake_settings):
+    build_index(fake_settings, progress=False)
+    path = load_index(fake_settings).path / "chunks.jsonl"
+    first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+    assert {"chunk_id", "doc_id", "anchor", "text", "context", "hash"} <= set(first)

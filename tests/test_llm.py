@@ -1,0 +1,84 @@
+"""The LLM path through LangChain with a fake chat model: prompt, parsing, verification."""
+
+import os
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from assistant.config import load_settings
+from assistant.llm import LLMConfigError, build_messages, make_chat_model, parse_answer
+from assistant.models import Chunk, Hit
+from assistant.pipeline import AnswerPipeline
+
+
+def hit(cid, text, district="闵行区"):
+    return Hit(Chunk(cid, "d", cid.split("#")[1], "paragraph", text, text, ("一、执行情况",), district, "2023", "报告"), 1.0)
+
+
+HITS = [hit("d#a", "社会消费品零售总额实现1983.09亿元以上，同比增长7.5%。"), hit("d#b", "社会消费品零售总额1707.89亿元。", "静安区")]
+
+
+def test_prompt_numbers_passages_and_asks_for_language():
+    messages = build_messages("What was Minhang's retail sales?", HITS)
+    assert "English" in messages[0].content and "NOT_FOUND" in messages[0].content
+    assert "[1] 闵行区" in messages[1].content and "[2] 静安区" in messages[1].content
+
+
+def test_parse_answer_maps_markers_to_chunks():
+    sentences, refused = parse_answer("闵行区社会消费品零售总额为1983.09亿元[1]。静安为1707.89亿元[2]。", HITS)
+    assert not refused and [s.chunk_ids for s in sentences] == [["d#a"], ["d#b"]]
+    assert parse_answer("NOT_FOUND", HITS) == ([], True)
+
+
+class FakeRetriever:
+    def __init__(self):
+        self.chunks = [h.chunk for h in HITS]
+
+    def search(self, question, k=8, filters=None):
+        from assistant.retrieve import SearchResult
+
+        return SearchResult(HITS, {"embed": 1.0}, best_dense=0.9)
+
+    def next_chunk(self, chunk):
+        return None
+
+
+def run(text):
+    model = GenericFakeChatModel(messages=iter([AIMessage(content=text)]))
+    pipeline = AnswerPipeline(FakeRetriever(), load_settings(), llm=model)
+    events = list(pipeline.stream("闵行和静安2023年社会消费品零售总额分别是多少？", [], "llm"))
+    return events[-1]
+
+
+def test_llm_answer_is_verified_and_wrong_citation_moved():
+    # the model attributes 静安's figure to passage [1] (闵行): verification moves it to [2]
+    answer = run("闵行区为1983.09亿元[1]。静安区为1707.89亿元[1]。")
+    assert not answer.refused and answer.mode == "llm"
+    assert answer.verification["moved"] == 1
+    assert [c.chunk_id for c in answer.citations] == ["d#a", "d#b"]
+
+
+def test_llm_made_up_figure_is_marked_unsupported():
+    answer = run("闵行区为2999.99亿元[1]。")
+    assert "[未核实]" in answer.text and answer.verification["unsupported_sentences"] == 1
+
+
+def test_llm_not_found_is_a_refusal():
+    answer = run("NOT_FOUND")
+    assert answer.refused and "资料中未找到" in answer.text
+
+
+def test_unconfigured_llm_says_how_to_configure(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(LLMConfigError, match="llm_base_url"):
+        make_chat_model(load_settings(llm_base_url="", llm_gguf_path=""))
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get("ASSISTANT_TEST_GGUF"), reason="set ASSISTANT_TEST_GGUF to a .gguf chat model to run")
+def test_real_local_gguf_model(real_assistant):
+    settings = real_assistant.settings.replace(llm_gguf_path=os.environ["ASSISTANT_TEST_GGUF"], llm_backend="gguf")
+    pipeline = AnswerPipeline(real_assistant.retriever, settings)
+    answer = list(pipeline.stream("静安区2023年外贸进出口总额是多少？", [], "llm"))[-1]
+    assert answer.refused or answer.citations
