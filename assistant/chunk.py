@@ -31,7 +31,7 @@ def _units(text: str, max_chars: int) -> list[str]:
         for clause in _CLAUSE.findall(sentence):
             while len(clause) > max_chars:
                 cut = max_chars
-                while cut > max_chars // 2 and (clause[cut - 1].isdigit() or clause[cut - 1] == ".") and (clause[cut].isdigit() or clause[cut] == "."):
+                while cut > max(1, max_chars // 2) and (clause[cut - 1].isdigit() or clause[cut - 1] == ".") and (clause[cut].isdigit() or clause[cut] == "."):
                     cut -= 1
                 units.append(clause[:cut])
                 clause = clause[cut:]
@@ -44,6 +44,8 @@ def split_text(text: str, max_chars: int, overlap_chars: int) -> list[str]:
     """Pack sentences into pieces of at most `max_chars`; a piece repeats the previous
     piece's last sentence when it is short enough (the overlap), so a fact that spans two
     sentences is still found in one piece."""
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, got {max_chars}")
     if len(text) <= max_chars:
         return [text]
     pieces: list[str] = []

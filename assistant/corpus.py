@@ -54,6 +54,8 @@ def read_report(path: Path) -> str:
     if size > MAX_FILE_BYTES:
         raise ValueError(f"file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20} MB limit; split it")
     data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError("is UTF-16 (it starts with a UTF-16 byte-order mark); re-save it as UTF-8")
     if b"\x00" in data[:8192]:
         raise ValueError("looks binary (contains NUL bytes); reports must be UTF-8 text")
     try:
@@ -65,6 +67,22 @@ def read_report(path: Path) -> str:
     return text
 
 
+def display_path(path: Path | str) -> str:
+    """A path that can always be printed and stored as UTF-8 (undecodable name bytes as \\xNN)."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _unusable_name(path: Path, corpus_dir: Path) -> str | None:
+    """Why a file found in the corpus folder cannot be a report, or None."""
+    if display_path(path.name) != path.name:
+        return "the file name is not valid UTF-8; rename the file"
+    if path.is_symlink() and path.resolve().parent != corpus_dir.resolve():
+        return "is a link to a file outside the corpus folder; copy the report into the folder instead"
+    if not path.is_file():
+        return "is not a regular file"
+    return None
+
+
 def _read_catalog(corpus_dir: Path, problems: list[CorpusProblem]) -> list[dict]:
     catalog_path = corpus_dir / CATALOG_NAME
     if not catalog_path.exists():
@@ -72,9 +90,13 @@ def _read_catalog(corpus_dir: Path, problems: list[CorpusProblem]) -> list[dict]
         return []
     try:
         entries = tomllib.loads(catalog_path.read_text(encoding="utf-8")).get("document", [])
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:  # OSError: e.g. a folder
         problems.append(CorpusProblem(str(catalog_path), f"cannot be read as TOML: {exc}", "error"))
         return []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(CorpusProblem(str(catalog_path), "`document` must be a list of [[document]] tables; "
+                                      "entries that are not tables are ignored", "error"))
+        entries = entries if isinstance(entries, list) else []
     return [e for e in entries if isinstance(e, dict)]
 
 
@@ -108,6 +130,10 @@ def load_corpus(corpus_dir: str | Path) -> LoadedCorpus:
         seen_ids.add(doc_id)
     for path in sorted(corpus_dir.glob("*.txt")):
         if path.name in catalogued_files:
+            continue
+        reason = _unusable_name(path, corpus_dir)
+        if reason:
+            result.problems.append(CorpusProblem(display_path(path), reason))
             continue
         doc_id = slugify(path.stem)
         while doc_id in seen_ids:

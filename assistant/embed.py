@@ -204,8 +204,7 @@ class HashingModule(_InferenceModule):
         return vector / norm
 
     def _embed(self, features: dict[str, Any]) -> np.ndarray:
-        return np.stack([self._vector(text) for text in features["texts"]]) if features["texts"] else \
-            np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vector(text) for text in features["texts"]])
 
 
 def _fake_dim(setting: str) -> int:

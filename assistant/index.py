@@ -138,11 +138,20 @@ def current_path(settings: Settings) -> Path:
 
 def _read_manifest(path: Path) -> dict:
     try:
-        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise IndexCorruptError(f"{path}/manifest.json is missing; run `assistant build` to rebuild the index") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise IndexCorruptError(f"{path}/manifest.json is unreadable ({exc}); run `assistant build` to rebuild the index") from None
+    # valid JSON is not enough: the fields the loader relies on must be there
+    try:
+        ok = (isinstance(manifest["model"]["id"], str) and isinstance(manifest["model"]["dim"], int)
+              and all(isinstance(m["sha256"], str) and isinstance(m["title"], str) for m in manifest["documents"].values()))
+    except (KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise IndexCorruptError(f"{path}/manifest.json lacks the model or documents fields; run `assistant build` to rebuild the index")
+    return manifest
 
 
 def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
@@ -155,7 +164,7 @@ def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
                 chunks.append(Chunk.from_dict(record))
     except FileNotFoundError:
         raise IndexCorruptError(f"{path}/chunks.jsonl is missing; run `assistant build`") from None
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:  # incl. UnicodeDecodeError
         raise IndexCorruptError(f"{path}/chunks.jsonl is corrupted ({exc}); run `assistant build`") from None
     return chunks, hashes
 
@@ -257,12 +266,14 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         # the manifest is written last: a build directory without one is never loaded
         (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         final = index_dir / "builds" / build_id
+        link = index_dir / "current"
+        previous = link.resolve() if link.is_symlink() else None
         os.replace(staging, final)
         _swap_current(index_dir, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _remove_old_builds(index_dir, keep=final)
+    _remove_old_builds(index_dir, keep=(final, previous))
     return BuildReport(final, len(hashes), len(corpus.documents), len(todo), len(hashes) - len(todo),
                        time.perf_counter() - started, embed_seconds, corpus.problems, index_type, _dir_size(final))
 
@@ -274,14 +285,20 @@ def _swap_current(index_dir: Path, target: Path) -> None:
     if temp.is_symlink() or temp.exists():
         temp.unlink()
     os.symlink(os.path.relpath(target, index_dir), temp)
-    if link.exists() and not link.is_symlink():
+    if link.is_dir() and not link.is_symlink():
         shutil.rmtree(link)  # an index directory from an older layout
+    elif link.exists() and not link.is_symlink():
+        link.unlink()  # a stray file where the link belongs
     os.replace(temp, link)
 
 
-def _remove_old_builds(index_dir: Path, keep: Path) -> None:
+def _remove_old_builds(index_dir: Path, keep: tuple[Path | None, ...]) -> None:
+    """Remove every build but the new one and the one it replaced (so that a reader that resolved
+    `current` just before the swap can still open it; the next build removes it), including the
+    staging folders of builds that were killed."""
+    kept = {path.resolve() for path in keep if path is not None}
     for path in (index_dir / "builds").iterdir():
-        if path.resolve() != keep.resolve():
+        if path.resolve() not in kept:
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -300,13 +317,17 @@ def structure_from_dict(data: dict) -> ParsedDocument:
 
 
 def load_structure(index: "LoadedIndex") -> dict[str, ParsedDocument]:
-    """doc_id -> its parsed structure (sections and blocks), as stored at build time."""
+    """doc_id -> its parsed structure (sections and blocks), as stored at build time (read once per index)."""
+    cached = getattr(index, "_structure", None)
+    if cached is not None:
+        return cached
     try:
         with open(index.path / "structure.jsonl", encoding="utf-8") as handle:
             parsed = [structure_from_dict(json.loads(line)) for line in handle]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged ({exc}); run `assistant build`") from None
-    return {p.document.doc_id: p for p in parsed}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build`") from None
+    index._structure = {p.document.doc_id: p for p in parsed}
+    return index._structure
 
 
 def check_manifest(manifest: dict, settings: Settings, fingerprint: dict[str, str] | None, model_id: str) -> list[str]:
@@ -359,6 +380,9 @@ def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
         raise IndexCorruptError(f"the index in {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build` to rebuild it") from None
     if faiss_index.ntotal != len(chunks) or len(embeddings) != len(chunks) or lexical.bm25.scores["num_docs"] != len(chunks):
         raise IndexCorruptError(f"the index in {path} is inconsistent ({len(chunks)} chunks, {faiss_index.ntotal} vectors); run `assistant build`")
+    dim = manifest["model"]["dim"]
+    if faiss_index.d != dim or embeddings.ndim != 2 or embeddings.shape[1] != dim:
+        raise IndexCorruptError(f"the index in {path} is inconsistent (vectors of {faiss_index.d} dimensions, the manifest says {dim}); run `assistant build`")
     if isinstance(faiss_index, faiss.IndexHNSW):
         faiss_index.hnsw.efSearch = settings.hnsw_ef_search
     titles = {doc_id: meta["title"] for doc_id, meta in manifest["documents"].items()}
@@ -368,7 +392,9 @@ def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
 def ensure_index(settings: Settings, embedder=None, progress: bool = True) -> tuple[LoadedIndex, BuildReport | None]:
     """Load the index, building it first when it is missing, stale or damaged (the app's first start)."""
     try:
-        return load_index(settings), None
+        index = load_index(settings)
+        load_structure(index)  # the source viewer needs it: a damaged one is rebuilt too
+        return index, None
     except IndexProblem as exc:
         log.warning("%s; building the index", exc)
         report = build_index(settings, embedder=embedder, progress=progress)

@@ -70,7 +70,8 @@ class Assistant:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def load(cls, settings: Settings | None = None, build_if_needed: bool = True, progress: bool = True) -> "Assistant":
+    def load(cls, settings: Settings | None = None, build_if_needed: bool = True, progress: bool = True,
+             warm: bool = True) -> "Assistant":
         from .embed import load_embedder
 
         settings = settings or load_settings()
@@ -79,7 +80,19 @@ class Assistant:
             index, report = ensure_index(settings, embedder=embedder, progress=progress)
         else:
             index, report = load_index(settings), None
-        return cls(settings, index, embedder, report)
+        assistant = cls(settings, index, embedder, report)
+        if warm:
+            assistant.warm_up()
+        return assistant
+
+    def warm_up(self) -> None:
+        """Pay the one-time costs at start-up instead of in the first question's answer
+        (measured by eval/bench.py, first search after load 1.6-3.6 s before this): jieba loads
+        its dictionary on the first tokenization (~1.1 s), the embedding engine starts its
+        threads on its first call, the retriever and the answer pipeline index the chunks."""
+        if self.index.chunks:
+            self.pipeline  # noqa: B018 - builds the retriever and the pipeline
+            self.retriever.search("预热 warm-up", k=1, infer=False)
 
     @property
     def retriever(self) -> HybridRetriever:

@@ -74,7 +74,8 @@ def verify(sentences: list[Sentence], retrieved: dict[str, Chunk], min_overlap: 
             stats.checked += 1
             chunk = retrieved.get(chunk_id)
             if chunk is not None and support(sentence.text, chunk) >= min_overlap:
-                kept.append(chunk_id)
+                if chunk_id not in kept:  # it may already be there (cited twice, or moved to)
+                    kept.append(chunk_id)
                 stats.kept += 1
                 continue
             best_id, best = None, 0.0
