@@ -34,9 +34,19 @@ def _guard(command):
         except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI
             if os.environ.get("ASSISTANT_DEBUG"):
                 raise
-            _fail(f"{type(exc).__name__}: {str(exc)[:500] or 'no details'} (set ASSISTANT_DEBUG=1 for the trace)", 1)
+            _fail(_redact(f"{type(exc).__name__}: {str(exc)[:500] or 'no details'}") + " (set ASSISTANT_DEBUG=1 for the trace)", 1)
 
     return run
+
+
+def _redact(message: str) -> str:
+    """Secrets from the environment (API keys, tokens, passwords) never reach the terminal."""
+    import os
+
+    for name, value in os.environ.items():
+        if len(value) >= 6 and name.upper().endswith(("API_KEY", "_KEY", "TOKEN", "SECRET", "PASSWORD", "ASSISTANT_AUTH")):
+            message = message.replace(value, "***")
+    return message
 
 
 def _question(question: str, settings) -> str:

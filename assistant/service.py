@@ -86,9 +86,9 @@ class Assistant:
         return assistant
 
     def warm_up(self) -> None:
-        """Pay the one-time costs at start-up instead of in the first question's answer
-        (measured by eval/bench.py, first search after load 1.6-3.6 s before this): jieba loads
-        its dictionary on the first tokenization (~1.1 s), the embedding engine starts its
+        """Pay the one-time costs at start-up instead of in the first question's answer: jieba
+        loads its dictionary on the first tokenization (the first search's lexical stage took
+        1.2-1.7 s, after this 0-9 ms; see docs/scaling.md), the embedding engine starts its
         threads on its first call, the retriever and the answer pipeline index the chunks."""
         if self.index.chunks:
             self.pipeline  # noqa: B018 - builds the retriever and the pipeline

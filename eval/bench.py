@@ -751,6 +751,8 @@ def markdown_report(result: dict) -> str:
             lines.append(f"| {stage} | {r['p50']:.2f} | {r['p95']:.2f} | {r['p99']:.2f} | {r['mean']:.2f} | {r['n']} |")
     a = result["answer_latency_ms"]
     lines.append(f"| **ask() end to end** | {a['p50']:.2f} | {a['p95']:.2f} | {a['p99']:.2f} | {a['mean']:.2f} | {a['n']} |")
+    lines += ["", "The `embed` tail (p95/p99) depends on other processes on the same cores: with 2 OpenMP threads that spin-wait, the e5 "
+              "engine stalls whenever the other core is taken (see the query-embedding table below and docs/scaling.md)."]
     lines += ["", f"`total` is recorded only for answered questions ({sv['questions'] - sv['refused']} of {sv['questions']}; refusals stop earlier). "
               f"First search after start: {', '.join(f'{k} {v:.0f}' for k, v in s['first_search_stages_ms'].items())} ms.", ""]
     lines += ["## Baseline (peer-style: fixed 750-char chunks, dense + BM25 ensemble)", "",
@@ -773,6 +775,16 @@ def markdown_report(result: dict) -> str:
             extra = f" (1 thread: {r['p50_ms_1thread']:.2f})"
         lines.append(f"| {r['chunks']:,} | {r['vectors']} | {r['index']} | {params} | {r['build_s']:.1f} | {r['p50_ms']:.2f}{extra} | {r['p95_ms']:.2f} | "
                      f"{_fmt(r['recall@10'], 3)} | {r['memory_mb']:.1f} |")
+    for extra in result.get("supplementary", []):
+        env = extra["environment"]
+        lines += ["", f"Separate run (`{extra['command']}`, {env['when']}, load average {env['load_start']} → {env['load_end']}), "
+                      "with the current index's embeddings and questions:", "",
+                  "| chunks | vectors | index | params | build s | p50 ms | p95 ms | recall@10 | size MB |", "|---:|---|---|---|---:|---:|---:|---:|---:|"]
+        for r in extra["sweep"]:
+            params = ", ".join(f"{k}={v}" for k, v in r.get("params", {}).items() if k not in ("train_vectors", "niter", "vocab", "avg_tokens"))
+            one = f" (1 thread: {r['p50_ms_1thread']:.2f})" if r["index"] == "flat" else ""
+            lines.append(f"| {r['chunks']:,} | {r['vectors']} | {r['index']} | {params} | {r['build_s']:.1f} | {r['p50_ms']:.2f}{one} | {r['p95_ms']:.2f} | "
+                         f"{_fmt(r['recall@10'], 3)} | {r['memory_mb']:.1f} |")
     lex = [r for r in result["sweep"] if r["index"] == "lexical"]
     if lex:
         lines += ["", "Lexical p50 = BM25 scores of every chunk + `np.argsort` of all of them for the top 50 (what retrieve.py does):", "",
@@ -846,6 +858,14 @@ def chart(result: dict, path: Path) -> None:
                 left.plot(ns, [r["p50_ms_1thread"] for r in rows], ":", color=color, marker="s", label="flat, 1 OpenMP thread p50")
             if index in ("hnsw", "ivf"):
                 right.plot(ns, [r["recall@10"] for r in rows], dash, color=color, marker="o", label=label)
+    for extra in result.get("supplementary", []):  # HNSW sizes the main run did not build
+        for r in extra["sweep"]:
+            if r["index"] == "hnsw" and "p50_ms" in r:
+                ef = r["params"].get("efSearch")
+                color = styles["hnsw"] if ef == default_params["hnsw"][1] else "tab:brown"
+                label = f"hnsw (efSearch={ef}, {r['vectors']}), separate run"
+                left.plot([r["chunks"]], [r["p50_ms"]], "x", color=color, markersize=9, mew=2, label=label)
+                right.plot([r["chunks"]], [r["recall@10"]], "x", color=color, markersize=9, mew=2, label=label)
     embed = result["stages_ms"].get("embed", {}).get("p50")
     if embed:
         left.axhline(embed, color="grey", linestyle=":", label=f"query embedding p50 ({embed:.0f} ms)")

@@ -333,3 +333,18 @@ def test_queue_is_bounded_and_excess_requests_fail_fast(assistant):
     assert refused and all("queue is full" in o[1].lower() for o in refused)
     assert all(o[2] < 5 for o in refused), "a refused request waited"
     assert all(o[1] == questions[i] for i, o in answered), "an answer went to the wrong client"
+
+
+def test_cli_redacts_a_key_that_an_error_message_contains(settings, secret, monkeypatch):
+    """Defence in depth: even an upstream error that quotes the key is printed without it."""
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    def boom(cls, *args, **kwargs):
+        raise RuntimeError(f"upstream said: invalid key {secret}")
+
+    monkeypatch.setattr(Assistant, "load", classmethod(boom))
+    result = CliRunner().invoke(app, ["ask", SIMPLIFIED_RETAIL_Q], env=settings_env(settings, OPENAI_API_KEY=secret))
+    assert result.exit_code == 1 and "error: RuntimeError: upstream said: invalid key ***" in result.output
+    assert secret not in result.output and "Traceback" not in result.output
