@@ -15,8 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .config import Settings
-from .models import Hit
-from .terms import is_english
+from .models import Hit, Query
 from .verify import Sentence, split_cited
 
 log = logging.getLogger(__name__)
@@ -47,11 +46,14 @@ def format_passages(hits: list[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(question: str, hits: list[Hit]) -> list:
-    language = "English" if is_english(question) else "Chinese"
+def build_messages(query: Query, hits: list[Hit]) -> list:
+    """The question as understood (standalone, with its scope spelled out), never the raw text."""
+    language = "English" if query.english else "Chinese"
+    scope = query.reading or ""
     return [
         SystemMessage(SYSTEM_PROMPT.format(language=language)),
-        HumanMessage(f"Passages:\n\n{format_passages(hits)}\n\nQuestion: {question}"),
+        HumanMessage(f"Passages:\n\n{format_passages(hits)}\n\nQuestion: {query.text}\n"
+                     f"Standalone question: {query.standalone}\n{scope} (answer for exactly this scope)"),
     ]
 
 
@@ -66,10 +68,10 @@ def parse_answer(text: str, hits: list[Hit]) -> tuple[list[Sentence], bool]:
     return sentences, False
 
 
-def llm_answer_stream(model: BaseChatModel, question: str, hits: list[Hit]) -> Iterator[str | tuple[list[Sentence], bool]]:
+def llm_answer_stream(model: BaseChatModel, query: Query, hits: list[Hit]) -> Iterator[str | tuple[list[Sentence], bool]]:
     """Stream the model's text as it grows, then yield the parsed (sentences, refused)."""
     text = ""
-    for piece in model.stream(build_messages(question, hits)):
+    for piece in model.stream(build_messages(query, hits)):
         content = piece.content if isinstance(piece.content, str) else "".join(str(p) for p in piece.content)
         text += content
         if NOT_FOUND not in text and not NOT_FOUND.startswith(text.strip()[:9] or "_"):

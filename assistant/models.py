@@ -159,10 +159,17 @@ class Answer:
     standalone_question: str = ""
     closest: list[Hit] = field(default_factory=list)  # shown with a refusal
     verification: dict[str, int] = field(default_factory=dict)  # how often verification fired
+    query: "Query | None" = None  # how the question was understood
+
+    @property
+    def reading(self) -> str:
+        return self.query.reading if self.query is not None else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.text,
+            "reading": self.reading,
+            "query": self.query.to_dict() if self.query is not None else None,
             "refused": self.refused,
             "mode": self.mode,
             "question": self.question,
@@ -171,4 +178,94 @@ class Answer:
             "closest": [h.chunk.to_dict() | {"score": h.score} for h in self.closest],
             "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
             "verification": self.verification,
+        }
+
+
+# ----------------------------------------------------------------------------- questions
+
+PERIOD_KINDS = ("outcome", "target", "fyp_target", "prior")  # "" = not said
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions given by the UI, the API or the CLI (not read from the question)."""
+
+    districts: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+    years: tuple[int, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.districts or self.doc_ids or self.years)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The time a question (or a passage) is about: a year and what kind of figure for it.
+
+    outcome: what happened in the year (2023年…完成/实现); target: the plan or target set for
+    the year (2024年…目标/计划); fyp_target: a five-year-plan target (十四五, 到2025年);
+    prior: the previous plan period's results (十三五, 2020). kind "" = not said."""
+
+    year: int | None = None
+    kind: str = ""
+
+    def label(self, english: bool = False) -> str:
+        names = {"outcome": ("实际完成", "outcome"), "target": ("目标", "target"),
+                 "fyp_target": ("“十四五”规划目标", "five-year-plan target"), "prior": ("“十三五”时期", "13th FYP period")}
+        year = f"{self.year}" + ("" if english else "年") if self.year else ""
+        kind = names.get(self.kind, ("", ""))[1 if english else 0]
+        return " ".join(p for p in (year, kind) if p)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One question understood once (from its text, the conversation and the UI/API filters) and
+    passed to every later stage: retrieval filters on its scope, the answerer picks by its intent
+    and measure, the refusal explains what the corpus lacks for it."""
+
+    text: str  # the question as asked (NFKC-folded, cleaned)
+    standalone: str  # the question made self-contained (follow-ups filled in), for search
+    search_text: str  # standalone plus the reports' terms for its colloquial/English words
+    districts: tuple[str, ...] = ()  # binding: answers come from these districts only
+    doc_ids: tuple[str, ...] = ()  # binding when set (a document filter)
+    periods: tuple[Period, ...] = ()  # binding when set
+    intent: str = "fact"  # figure|comparison|target_check|list|responsibility|definition|overview|fact
+    measure: str = ""  # growth|share|amount|count|area|length ("" = not said)
+    topic: str = ""  # what the question is about, in the reports' words
+    terms: tuple[str, ...] = ()  # content words (report vocabulary included)
+    language: str = "zh"  # zh | en
+    other_places: tuple[str, ...] = ()  # places outside the corpus named by the question
+    unknown_years: tuple[int, ...] = ()  # years named that no report covers
+    notes: tuple[str, ...] = ()  # readings to tell the user ("“去年”按2023年理解")
+    premise: str = ""  # "down"/"up": the question takes a direction for granted ("为什么下降了")
+    follow_up: bool = False  # slots were inherited from the previous turn
+
+    @property
+    def english(self) -> bool:
+        return self.language == "en"
+
+    @property
+    def years(self) -> tuple[int, ...]:
+        return tuple(sorted({p.year for p in self.periods if p.year}))
+
+    @property
+    def period_kinds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.kind for p in self.periods if p.kind))
+
+    @property
+    def reading(self) -> str:
+        """理解为：静安区 2024年 目标 · 社会消费品零售总额"""
+        scope = " ".join(["、".join(self.districts)] + [p.label(self.english) for p in self.periods])
+        parts = [s for s in (scope.strip(), self.topic) if s]
+        if not parts:
+            return ""
+        prefix = "Read as: " if self.english else "理解为："
+        return prefix + " · ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "standalone": self.standalone, "districts": list(self.districts), "doc_ids": list(self.doc_ids),
+            "periods": [{"year": p.year, "kind": p.kind} for p in self.periods], "intent": self.intent,
+            "measure": self.measure, "topic": self.topic, "terms": list(self.terms), "language": self.language,
+            "notes": list(self.notes), "reading": self.reading, "follow_up": self.follow_up,
         }

@@ -1,6 +1,7 @@
-"""The chat pipeline: condense a follow-up -> retrieve -> compose (extractive or LLM) ->
-verify citations -> `Answer`. Exposed as a LangChain runnable and as a plain generator
-that yields the growing answer text and finally the `Answer` (for streaming UIs).
+"""The chat pipeline: understand the question (one `Query`) -> refuse what the corpus cannot
+hold -> retrieve within the Query's scope -> compose (extractive or LLM) -> check the answer is
+the one asked -> verify citations -> `Answer`. Exposed as a LangChain runnable and as a plain
+generator that yields the growing answer text and finally the `Answer` (for streaming UIs).
 """
 
 from __future__ import annotations
@@ -11,45 +12,19 @@ from typing import Iterator
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from .answer_check import subject_clauses
 from .config import Settings
-from .extractive import answers_question, compose, select
-from .models import Answer, Chunk, Citation, Hit
-from .retrieve import DISTRICT_ALIASES, Filters, HybridRetriever, SearchResult, infer_filters, other_districts
-from .terms import is_english
+from .extractive import answers_question, compose, premise_correction, score_picks, select
+from .models import Answer, Chunk, Citation, Filters, Hit, Query
+from .overview import overview_sentences
+from .query import QueryParser
+from .query.vocab import vocabulary
+from .refusal import Refusal, not_found_reason, precheck, refusal_text
+from .retrieve import HybridRetriever, SearchResult
 from .verify import Sentence, VerificationStats, verify
 
 TOP_K = 8  # passages given to the answerer
-_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|而|and|what about|how about)|呢[？?]?$", re.I)
-_YEAR = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)")
-
-
-
-def condense(question: str, history: list[tuple[str, str]]) -> str:
-    """Make a follow-up question standalone without an LLM: "那静安呢？" after
-    "闵行区2023年社会消费品零售总额是多少？" becomes "静安区2023年社会消费品零售总额是多少？"."""
-    if not history:
-        return question
-    previous = next((user for user, _ in reversed(history) if user and user.strip()), "")
-    if not previous or not (_FOLLOW_UP.search(question.strip()) or len(question.strip()) <= 8):
-        return question
-    standalone = previous
-    new_districts = infer_filters(question).districts
-    if new_districts:
-        for name, aliases in DISTRICT_ALIASES.items():
-            for alias in sorted((name,) + aliases, key=len, reverse=True):
-                standalone = re.sub(re.escape(alias), new_districts[0], standalone, flags=re.I)
-    new_years = [m.group(0) for m in _YEAR.finditer(question)]
-    if new_years:
-        standalone = _YEAR.sub(new_years[0], standalone)
-    if not new_districts and not new_years:
-        standalone = f"{previous} {question}"
-    return standalone
-
-
-def refusal_text(question: str, reason: str) -> str:
-    if is_english(question):
-        return f"The reports do not contain this ({reason}). The closest passages are listed below."
-    return f"资料中未找到相关内容（{reason}）。以下是最接近的段落，供参考。"
+History = list[tuple[str, str]]
 
 
 class AnswerPipeline:
@@ -57,28 +32,17 @@ class AnswerPipeline:
         self.retriever = retriever
         self.settings = settings
         self._llm = llm
-        years: set[int] = set()
-        for chunk in retriever.chunks:
-            years.update(int(y) for y in re.findall(r"\d{4}", chunk.year))
-            years.update(int(y) for y in re.findall(r"(?<!\d)((?:19|20)\d\d)年", chunk.text))
-        parts = [sorted(int(y) for y in re.findall(r"\d{4}", c.year)) for c in retriever.chunks if c.year]
-        for span in parts:
-            years.update(range(span[0], span[-1] + 1))
-        self.years_covered = years
+        self.coverage = retriever.coverage
+        self.known_term = retriever.index.lexical.vocab.__contains__
+        self.parser = QueryParser(self.coverage, self.known_term)
 
-    # ------------------------------------------------------------------ stages
-
-    def _not_covered(self, question: str) -> str | None:
-        """A reason to refuse before retrieval: a district or year the corpus does not cover."""
-        named = infer_filters(question)
-        others = other_districts(question)
-        if others and not named.districts:
-            return f"报告只涉及闵行区和静安区，不含{'、'.join(others)}" if not is_english(question) else f"the reports cover Minhang and Jing'an only, not {', '.join(others)}"
-        missing = [y for y in named.years if y not in self.years_covered]
-        if named.years and len(missing) == len(named.years):
-            years = "、".join(str(y) for y in missing)
-            return f"报告不涉及{years}年" if not is_english(question) else f"the reports do not cover {years}"
-        return None
+    def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
+        """The question's Query, its follow-up slots filled from the earlier user turns."""
+        previous: Query | None = None
+        for user, _ in history:
+            if user and user.strip():
+                previous = self.parser.parse(user, previous, filters)
+        return self.parser.parse(question, previous, filters)
 
     def llm(self):
         if self._llm is None:
@@ -89,68 +53,127 @@ class AnswerPipeline:
 
     # ------------------------------------------------------------------ main
 
-    def stream(self, question: str, history: list[tuple[str, str]], mode: str, filters: Filters | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: History, mode: str, filters: Filters | None = None) -> Iterator[str | Answer]:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        standalone = condense(question, history)
-        timings["condense"] = (time.perf_counter() - started) * 1e3
-        result = self.retriever.search(standalone, k=TOP_K, filters=filters)
-        timings.update(result.timings)
-        reason = self._not_covered(standalone)
-        if reason:
-            yield self._refuse(question, standalone, result, mode, reason, timings)
+        query = self.understand(question, history, filters)
+        timings["query"] = (time.perf_counter() - started) * 1e3
+        refusal = precheck(query, self.coverage, self.known_term)
+        if refusal:
+            yield self._refuse(query, refusal.reason, None, mode, timings, refusal)
             return
+        result = self.retriever.search(query, k=TOP_K, filters=filters)
+        timings.update(result.timings)
         t0 = time.perf_counter()
-        if mode == "llm":
-            sentences, refused_by_model = yield from self._compose_llm(standalone, result.hits)
+        if query.intent == "overview" and self._vague(query):
+            sentences, why = overview_sentences(query, self.retriever), None
+            if not sentences:
+                why = self._clarify(query)
+        elif mode == "llm":
+            sentences, refused_by_model = yield from self._compose_llm(query, result.hits)
+            why = not_found_reason(query) if refused_by_model or not sentences else None
         else:
-            sentences, refused_by_model = self._compose_extractive(standalone, result)
+            sentences, why = self._compose_extractive(query, result)
         timings["compose"] = (time.perf_counter() - t0) * 1e3
-        if refused_by_model or not sentences:
-            why = "检索到的段落不能回答该问题" if not is_english(question) else "the retrieved passages do not answer it"
-            yield self._refuse(question, standalone, result, mode, why, timings)
+        if why is not None:
+            yield self._refuse(query, why, result, mode, timings, holds_instead=not sentences, sentences=sentences)
             return
         t1 = time.perf_counter()
-        retrieved = {h.chunk.chunk_id: h.chunk for h in result.hits}
+        retrieved = {h.chunk.chunk_id: h.chunk for h in result.hits} | {c.chunk_id: c for s in sentences for c in s.chunks}
         sentences, stats = verify(sentences, retrieved)
         timings["verify"] = (time.perf_counter() - t1) * 1e3
-        answer = self._assemble(question, standalone, sentences, retrieved, mode, stats, timings)
+        answer = self._assemble(query, sentences, retrieved, mode, stats, timings)
+        answer.text += self._readings(query)
         if mode != "llm":  # the LLM already streamed its tokens; stream the extractive answer by sentence
             for end in _sentence_ends(answer.text):
                 yield answer.text[:end]
         timings["total"] = (time.perf_counter() - started) * 1e3
         yield answer
 
-    def _compose_extractive(self, question: str, result: SearchResult) -> tuple[list[Sentence], bool]:
-        chosen, kind = select(question, result.hits, self.retriever.next_chunk)
-        if not chosen or result.best_dense < self.settings.refusal_threshold:
-            return [], True
-        if not answers_question(question, chosen[0], kind):
-            return [], True
-        return [Sentence(text, [chunk.chunk_id], prefix=prefix) for prefix, text, chunk in compose(question, chosen, kind)], False
+    # ------------------------------------------------------------------ composing
 
-    def _compose_llm(self, question: str, hits: list[Hit]):
+    def _compose_extractive(self, query: Query, result: SearchResult) -> tuple[list[Sentence], str | None]:
+        """(sentences, None), or ([…correction…], reason) for a false premise, or ([], reason)."""
+        chosen, kind = select(query, result.hits, self.retriever.next_chunk)
+        if not chosen or result.best_dense < self.settings.refusal_threshold:
+            return [], not_found_reason(query)
+        best = chosen[0]
+        if not answers_question(query, best, kind):
+            measure = next((m.label for m in vocabulary().measures if m.name == query.measure), "")
+            if best.overlap >= 0.6 and measure:  # the subject is there, the asked quantity is not
+                said = subject_clauses(query, best.text).text
+                reason = not_found_reason(query, measure)
+                prefix = "The report only says: " if query.english else "报告相关内容为："
+                return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
+            return [], not_found_reason(query)
+        correction = premise_correction(query, score_picks(query, result.hits, kind)[:6]) if query.premise else None
+        if correction:
+            figure, pick = correction
+            reason = (f"the premise does not hold: the report gives {figure}" if query.english
+                      else f"问题的前提与报告不符，报告显示{figure}")
+            return [Sentence(pick.text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        return [Sentence(text, [chunk.chunk_id], prefix=prefix, chunks=[chunk])
+                for prefix, text, chunk in compose(query, chosen, kind)], None
+
+    def _compose_llm(self, query: Query, hits: list[Hit]):
         from .llm import llm_answer_stream
 
         sentences: list[Sentence] = []
         refused = False
-        for event in llm_answer_stream(self.llm(), question, hits):
+        for event in llm_answer_stream(self.llm(), query, hits):
             if isinstance(event, str):
                 yield event
             else:
                 sentences, refused = event
         return sentences, refused
 
-    def _refuse(self, question: str, standalone: str, result: SearchResult, mode: str, reason: str, timings: dict[str, float]) -> Answer:
-        return Answer(text=refusal_text(question, reason), citations=[], refused=True, mode=mode, timings=timings,
-                      question=question, standalone_question=standalone, closest=result.hits[:3])
+    def _vague(self, query: Query) -> bool:
+        broad = {"经济", "发展", "情况", "总体", "整体", "社会", "工作", "怎么样", "一下", "介绍", "静安", "闵行"}
+        return not query.terms or set(query.terms) <= broad
 
-    def _assemble(self, question: str, standalone: str, sentences: list[Sentence], retrieved: dict[str, Chunk],
-                  mode: str, stats: VerificationStats, timings: dict[str, float]) -> Answer:
+    def _clarify(self, query: Query) -> str:
+        examples = ["闵行区2023年全区生产总值是多少？", "静安区2024年社会消费品零售总额的目标是多少？", "“十四五”规划中智慧教育示范区建设由哪些单位牵头？"]
+        if query.english:
+            return "the question is too general; please name a district and a topic, e.g. " + " / ".join(examples)
+        return "问题比较宽泛，请指明区和具体方面，例如：" + "；".join(f"{i}. {q}" for i, q in enumerate(examples, 1))
+
+    # ------------------------------------------------------------------ answers
+
+    def _refuse(self, query: Query, reason: str, result: SearchResult | None, mode: str, timings: dict[str, float],
+                refusal: Refusal | None = None, holds_instead: bool = False, sentences: list[Sentence] | None = None) -> Answer:
+        """A refusal that says what is missing and, cited, what the reports hold instead."""
+        cited: list[Sentence] = []
+        if refusal is not None and refusal.instead is not None:
+            instead = self.retriever.search(refusal.instead, k=TOP_K)
+            picked, why = self._compose_extractive(refusal.instead, instead)
+            if picked and why is None:
+                first = picked[0]
+                cited = [Sentence(first.text, first.chunk_ids, prefix=refusal.instead_label, chunks=first.chunks)]
+            result = result or instead
+        elif holds_instead and result is not None and query.districts:
+            # the same question without its scope: "闵行区报告有此内容：…"
+            elsewhere = self.retriever.search(query, k=TOP_K, scoped=False)
+            picked, why = self._compose_extractive(query, elsewhere)
+            if picked and why is None and picked[0].chunks[0].district not in query.districts:
+                chunk = picked[0].chunks[0]
+                label = (f"The {chunk.district} report has: " if query.english else f"{chunk.district}的报告中有：")
+                cited = [Sentence(picked[0].text, picked[0].chunk_ids, prefix=label, chunks=picked[0].chunks)]
+        pending = sentences or []
+        head = refusal_text(query, reason)
+        retrieved = {c.chunk_id: c for s in pending + cited for c in s.chunks}
+        verified, stats = verify(pending + cited, retrieved)
+        body = self._assemble(query, verified, retrieved, mode, stats, timings)
+        text = head + ("\n" + body.text if body.text else "") + self._readings(query)
+        closest = result.hits[:3] if result is not None else []
+        return Answer(text=text, citations=body.citations, refused=True, mode=mode, timings=timings, question=query.text,
+                      standalone_question=query.standalone, closest=closest, verification=stats.as_dict(), query=query)
+
+    def _assemble(self, query: Query, sentences: list[Sentence], retrieved: dict[str, Chunk], mode: str,
+                  stats: VerificationStats, timings: dict[str, float]) -> Answer:
         numbering: dict[str, int] = {}
         citations: list[Citation] = []
         parts: list[str] = []
-        unsupported = "[unverified]" if is_english(question) else "[未核实]"
+        unsupported = "[unverified]" if query.english else "[未核实]"
         for sentence in sentences:
             markers = []
             for chunk_id in sentence.chunk_ids:
@@ -161,9 +184,11 @@ class AnswerPipeline:
                 markers.append(f"[{numbering[chunk_id]}]")
             text = sentence.prefix + sentence.text.rstrip()
             parts.append(text + ("".join(markers) if markers else unsupported))
-        joiner = "\n" if is_english(question) else "\n"
-        return Answer(text=joiner.join(parts), citations=citations, refused=False, mode=mode, timings=timings,
-                      question=question, standalone_question=standalone, verification=stats.as_dict())
+        return Answer(text="\n".join(parts), citations=citations, refused=False, mode=mode, timings=timings,
+                      question=query.text, standalone_question=query.standalone, verification=stats.as_dict(), query=query)
+
+    def _readings(self, query: Query) -> str:
+        return "".join(f"\n（{note}）" if not query.english else f"\n({note})" for note in query.notes)
 
     # ------------------------------------------------------------------ LangChain
 

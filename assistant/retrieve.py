@@ -1,8 +1,8 @@
-"""Hybrid retrieval: BM25 over jieba tokens + dense FAISS search, fused, with metadata filters.
+"""Hybrid retrieval: BM25 over jieba tokens + dense FAISS search, fused, within the Query's scope.
 
-Filters given explicitly (district, document, year) restrict the candidates. Filters
-inferred from the question ("静安", "Minhang", "2023年", "十四五") only boost: a
-question about 闵行 still finds a 静安 passage when nothing else fits.
+The scope is a hard constraint, not a boost: a question about 闵行 is answered from 闵行's documents
+only, a question about 2023 outcomes never from a 2024 plan table (periods: coverage.py). Explicit
+CLI filters (a year) restrict further.
 """
 
 from __future__ import annotations
@@ -20,52 +20,12 @@ from pydantic import ConfigDict
 
 from .config import Settings
 from .index import LoadedIndex
-from .models import Chunk, Hit
+from .coverage import Coverage, period_matches
+from .models import Chunk, Filters, Hit, Query
 from .normalize import squash
-from .terms import expand_query, is_english
+from .query.vocab import vocabulary
 
-DISTRICT_ALIASES = {
-    "闵行区": ("闵行", "閔行", "minhang"),
-    "静安区": ("静安", "靜安", "jing'an", "jingan", "jing an"),
-}
-# Districts of Shanghai that the corpus may not cover: naming one is a reason to refuse.
-OTHER_DISTRICTS = {
-    "浦东新区": ("浦东", "pudong"), "黄浦区": ("黄浦", "huangpu"), "徐汇区": ("徐汇", "xuhui"),
-    "长宁区": ("长宁", "changning"), "普陀区": ("普陀", "putuo"), "虹口区": ("虹口", "hongkou"),
-    "杨浦区": ("杨浦", "yangpu"), "宝山区": ("宝山区", "baoshan"), "嘉定区": ("嘉定区", "jiading"),
-    "金山区": ("金山区", "jinshan"), "松江区": ("松江区", "songjiang"), "青浦区": ("青浦区", "qingpu"),
-    "奉贤区": ("奉贤", "fengxian"), "崇明区": ("崇明", "chongming"),
-}
-_ASKS_FOR_LEAD = re.compile(r"牵头|负责单位|责任单位|哪个部门|哪些部门|哪个单位|哪些单位|\blead|responsib|in charge", re.I)
-_YEAR = re.compile(r"(?<!\d)(20[0-4]\d|19[5-9]\d)(?!\d)")
-_FIVE_YEAR = re.compile(r"十四五|14th five|fourteenth five|five-year|five year|五年规划", re.I)
-
-
-@dataclass(frozen=True)
-class Filters:
-    districts: tuple[str, ...] = ()
-    doc_ids: tuple[str, ...] = ()
-    years: tuple[int, ...] = ()
-    five_year_plan: bool = False
-
-    def is_empty(self) -> bool:
-        return not (self.districts or self.doc_ids or self.years or self.five_year_plan)
-
-
-def _mentions(text: str, aliases: tuple[str, ...]) -> bool:
-    lowered = text.lower()
-    return any(alias in lowered for alias in aliases)
-
-
-def infer_filters(question: str) -> Filters:
-    districts = tuple(name for name, aliases in DISTRICT_ALIASES.items() if _mentions(question, (name,) + aliases))
-    years = tuple(sorted({int(y) for y in _YEAR.findall(question)}))
-    return Filters(districts=districts, years=years, five_year_plan=bool(_FIVE_YEAR.search(question)))
-
-
-def other_districts(question: str) -> list[str]:
-    """Districts named in the question that are not in DISTRICT_ALIASES (not in the corpus)."""
-    return [name for name, aliases in OTHER_DISTRICTS.items() if _mentions(question, (name,) + aliases)]
+DISTRICT_ALIASES = {name: aliases for name, aliases in vocabulary().districts.items()}
 
 
 def _chunk_years(chunk: Chunk) -> set[int]:
@@ -77,15 +37,17 @@ def _chunk_years(chunk: Chunk) -> set[int]:
 class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage
-    inferred: Filters = Filters()
+    query: Query | None = None
+    in_scope: int = 0  # how many chunks the scope allowed
     best_dense: float = 0.0  # highest cosine similarity among all chunks (for refusal)
 
 
 class HybridRetriever:
-    def __init__(self, index: LoadedIndex, embedder: Any, settings: Settings) -> None:
+    def __init__(self, index: LoadedIndex, embedder: Any, settings: Settings, coverage: Coverage | None = None) -> None:
         from .embed import encode_queries
 
         self.index = index
+        self.coverage = coverage or Coverage.from_index(index.chunks, index.manifest["documents"])
         self.embedder = embedder
         self.settings = settings
         self._encode_queries = encode_queries
@@ -93,7 +55,7 @@ class HybridRetriever:
         self._district = np.array([c.district for c in self.chunks])
         self._doc = np.array([c.doc_id for c in self.chunks])
         self._years = [_chunk_years(c) for c in self.chunks]
-        self._kind_plan = np.array([c.doc_id in self._plan_docs(index) for c in self.chunks])
+        self._doc_kind = [self.coverage.doc_kinds.get(c.doc_id, "") for c in self.chunks]
         self._squashed = [squash(c.text) for c in self.chunks]
         self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
@@ -104,9 +66,19 @@ class HybridRetriever:
             return None
         return self.chunks[i + 1]
 
-    @staticmethod
-    def _plan_docs(index: LoadedIndex) -> set[str]:
-        return {d for d, meta in index.manifest["documents"].items() if meta.get("kind") in ("five_year_plan", "task_table")}
+    def scope_mask(self, query: Query, filters: Filters | None = None) -> np.ndarray:
+        """The chunks the question may be answered from: its districts, documents and periods."""
+        # the filters' districts and documents are already in the query (which may override them)
+        mask = self._mask(Filters(years=filters.years)) if filters else np.ones(len(self.chunks), dtype=bool)
+        if query.districts:
+            mask &= np.isin(self._district, query.districts)
+        if query.doc_ids:
+            mask &= np.isin(self._doc, query.doc_ids)
+        if query.periods:
+            periods = self.coverage.periods
+            mask &= np.array([any(period_matches(asked, periods[i], self._doc_kind[i]) for asked in query.periods)
+                              for i in range(len(self.chunks))], dtype=bool)
+        return mask
 
     def _mask(self, filters: Filters) -> np.ndarray:
         mask = np.ones(len(self.chunks), dtype=bool)
@@ -121,24 +93,27 @@ class HybridRetriever:
     def embed_query(self, question: str) -> np.ndarray:
         return self._encode_queries(self.embedder, [question])[0]
 
-    def search(self, question: str, k: int = 10, filters: Filters | None = None, infer: bool = True) -> SearchResult:
+    def search(self, query: Query, k: int = 10, filters: Filters | None = None, scoped: bool = True) -> SearchResult:
+        """The best k chunks for the query, within its scope unless scoped=False (used to say what
+        the corpus holds instead when the scope has nothing)."""
         timings: dict[str, float] = {}
         n = len(self.chunks)
         t0 = time.perf_counter()
-        # an English question also carries the Chinese terms of its phrases, for both sides:
-        # cross-lingual similarities of the small model are compressed and rank poorly alone
-        expanded = expand_query(question)
-        query_vector = self.embed_query(expanded if is_english(question) else question)
+        # the search text carries the reports' terms for colloquial and English words, for both
+        # sides: cross-lingual similarities of the small model are compressed and rank poorly alone
+        query_vector = self.embed_query(query.search_text)
         t1 = time.perf_counter()
-        lexical = self.index.lexical.scores(expanded)
+        lexical = self.index.lexical.scores(query.search_text)
         t2 = time.perf_counter()
-        depth = min(n, max(self.settings.candidates, k) * (4 if filters and not filters.is_empty() else 1))
+        allowed = self.scope_mask(query, filters) if scoped else (self._mask(filters) if filters else np.ones(n, dtype=bool))
+        restricted = int(allowed.sum()) < n
+        depth = min(n, max(self.settings.candidates, k) * (4 if restricted else 1))
         scores, ids = self.index.faiss_index.search(query_vector[None, :].astype(np.float32), depth)
         t3 = time.perf_counter()
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-        allowed = self._mask(filters) if filters else np.ones(n, dtype=bool)
 
-        lexical_order = [int(i) for i in np.argsort(-lexical)[: self.settings.candidates] if lexical[i] > 0 and allowed[i]]
+        lexical_order = [int(i) for i in np.argsort(-lexical)[: self.settings.candidates * (4 if restricted else 1)]
+                         if lexical[i] > 0 and allowed[i]][: self.settings.candidates]
         dense_order = [i for i in sorted(dense, key=dense.get, reverse=True) if allowed[i]][: self.settings.candidates]
         fused: dict[int, float] = {}
         s = self.settings
@@ -151,17 +126,7 @@ class HybridRetriever:
                 fused[i] = fused.get(i, 0.0) + s.lexical_weight / (s.rrf_k + rank + 1)
             for rank, i in enumerate(dense_order):
                 fused[i] = fused.get(i, 0.0) + s.dense_weight / (s.rrf_k + rank + 1)
-        inferred = infer_filters(question) if infer else Filters()
-        if not inferred.is_empty() and s.filter_boost < 1.0:
-            for i in fused:
-                chunk = self.chunks[i]
-                if inferred.districts and chunk.district not in inferred.districts:
-                    fused[i] *= s.filter_boost
-                if inferred.years and not (self._years[i] & set(inferred.years)):
-                    fused[i] *= s.filter_boost
-                if inferred.five_year_plan and not self._kind_plan[i]:
-                    fused[i] *= (1 + s.filter_boost) / 2
-        if _ASKS_FOR_LEAD.search(question):
+        if query.intent == "responsibility":
             # "who leads …": the answer is a row of the responsibility table, not the plan text
             for i in fused:
                 if self.chunks[i].kind == "task":
@@ -181,7 +146,7 @@ class HybridRetriever:
         t4 = time.perf_counter()
         timings.update(embed=(t1 - t0) * 1e3, lexical=(t2 - t1) * 1e3, dense=(t3 - t2) * 1e3, fusion=(t4 - t3) * 1e3)
         best_dense = max((v for i, v in dense.items() if allowed[i]), default=0.0)
-        return SearchResult(hits, timings, inferred, best_dense)
+        return SearchResult(hits, timings, query, int(allowed.sum()), best_dense)
 
 
 def hit_to_document(hit: Hit) -> LCDocument:
@@ -200,4 +165,7 @@ class PolicyRetriever(BaseRetriever):
     filters: Filters | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [hit_to_document(h) for h in self.hybrid.search(query, k=self.k, filters=self.filters).hits]
+        from .query import QueryParser
+
+        parsed = QueryParser(self.hybrid.coverage, self.hybrid.index.lexical.vocab.__contains__).parse(query, filters=self.filters)
+        return [hit_to_document(h) for h in self.hybrid.search(parsed, k=self.k, filters=self.filters).hits]

@@ -26,6 +26,7 @@ class Sentence:
     chunk_ids: list[str]
     supported: bool = True
     prefix: str = ""  # shown before the text, not a claim (e.g. "Minhang (…):" in English answers)
+    chunks: list[Chunk] = field(default_factory=list)  # the cited chunks, when the composer has them at hand
 
 
 @dataclass

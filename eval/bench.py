@@ -13,7 +13,7 @@ What is measured (all in one run):
 * start-up: `Assistant.load(settings, build_if_needed=False)` on that index in this process
   (imports, model, index) and the first search / first answer.
 * per question (eval/questions.jsonl; --quick: the first 20), warm: every stage of
-  `Answer.timings` (condense, embed, lexical, dense, fusion, compose, verify, total) with
+  `Answer.timings` (query, embed, lexical, dense, fusion, compose, verify, total) with
   p50/p95/p99, end-to-end `assistant.ask(q, mode="extractive")` and `assistant.search(q)`.
 * serving memory: RSS after loading and the peak (ru_maxrss) after the questions.
 * baseline: `baseline_searchers` of eval/evaluate.py (fixed 750-char chunks, dense + BM25
@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_SET = ROOT / "eval" / "questions.jsonl"
-STAGES = ["condense", "embed", "lexical", "dense", "fusion", "compose", "verify", "total"]
+STAGES = ["query", "embed", "lexical", "dense", "fusion", "compose", "verify", "total"]
 APPENDED_REPORT = "jingan-2023-plan-report.txt"
 APPENDED_PARAGRAPH = ("\n\n（补充说明）2024年，全区将持续优化营商环境，推进重点项目建设，"
                       "新增市场主体数量保持增长，全年新增就业岗位不少于2万个，城镇调查失业率控制在5%以内。\n")

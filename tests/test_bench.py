@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ["condense", "embed", "lexical", "dense", "fusion", "compose", "verify", "total"]
+STAGES = ["query", "embed", "lexical", "dense", "fusion", "compose", "verify", "total"]
 
 
 def _positive(value) -> bool:
@@ -41,7 +41,7 @@ def test_bench_quick_json_report_and_chart(tmp_path):
     answer = data["answer_latency_ms"]
     assert _positive(answer["p50"]) and answer["p95"] >= answer["p50"]
     stages = data["stages_ms"]
-    assert {"condense", "embed", "lexical", "dense", "fusion"} <= set(stages) <= set(STAGES)
+    assert {"query", "embed", "lexical", "dense", "fusion"} <= set(stages) <= set(STAGES)
     for name, values in stages.items():
         assert values["p50"] >= 0 and values["p95"] >= values["p50"] and values["p99"] >= values["p95"], name
     assert stages["embed"]["p50"] > stages["dense"]["p50"]  # the query embedding, not the scan, is the cost here

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from assistant.index import IndexMissingError, IndexStaleError, build_index, ensure_index, load_index
-from assistant.retrieve import Filters, PolicyRetriever, infer_filters
+from assistant.query import QueryParser
+from assistant.retrieve import Filters, PolicyRetriever
 from assistant.service import Assistant, QuestionError
 
 
@@ -75,11 +76,12 @@ def test_hybrid_search_filters_and_langchain_retriever(fake_settings):
         assistant.search("   ")
 
 
-def test_infer_filters():
-    assert infer_filters("静安区2023年外贸进出口总额").districts == ("静安区",)
-    assert infer_filters("What was Minhang's GDP in 2023?").districts == ("闵行区",)
-    assert infer_filters("What was Minhang's GDP in 2023?").years == (2023,)
-    assert infer_filters("十四五规划目标").five_year_plan
+def test_query_scope_from_question():
+    parse = QueryParser().parse
+    assert parse("静安区2023年外贸进出口总额").districts == ("静安区",)
+    assert parse("What was Minhang's GDP in 2023?").districts == ("闵行区",)
+    assert parse("What was Minhang's GDP in 2023?").years == (2023,)
+    assert parse("十四五规划目标").period_kinds == ("fyp_target",)
 
 
 def test_chunk_store_is_json_lines(fake_settings):

@@ -7,6 +7,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from assistant.config import load_settings
+from assistant.query import QueryParser
 from assistant.llm import LLMConfigError, build_messages, make_chat_model, parse_answer
 from assistant.models import Chunk, Hit
 from assistant.pipeline import AnswerPipeline
@@ -20,7 +21,7 @@ HITS = [hit("d#a", "社会消费品零售总额实现1983.09亿元以上，同�
 
 
 def test_prompt_numbers_passages_and_asks_for_language():
-    messages = build_messages("What was Minhang's retail sales?", HITS)
+    messages = build_messages(QueryParser().parse("What was Minhang's retail sales?"), HITS)
     assert "English" in messages[0].content and "NOT_FOUND" in messages[0].content
     assert "[1] 闵行区" in messages[1].content and "[2] 静安区" in messages[1].content
 
@@ -33,9 +34,17 @@ def test_parse_answer_maps_markers_to_chunks():
 
 class FakeRetriever:
     def __init__(self):
-        self.chunks = [h.chunk for h in HITS]
+        from types import SimpleNamespace
 
-    def search(self, question, k=8, filters=None):
+        from assistant.coverage import Coverage
+        from assistant.lexical import tokenize
+
+        self.chunks = [h.chunk for h in HITS]
+        self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
+        vocab = {t for h in HITS for t in tokenize(h.chunk.text)}
+        self.index = SimpleNamespace(lexical=SimpleNamespace(vocab=vocab))
+
+    def search(self, question, k=8, filters=None, scoped=True):
         from assistant.retrieve import SearchResult
 
         return SearchResult(HITS, {"embed": 1.0}, best_dense=0.9)
@@ -66,7 +75,7 @@ def test_llm_made_up_figure_is_marked_unsupported():
 
 def test_llm_not_found_is_a_refusal():
     answer = run("NOT_FOUND")
-    assert answer.refused and "资料中未找到" in answer.text
+    assert answer.refused and "资料中没有找到" in answer.text
 
 
 def test_unconfigured_llm_says_how_to_configure(monkeypatch):

@@ -1,0 +1,64 @@
+"""Conversation state: a follow-up inherits the previous turn's Query slots and overrides the
+ones it names. "那静安区呢？" keeps the year, period and topic and swaps the district; "2024年的
+目标呢？" swaps the period; "同比增长多少？" the measure; "它的牵头单位是谁？" keeps the topic
+(the task of the previous turn) and asks for its lead units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..models import Period, Query
+from .vocab import Vocabulary
+
+_KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "“十四五”规划目标", "prior": "“十三五”时期"}
+_MEASURE_WORDS = {"growth": "同比增长", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}
+_INTENT_WORDS = {"responsibility": "由哪些单位牵头", "definition": "是什么意思", "list": "有哪些举措",
+                 "target_check": "是否完成目标", "comparison": "对比"}
+
+
+def is_follow_up(query: Query, lowered: str, vocab: Vocabulary) -> bool:
+    """A question that leans on the previous turn: it starts like a follow-up ("那…", "and what
+    about…"), ends in 呢, points back ("它的…"), or names no topic of its own."""
+    stripped = lowered.strip()
+    return (stripped.startswith(vocab.follow_up_starts) or stripped.endswith(vocab.follow_up_ends)
+            or any(p in stripped for p in vocab.pronouns if len(p) > 1 or not p.isascii()) or not query.topic)
+
+
+def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
+    districts = new.districts or previous.districts
+    if new.intent == "comparison" and new.districts and set(new.districts) != set(previous.districts):
+        districts = tuple(dict.fromkeys(previous.districts + new.districts))
+    periods = _periods(previous, new)
+    topic = new.topic or previous.topic
+    measure = new.measure or ("" if new.topic else previous.measure)
+    intent = new.intent
+    if intent in ("fact", "figure") and not new.topic:
+        intent = previous.intent if previous.intent not in ("overview",) else intent
+    if intent == "comparison" and len(districts) < 2 and len({p.year for p in periods}) < 2 and new.intent != "comparison":
+        intent = "figure"
+    standalone = compose(districts, periods, topic, measure, intent)
+    return replace(new, standalone=standalone, districts=districts, periods=periods, topic=topic, measure=measure,
+                   intent=intent, terms=tuple(dict.fromkeys(new.terms + (() if new.topic else previous.terms))),
+                   notes=tuple(dict.fromkeys(previous.notes + new.notes)) if not new.periods else new.notes,
+                   follow_up=True)
+
+
+def _periods(previous: Query, new: Query) -> tuple[Period, ...]:
+    if any(p.year for p in new.periods):
+        return new.periods
+    kinds = [p.kind for p in new.periods if p.kind]
+    if not kinds:
+        return previous.periods
+    kind = kinds[0]
+    if kind in ("fyp_target", "prior") or not previous.periods:
+        return new.periods
+    return tuple(dict.fromkeys(Period(p.year, kind) for p in previous.periods))
+
+
+def compose(districts: tuple[str, ...], periods: tuple[Period, ...], topic: str, measure: str, intent: str) -> str:
+    """The follow-up written out as a standalone Chinese question (the reports' language)."""
+    years = "和".join(f"{p.year}年" for p in periods if p.year)
+    kinds = "".join(dict.fromkeys(_KIND_WORDS[p.kind] for p in periods if p.kind))
+    return "".join(["和".join(districts), years, topic.replace(" ", ""), kinds, _MEASURE_WORDS.get(measure, ""),
+                    _INTENT_WORDS.get(intent, "")])

@@ -1,0 +1,217 @@
+"""Parse a question once into a typed `Query`: scope (districts, documents, periods), intent,
+measure, topic and terms, language. Follow-ups are completed from the previous turn's Query
+(see conversation.py); UI/API filters apply where the question is silent, and lose, visibly,
+where it contradicts them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from ..coverage import Coverage
+from ..lexical import tokenize
+from ..models import Filters, Period, Query
+from ..terms import chinese_terms, is_english
+from .vocab import Vocabulary, vocabulary
+
+# A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure).
+_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)")
+_PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps decimals whole
+
+
+def fold_question(text: str) -> str:
+    """NFKC: full-width letters, digits and spaces become ASCII (ＧＤＰ　２０２３ -> GDP 2023)."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+ScopeFilters = Filters  # what the UI or API restricts to (a district drop-down, a document choice)
+
+
+class QueryParser:
+    def __init__(self, coverage: Coverage | None = None, known_term: Callable[[str], bool] | None = None,
+                 vocab: Vocabulary | None = None) -> None:
+        self.coverage = coverage
+        self.known_term = known_term or (lambda term: True)
+        self.vocab = vocab or vocabulary()
+
+    # ------------------------------------------------------------------ main
+
+    def parse(self, question: str, previous: Query | None = None, filters: ScopeFilters | None = None) -> Query:
+        from .conversation import compose, is_follow_up, merge
+
+        text = fold_question(question)
+        lowered = text.lower()
+        english = is_english(text)
+        districts = tuple(self.vocab.find_places(lowered, self.vocab.districts))
+        others = tuple(o for o in self.vocab.find_places(lowered, self.vocab.other_places) if o not in districts)
+        periods, unknown_years, notes, topic_years = self._periods(lowered, english)
+        intent = self._intent(lowered, districts, periods)
+        measure = self._measure(lowered)
+        periods = self._default_outcome(periods, intent)
+        report_terms = self._report_terms(lowered)
+        topic = self._topic(text, report_terms, topic_years)
+        premise = self._premise(lowered)
+        terms = self._terms(topic, report_terms, english)
+        query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
+                      measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
+                      other_places=others, unknown_years=unknown_years, notes=notes, premise=premise)
+        if previous is not None and is_follow_up(query, lowered, self.vocab):
+            query = merge(previous, query, self.vocab)
+            query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
+        query = self._apply_filters(query, filters)
+        extra = " ".join(t for t in report_terms + (chinese_terms(text) if english else []) if t not in query.standalone)
+        if english and not query.follow_up:
+            # the reports are Chinese: search with the question written out in their words as well
+            extra = compose(query.districts, query.periods, query.topic, query.measure, query.intent) + " " + extra
+        return replace(query, search_text=(query.standalone + " " + extra).strip())
+
+    # ------------------------------------------------------------------ time
+
+    def _periods(self, lowered: str, english: bool) -> tuple[tuple[Period, ...], tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
+        """(periods, years no report covers, reading notes, years that are part of a name)."""
+        words = self.vocab.period_words
+        notes: list[str] = []
+        years = [int(y) for y in _YEAR.findall(lowered)]
+        reporting = self.coverage.reporting_year if self.coverage else None
+        for word, offset in self.vocab.relative_years.items():
+            if word in lowered and reporting:
+                year = reporting + offset
+                years.append(year)
+                notes.append(f"“{word}” read as {year}" if english else f"“{word}”按{year}年理解")
+        covered = self.coverage.years if self.coverage else set(years)
+        unknown = tuple(y for y in dict.fromkeys(years) if y not in covered and not self.known_term(str(y)))
+        topic_years = tuple(y for y in dict.fromkeys(years) if y not in covered and y not in unknown)
+        years = [y for y in dict.fromkeys(years) if y in covered]
+        kind = ""
+        if _has(lowered, words["prior"]):
+            kind = "prior"
+        elif _has(lowered, words["fyp"]):
+            kind = "fyp_target"
+        elif _has(lowered, words["target"]):
+            kind = "target"
+        elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
+            kind = "outcome"
+        if kind in ("fyp_target", "prior") and self.coverage:
+            # "十四五…2025年" / "十三五" fix the year by the plan; other years stay as said
+            years = [y for y in years if self.coverage.has(None, kind, y)] or years
+        if not years:
+            return ((Period(None, kind),) if kind else ()), unknown, tuple(notes), topic_years
+        return tuple(Period(y, self._kind_for(y, kind)) for y in years), unknown, tuple(notes), topic_years
+
+    def _default_outcome(self, periods: tuple[Period, ...], intent: str) -> tuple[Period, ...]:
+        """A figure asked for a year that has results, without saying "target", means the result:
+        "闵行2023年研发经费支出比例是多少" is the 2023 outcome (10.6), not the 2023 target."""
+        if intent not in ("figure", "fact", "comparison", "target_check") or self.coverage is None:
+            return periods
+        return tuple(Period(p.year, "outcome") if p.year and not p.kind and self.coverage.has(None, "outcome", p.year) else p
+                     for p in periods)
+
+    def _kind_for(self, year: int, kind: str) -> str:
+        """A year the corpus covers with one kind only (2025: the five-year target; 2020: the
+        previous plan's result) takes that kind when the question does not name another."""
+        if self.coverage is None:
+            return kind
+        kinds = {k for _, k, y in self.coverage.available if y == year and k}
+        if not kind and len(kinds) == 1 and kinds <= {"fyp_target", "prior"}:
+            return kinds.pop()
+        if kind == "target" and kinds == {"fyp_target"}:
+            return "fyp_target"
+        return kind
+
+    # ------------------------------------------------------------------ what is asked
+
+    def _intent(self, lowered: str, districts: tuple[str, ...], periods: tuple[Period, ...]) -> str:
+        for name, words in self.vocab.intents:
+            if _has(lowered, words):
+                if name in ("list", "overview", "figure") and (len(districts) > 1 or len({p.year for p in periods}) > 1):
+                    return "comparison"
+                return name
+        if len(districts) > 1 or len({p.year for p in periods}) > 1:
+            return "comparison"
+        return "fact"
+
+    def _measure(self, lowered: str) -> str:
+        for measure in self.vocab.measures:
+            if _has(lowered, measure.words):
+                return measure.name
+        return ""
+
+    def _premise(self, lowered: str) -> str:
+        """"down" for "为什么…下降了", "up" for "为什么…增长了"; "" when nothing is taken for granted."""
+        premise = self.vocab.premise
+        if not _has(lowered, premise["asks_why"]):
+            return ""
+        return "down" if _has(lowered, premise["down"]) else "up" if _has(lowered, premise["up"]) else ""
+
+    def _report_terms(self, lowered: str) -> list[str]:
+        """The reports' terms for the colloquial words of the question, longest phrases first."""
+        found: list[str] = []
+        consumed = lowered
+        for phrase in sorted(self.vocab.synonyms, key=len, reverse=True):
+            if phrase in consumed:
+                term = self.vocab.synonyms[phrase]
+                if term.lower() not in lowered and term not in found:
+                    found.append(term)
+                consumed = consumed.replace(phrase, " ")
+        return found
+
+    def _topic(self, text: str, report_terms: list[str], topic_years: tuple[int, ...]) -> str:
+        """What the question is about: the question without its scope, time and question words."""
+        v = self.vocab
+        topic = text.lower()
+        for colloquial in sorted(v.synonyms, key=len, reverse=True):  # the reports' words for colloquial ones
+            if v.synonyms[colloquial].lower() not in topic:
+                topic = topic.replace(colloquial, f" {v.synonyms[colloquial].lower()} ")
+        cut = list(v.alias_spans()) + list(v.relative_years) + [w for ws in v.period_words.values() for w in ws]
+        cut += [w for name, ws in v.intents if name != "figure" for w in ws]  # figure words (总额, 率) are content
+        cut += list(v.question_phrases) + list(v.follow_up_starts) + list(v.pronouns)
+        cut += [w for m in v.measures if m.name != "amount" for w in m.words]  # amount words name the subject (收入, 总额)
+        for phrase in sorted(set(cut), key=len, reverse=True):
+            topic = topic.replace(phrase, " ")
+        topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)
+        pieces = [p.strip("的了是吗呢啊和与及年度个区为在有对由把将从") for p in _PUNCT.split(topic)]
+        pieces = [p for p in pieces if p and p not in v.stopwords and not (len(p) == 1 and not p.isdigit())]
+        if is_english(text):
+            pieces = chinese_terms(" ".join(pieces)) or [p for p in pieces if not p.isascii()]
+        return " ".join(dict.fromkeys(pieces + [t for t in report_terms if not any(t in p for p in pieces)]))[:60]
+
+    def _terms(self, text: str, report_terms: list[str], english: bool) -> tuple[str, ...]:
+        v = self.vocab
+        aliases = set(v.alias_spans())
+        tokens = tokenize(text) + [t for term in report_terms + chinese_terms(text) for t in tokenize(term)]
+        terms = []
+        for token in tokens:
+            if token in v.stopwords or token in aliases or _YEAR.fullmatch(token):
+                continue
+            if english and token.isascii() and not any(c.isdigit() for c in token) and not token.isupper():
+                continue  # English words cannot match the Chinese reports; their Chinese terms were added
+            terms.append(token)
+        return tuple(dict.fromkeys(terms))
+
+    # ------------------------------------------------------------------ filters
+
+    def _apply_filters(self, query: Query, filters: ScopeFilters | None) -> Query:
+        if filters is None:
+            return query
+        notes = list(query.notes)
+        districts, doc_ids = query.districts, tuple(filters.doc_ids)
+        if filters.districts and not districts:
+            districts = tuple(filters.districts)
+        elif filters.districts and set(districts) - set(filters.districts):
+            asked, chosen = "、".join(districts), "、".join(filters.districts)
+            notes.append(f"The question asks about {asked}; the filter {chosen} was not applied" if query.english
+                         else f"问题问的是{asked}，未按筛选条件“{chosen}”限定")
+        if doc_ids and self.coverage and districts:
+            kept = tuple(d for d in doc_ids if self.coverage.doc_districts.get(d) in districts)
+            if len(kept) < len(doc_ids):
+                notes.append("The document filter does not match the district asked about and was not applied" if query.english
+                             else "所选报告与问题中的区不一致，未按报告筛选")
+            doc_ids = kept
+        return replace(query, districts=districts, doc_ids=doc_ids, notes=tuple(notes))
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    return any(w in text for w in words)
