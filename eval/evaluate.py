@@ -6,6 +6,15 @@
 Scoring is by evidence quotes, never by chunk ids or document names: a retrieved chunk
 supports an item when its text contains one of the item's evidence quotes (after removing
 whitespace and unifying full-width/ASCII forms), so any chunking can be scored.
+
+Conversation items carry `history` (earlier user questions): they are asked in order, each
+with the history so far, and the final question is asked with all of them; retrieval for such
+an item searches the answer's `standalone_question` (the rewritten, self-contained question).
+
+Scope: an item may say which districts it is about (`scope.districts`, else the districts of
+its `doc` reports) and which figures must not appear (`forbidden`). A non-refused answer that
+cites a chunk of another district, or contains a forbidden figure, is a scope violation
+(refusals are not checked: a good refusal may name what the other district's report holds).
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+import tomllib
 from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Iterable
@@ -43,6 +53,41 @@ def load_items(path: Path) -> list[dict]:
 def supports(text: str, quotes: Iterable[str]) -> bool:
     squashed = squash(text)
     return any(squash(q) in squashed for q in quotes if q)
+
+
+def source_districts(corpus_dir: str | Path) -> dict[str, str]:
+    """Original source file name (`source` in catalog.toml, as in an item's `doc`) -> district."""
+    path = Path(corpus_dir) / "catalog.toml"
+    if not path.is_file():
+        return {}
+    catalog = tomllib.loads(path.read_text(encoding="utf-8")).get("document", [])
+    return {entry["source"]: entry.get("district", "") for entry in catalog if entry.get("source")}
+
+
+def allowed_districts(item: dict, by_source: dict[str, str]) -> set[str] | None:
+    """The districts an item's answer may cite: its scope, else its reports' districts; None: no check."""
+    scope = item.get("scope")
+    if isinstance(scope, dict) and "districts" in scope:
+        return set(scope["districts"])
+    districts = {by_source[d] for d in item.get("doc", []) if by_source.get(d)}
+    return districts or None
+
+
+def ask_item(assistant, item: dict, mode: str | None):
+    """Ask an item as a user would: its history questions first, each with the history so far.
+    Returns the final answer and the milliseconds the final question took."""
+    history: list[tuple[str, str]] = []
+    for question in item.get("history", []):
+        previous = assistant.ask(question, history=list(history), mode=mode)
+        history.append((question, previous.text))
+    started = time.perf_counter()
+    answer = assistant.ask(item["question"], history=history, mode=mode)
+    return answer, (time.perf_counter() - started) * 1e3
+
+
+def asked(row: dict) -> str:
+    """The question as shown in reports: earlier turns first for a conversation."""
+    return " → ".join([*row.get("history", []), row["question"]])
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -78,13 +123,19 @@ def aggregate(rows: list[dict], keys: list[str]) -> dict:
     return {key: round(statistics.fmean(r[key] for r in rows), 4) if rows else 0.0 for key in keys}
 
 
-def run_retrieval(items: list[dict], search: Callable[[str], tuple[list[str], float]], k: int, label: str) -> dict:
+def run_retrieval(items: list[dict], search: Callable[[str], tuple[list[str], float]], k: int, label: str,
+                  queries: dict[str, str] | None = None) -> dict:
+    """`queries`: item id -> the text to search instead of the question (a conversation's standalone question)."""
     answerable = [it for it in items if it.get("answerable", True) and it.get("evidence")]
     rows, latencies = [], []
     for item in tqdm(answerable, desc=f"retrieval ({label})", unit="q", file=sys.stderr):
-        texts, ms = search(item["question"])
+        query = (queries or {}).get(item["id"]) or item["question"]
+        texts, ms = search(query)
         latencies.append(ms)
         row = score_ranking(texts, item["evidence"], k) | {"id": item["id"], "type": item.get("type", ""), "question": item["question"]}
+        if item.get("history"):
+            row["history"] = item["history"]
+            row["query"] = query
         if row["rank"] is None or row["rank"] > 1:
             row["expected"] = item["evidence"][0]
             row["first"] = texts[0][:120] if texts else ""
@@ -154,19 +205,38 @@ def _answer_text_has(answer: str, needle: str) -> bool:
     return squash(needle) in squash(answer)
 
 
-def run_answers(items: list[dict], assistant, mode: str) -> dict:
+def run_answers(items: list[dict], assistant, mode: str, asked_before: dict[str, tuple[object, float]] | None = None,
+                by_source: dict[str, str] | None = None) -> dict:
+    """`asked_before`: item id -> (answer, ms) already obtained in this mode (conversations asked
+    for their standalone question), reused rather than asked again."""
     rows, latencies = [], []
     fired: dict[str, int] = defaultdict(int)
+    district_of = {c.chunk_id: c.district for c in assistant.index.chunks}
+    by_source = by_source if by_source is not None else source_districts(assistant.settings.corpus_dir)
     for item in tqdm(items, desc=f"answers ({mode})", unit="q", file=sys.stderr):
-        started = time.perf_counter()
-        answer = assistant.ask(item["question"], mode=mode)
-        latencies.append((time.perf_counter() - started) * 1e3)
+        answer, ms = (asked_before or {}).get(item["id"]) or ask_item(assistant, item, mode)
+        latencies.append(ms)
         for key, value in answer.verification.items():
             fired[key] += value
         answerable = item.get("answerable", True)
         cited = [assistant.chunk_text(c.chunk_id) for c in answer.citations]
         row = {"id": item["id"], "type": item.get("type", ""), "question": item["question"], "answerable": answerable,
                "refused": answer.refused, "answer": answer.text[:400]}
+        if item.get("history"):
+            row["history"] = item["history"]
+            row["standalone"] = getattr(answer, "standalone_question", "") or item["question"]
+        if item.get("near_miss"):
+            row["near_miss"] = item["near_miss"]
+        reasons = []
+        if not answer.refused:
+            allowed = allowed_districts(item, by_source)
+            if allowed is not None:
+                outside = sorted({district_of.get(c.chunk_id, "?") for c in answer.citations} - allowed)
+                reasons += [f"cites {d}" for d in outside]
+            reasons += [f"forbidden {f!r}" for f in item.get("forbidden", []) if _answer_text_has(answer.text, f)]
+        row["scope_violation"] = float(bool(reasons))
+        if reasons:
+            row["scope_reasons"] = reasons
         if answerable:
             must = item.get("must_contain", [])
             row["correct"] = float(not answer.refused and all(_answer_text_has(answer.text, m) for m in must))
@@ -179,6 +249,11 @@ def run_answers(items: list[dict], assistant, mode: str) -> dict:
                 row["expected"] = item.get("answer", "")
         else:
             row["refused_ok"] = float(answer.refused)
+            must = item.get("must_contain", [])
+            if answer.refused and must:
+                row["informative"] = float(all(_answer_text_has(answer.text, m) for m in must))
+            if not answer.refused or must:
+                row["expected"] = item.get("answer", "")
         rows.append(row)
     answerable_rows = [r for r in rows if r["answerable"]]
     unanswerable_rows = [r for r in rows if not r["answerable"]]
@@ -198,6 +273,7 @@ def run_answers(items: list[dict], assistant, mode: str) -> dict:
             }
         if una:
             out["unanswerable_refused"] = round(statistics.fmean(r["refused_ok"] for r in una), 4)
+        out["scope_violations"] = int(sum(r["scope_violation"] for r in selected))
         return out
 
     by_type: dict[str, list[dict]] = defaultdict(list)
@@ -206,13 +282,21 @@ def run_answers(items: list[dict], assistant, mode: str) -> dict:
     overall = section(rows)
     overall["citation_precision"] = round(sum(r["good_citations"] for r in answerable_rows) / total_citations, 4) if total_citations else 0.0
     overall["unanswerable_refused"] = round(statistics.fmean(r["refused_ok"] for r in unanswerable_rows), 4) if unanswerable_rows else 0.0
+    conversation = [r for r in answerable_rows if r["type"] == "conversation"]
+    near_miss = [r for r in rows if r["type"] == "near_miss"]
+    informative = [r["informative"] for r in unanswerable_rows if "informative" in r]
+    overall["conversation_accuracy"] = round(statistics.fmean(r["correct"] for r in conversation), 4) if conversation else 0.0
+    overall["near_miss_refused"] = round(statistics.fmean(r["refused"] for r in near_miss), 4) if near_miss else 0.0
+    overall["refusal_informative"] = round(statistics.fmean(informative), 4) if informative else 0.0
+    overall["scope_violation_ids"] = [r["id"] for r in rows if r["scope_violation"]]
     return {
         "mode": mode,
         **overall,
         "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2)},
         "verification": dict(fired),
         "by_type": {t: section(r) for t, r in sorted(by_type.items())},
-        "failures": [r for r in rows if (r["answerable"] and (not r["correct"] or not r["citation_support"])) or (not r["answerable"] and not r["refused_ok"])],
+        "failures": [r for r in rows if (r["answerable"] and (not r["correct"] or not r["citation_support"]))
+                     or (not r["answerable"] and not r["refused_ok"]) or r["scope_violation"]],
         "items": rows,
     }
 
@@ -234,18 +318,30 @@ def markdown_report(result: dict) -> str:
     misses = [row for row in ours["items"] if row["rank"] is None or row["rank"] > 5]
     lines += ["", f"### Misses (no supporting chunk in the top 5): {len(misses)}", ""]
     for row in misses:
-        lines.append(f"- **{row['id']}** ({row['type']}) {row['question']}  \n  expected: `{row.get('expected', '')}`  \n  first: {row.get('first', '')}")
+        query = f"  \n  searched: {row['query']}" if row.get("query") else ""
+        lines.append(f"- **{row['id']}** ({row['type']}) {asked(row)}{query}  \n  expected: `{row.get('expected', '')}`  \n  first: {row.get('first', '')}")
     if "answer" in result:
         a = result["answer"]
         keys = ["accuracy", "citation_support", "citation_precision", "unanswerable_refused", "false_refusal"]
-        lines += ["", f"## Answers ({a['mode']})", "", "| " + " | ".join(keys) + " | p50 ms | p95 ms |", "|---" * (len(keys) + 2) + "|",
-                  "| " + " | ".join(f"{a.get(k, 0):.3f}" for k in keys) + f" | {a['latency_ms']['p50']:.1f} | {a['latency_ms']['p95']:.1f} |",
-                  "", f"verification fired: {a['verification']}", "", "| type | n | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+        extra = ["conversation_accuracy", "near_miss_refused", "refusal_informative"]
+        lines += ["", f"## Answers ({a['mode']})", "", "| " + " | ".join(keys + extra) + " | scope_violations | p50 ms | p95 ms |",
+                  "|---" * (len(keys) + len(extra) + 3) + "|",
+                  "| " + " | ".join(f"{a.get(k, 0):.3f}" for k in keys + extra)
+                  + f" | {a.get('scope_violations', 0)} | {a['latency_ms']['p50']:.1f} | {a['latency_ms']['p95']:.1f} |",
+                  "", f"verification fired: {a['verification']}", "",
+                  "| type | n | " + " | ".join(keys) + " | scope_violations |", "|---" * (len(keys) + 3) + "|"]
         for t, r in a["by_type"].items():
-            lines.append(f"| {t} | {r['n']} | " + " | ".join(f"{r[k]:.3f}" if k in r else "-" for k in keys) + " |")
+            lines.append(f"| {t} | {r['n']} | " + " | ".join(f"{r[k]:.3f}" if k in r else "-" for k in keys) + f" | {r.get('scope_violations', 0)} |")
+        violations = [row for row in a["items"] if row.get("scope_violation")]
+        lines += ["", f"### Scope violations: {len(violations)}", ""]
+        for row in violations:
+            lines.append(f"- **{row['id']}** ({row['type']}) {asked(row)}: {'; '.join(row['scope_reasons'])}")
         lines += ["", f"### Answer failures: {len(a['failures'])}", ""]
         for row in a["failures"]:
-            lines.append(f"- **{row['id']}** ({row['type']}) {row['question']}  \n  refused: {row['refused']}; expected: {row.get('expected', '(refusal)')}  \n  got: {row['answer'][:200]}")
+            scope = f"; scope: {'; '.join(row['scope_reasons'])}" if row.get("scope_reasons") else ""
+            standalone = f"  \n  standalone: {row['standalone']}" if row.get("standalone") else ""
+            lines.append(f"- **{row['id']}** ({row['type']}) {asked(row)}{standalone}  \n  refused: {row['refused']}{scope}; "
+                         f"expected: {row.get('expected', '(refusal)')}  \n  got: {row['answer'][:200]}")
     return "\n".join(lines) + "\n"
 
 
@@ -281,16 +377,22 @@ def main(argv: list[str] | None = None) -> int:
         return [h.chunk.text for h in result.hits], (time.perf_counter() - started) * 1e3
 
     assistant.search("预热", k=1)  # load lazily-initialised parts before timing
-    systems = {"ours": run_retrieval(items, ours, args.k, "ours")}
+    # conversations are searched by their standalone question, which only asking them gives
+    history_mode = args.mode or settings.mode
+    asked_before: dict[str, tuple[object, float]] = {}
+    for item in tqdm([it for it in items if it.get("history")], desc=f"conversations ({history_mode})", unit="q", file=sys.stderr):
+        asked_before[item["id"]] = ask_item(assistant, item, history_mode)
+    queries = {i: getattr(answer, "standalone_question", "") for i, (answer, _) in asked_before.items()}
+    systems = {"ours": run_retrieval(items, ours, args.k, "ours", queries)}
     if args.compare:
         for name, searcher in baseline_searchers(assistant, args.k).items():
-            systems[name] = run_retrieval(items, searcher, args.k, name)
+            systems[name] = run_retrieval(items, searcher, args.k, name, queries)
     result = {"set": str(args.set), "model": settings.model, "k": args.k, "questions": len(items), "systems": systems}
     # the top-level keys the issue asks for are ours
     result |= {"n": systems["ours"]["n"], "retrieval": systems["ours"]["retrieval"], "latency_ms": systems["ours"]["latency_ms"],
                "by_type": systems["ours"]["by_type"], "items": systems["ours"]["items"]}
     if args.mode:
-        result["answer"] = run_answers(items, assistant, args.mode)
+        result["answer"] = run_answers(items, assistant, args.mode, asked_before, source_districts(settings.corpus_dir))
 
     print(f"\nretrieval over {systems['ours']['n']} answerable questions (k={args.k}, model {settings.model})")
     header = f"{'system':<20}" + "".join(f"{m:>18}" for m in METRICS) + f"{'p50 ms':>10}{'p95 ms':>10}"
@@ -303,18 +405,24 @@ def main(argv: list[str] | None = None) -> int:
     misses = [row for row in systems["ours"]["items"] if row["rank"] is None or row["rank"] > 5]
     print(f"\nmisses (nothing supporting in the top 5): {len(misses)}")
     for row in misses:
-        print(f"  {row['id']} [{row['type']}] {row['question']}\n      expected: {row.get('expected', '')}\n      first:    {row.get('first', '')}")
+        query = f"\n      searched: {row['query']}" if row.get("query") else ""
+        print(f"  {row['id']} [{row['type']}] {asked(row)}{query}\n      expected: {row.get('expected', '')}\n      first:    {row.get('first', '')}")
     if "answer" in result:
         a = result["answer"]
         print(f"\nanswers ({a['mode']}): accuracy={a.get('accuracy', 0):.3f} citation_support={a.get('citation_support', 0):.3f} "
               f"citation_precision={a.get('citation_precision', 0):.3f} unanswerable_refused={a.get('unanswerable_refused', 0):.3f} "
               f"false_refusal={a.get('false_refusal', 0):.3f} p50={a['latency_ms']['p50']:.1f}ms p95={a['latency_ms']['p95']:.1f}ms")
+        print(f"conversation_accuracy={a.get('conversation_accuracy', 0):.3f} near_miss_refused={a.get('near_miss_refused', 0):.3f} "
+              f"refusal_informative={a.get('refusal_informative', 0):.3f} scope_violations={a.get('scope_violations', 0)}")
         print(f"verification fired: {a['verification']}")
         for t, r in a["by_type"].items():
-            print(f"  {t:<16} " + " ".join(f"{k}={v:.2f}" for k, v in r.items() if k != "n") + f" n={r['n']}")
+            print(f"  {t:<16} " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items() if k != "n") + f" n={r['n']}")
+        print(f"scope violations: {', '.join(a.get('scope_violation_ids', [])) or 'none'}")
         print(f"answer failures: {len(a['failures'])}")
         for row in a["failures"]:
-            print(f"  {row['id']} [{row['type']}] {row['question']}\n      refused={row['refused']} expected: {row.get('expected', '(refusal)')}\n      got: {row['answer'][:160]}")
+            scope = f" scope: {'; '.join(row['scope_reasons'])}" if row.get("scope_reasons") else ""
+            standalone = f"\n      standalone: {row['standalone']}" if row.get("standalone") else ""
+            print(f"  {row['id']} [{row['type']}] {asked(row)}{standalone}\n      refused={row['refused']}{scope} expected: {row.get('expected', '(refusal)')}\n      got: {row['answer'][:160]}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
