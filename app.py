@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     assistant = Assistant.load(settings, build_if_needed=True, progress=True)
     built = "built and loaded" if assistant.build_report else "loaded"
     print(f"index ready ({len(assistant.index.chunks)} chunks, {built}) in {time.perf_counter() - started:.1f} s", flush=True)
+    for warning in getattr(assistant, "warnings", []):  # also shown as a banner in the chat and the viewer
+        print(warning, flush=True)
     app = create_app(assistant)
     print(f"serving on http://{args.host}:{args.port}/  (sources: http://{args.host}:{args.port}/source)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -120,7 +120,7 @@ def chunk_corpus(corpus_dir: str, settings: ChunkSettings = ChunkSettings()) -> 
         try:
             parsed = parse_document(document, text)
         except (ParseError, ValueError) as exc:
-            result.problems.append(CorpusProblem(document.path, f"could not be parsed: {exc}"))
+            result.problems.append(CorpusProblem(document.path, f"could not be parsed: {exc}", doc_id=document.doc_id))
             continue
         result.documents.append(document)
         result.parsed.append(parsed)

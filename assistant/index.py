@@ -7,7 +7,11 @@ Layout (under `index_dir`):
 
 A build writes a new directory beside the old one and only then swaps the `current` link,
 so an interrupted or failed build leaves the previous index working. Embeddings of chunks
-whose (model, context) hash is unchanged are copied from the previous build, not recomputed.
+whose (model, context) hash is unchanged are copied from the previous build, not recomputed,
+but only from a previous build whose files match their checksums, and only vectors that are
+finite and of unit length. A catalogued report that fails to load keeps its previous version
+(chunks and structure) instead of silently disappearing; the manifest lists it under `failed`.
+The manifest records a sha256 of every file; `load_index` verifies them all.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from filelock import FileLock, Timeout
 
 from .chunk import ChunkedCorpus, ChunkSettings, chunk_corpus
 from .config import Settings
-from .corpus import CorpusProblem
+from .corpus import CorpusProblem, catalog_errors
+from .integrity import checksum_problems, file_checksums, usable_vectors
 from .lexical import LexicalIndex
 from .models import Block, Chunk, Document, ParsedDocument, Section
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-file sha256 in the manifest, `failed` reports
 PARSER_VERSION = 1  # bump when parse/chunk output changes, so old indexes are reported stale
 
 
@@ -115,6 +120,14 @@ class BuildReport:
     problems: list[CorpusProblem]
     index_type: str
     size_bytes: int
+    kept: dict[str, str] = field(default_factory=dict)  # doc_id -> why its previous version is served
+    missing: dict[str, str] = field(default_factory=dict)  # doc_id -> why a catalogued report is not indexed at all
+    notes: list[str] = field(default_factory=list)  # what was not reused from the previous build, and why
+
+    @property
+    def ok(self) -> bool:
+        """False when a catalogued report is served from an older build or not at all."""
+        return not self.kept and not self.missing
 
     def summary(self) -> str:
         rate = self.embedded / self.embed_seconds if self.embed_seconds > 0 and self.embedded else 0.0
@@ -125,6 +138,9 @@ class BuildReport:
             f"faiss: {self.index_type}, size on disk: {self.size_bytes / 1e6:.1f} MB",
         ]
         lines += [f"{p.severity}: {p.path}: {p.message}" for p in self.problems]
+        lines += [f"note: {note}" for note in self.notes]
+        lines += [f"error: {doc_id} failed to load; the index keeps its previous version ({why})" for doc_id, why in self.kept.items()]
+        lines += [f"error: {doc_id} failed to load and is NOT in the index ({why})" for doc_id, why in self.missing.items()]
         return "\n".join(lines)
 
 
@@ -136,7 +152,7 @@ def current_path(settings: Settings) -> Path:
     return Path(settings.index_dir) / "current"
 
 
-def _read_manifest(path: Path) -> dict:
+def _read_manifest(path: Path, require_checksums: bool = True) -> dict:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -151,7 +167,23 @@ def _read_manifest(path: Path) -> dict:
         ok = False
     if not ok:
         raise IndexCorruptError(f"{path}/manifest.json lacks the model or documents fields; run `assistant build` to rebuild the index")
+    if require_checksums:
+        _require_checksums(path, manifest)
     return manifest
+
+
+def _require_checksums(path: Path, manifest: dict) -> None:
+    files = manifest.get("files")
+    if not (isinstance(files, dict) and files and all(isinstance(v, str) for v in files.values())):
+        raise IndexCorruptError(f"{path}/manifest.json has no file checksums (an index from an older version, or a damaged "
+                                "manifest); run `assistant build` to rebuild the index")
+
+
+def verify_files(path: Path, manifest: dict, only: tuple[str, ...] | None = None) -> None:
+    """IndexCorruptError naming every file whose sha256 differs from the manifest's."""
+    problems = checksum_problems(path, manifest["files"], only)
+    if problems:
+        raise IndexCorruptError(f"the index in {path} is damaged: {'; '.join(problems)}; run `assistant build` to rebuild it")
 
 
 def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
@@ -169,20 +201,80 @@ def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
     return chunks, hashes
 
 
-def _previous_embeddings(settings: Settings, model_id: str) -> dict[str, np.ndarray]:
-    """hash -> vector from the current index, when it was built with the same model."""
+@dataclass
+class _Previous:
+    """What a build may take from the build it replaces (all of it checked first)."""
+
+    manifest: dict
+    chunks: list[Chunk]
+    hashes: list[str]
+    vectors: np.ndarray | None
+    structures: dict[str, ParsedDocument]
+
+
+def _previous_build(settings: Settings) -> tuple[_Previous | None, list[str]]:
+    """The current index's chunks, vectors and structure, or None (with the reason) when it is
+    missing or damaged: nothing is reused from files that fail their checksums."""
     path = current_path(settings)
+    if not path.exists():
+        return None, []
     try:
-        manifest = _read_manifest(path)
-        if manifest["model"]["id"] != model_id:
-            return {}
+        path = path.resolve()
+        manifest = _read_manifest(path, require_checksums=False)  # an older build: its vectors are still checked one by one
+        if isinstance(manifest.get("files"), dict):
+            verify_files(path, manifest, only=("chunks.jsonl", "embeddings.npy", "structure.jsonl"))
         chunks, hashes = _load_chunks(path)
-        vectors = np.load(path / "embeddings.npy", mmap_mode="r")
-        if len(vectors) != len(hashes):
-            return {}
-        return {h: np.array(vectors[i]) for i, h in enumerate(hashes)}
-    except (IndexProblem, OSError, ValueError, KeyError):
-        return {}
+        vectors = np.load(path / "embeddings.npy")
+        if vectors.ndim != 2 or len(vectors) != len(hashes):
+            vectors = None
+        structures = {p.document.doc_id: p for p in _read_structure(path)}
+    except (IndexProblem, OSError, ValueError, KeyError, TypeError) as exc:
+        return None, [f"nothing reused from the previous index: {str(exc)[:300]}"]
+    return _Previous(manifest, chunks, hashes, vectors, structures), []
+
+
+def _reusable(previous: _Previous | None, model_id: str) -> tuple[dict[str, np.ndarray], list[str]]:
+    """hash -> vector from the previous build when it used the same model; damaged rows are skipped."""
+    if previous is None or previous.vectors is None or previous.manifest["model"]["id"] != model_id:
+        return {}, []
+    good = usable_vectors(previous.vectors)
+    notes = []
+    if not good.all():
+        notes.append(f"{int((~good).sum())} vectors of the previous index were not finite or not unit length; "
+                     "their chunks were embedded again")
+    return {h: np.array(previous.vectors[i]) for i, h in enumerate(previous.hashes) if good[i]}, notes
+
+
+def _text_sha(path: str) -> str:
+    """sha256 of a report that loads but failed later (parsing), as the corpus fingerprint computes it;
+    "" for a file that cannot be read at all."""
+    from .corpus import read_report
+
+    try:
+        return hashlib.sha256(read_report(Path(path)).encode("utf-8")).hexdigest()
+    except (ValueError, OSError):
+        return ""
+
+
+def _keep_failed_reports(corpus: ChunkedCorpus, previous: _Previous | None) -> tuple[dict[str, str], dict[str, str]]:
+    """A catalogued report that failed to load keeps its previous version (chunks and structure),
+    so that its questions are not answered from another report. Returns (kept, missing)."""
+    loaded = {d.doc_id for d in corpus.documents}
+    kept, missing = {}, {}
+    for problem in corpus.problems:
+        doc_id = problem.doc_id
+        if problem.severity != "error" or not doc_id or doc_id in loaded or doc_id in kept or doc_id in missing:
+            continue
+        old = previous.structures.get(doc_id) if previous else None
+        old_chunks = [c for c in previous.chunks if c.doc_id == doc_id] if previous else []
+        if old is None or not old_chunks:
+            missing[doc_id] = f"{problem.path}: {problem.message}"
+            continue
+        corpus.documents.append(old.document)
+        corpus.parsed.append(old)
+        corpus.chunks.extend(old_chunks)
+        kept[doc_id] = f"{problem.path}: {problem.message}"
+    return kept, missing
 
 
 def corpus_fingerprint(corpus: ChunkedCorpus) -> dict[str, str]:
@@ -215,14 +307,22 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
     corpus = chunk_corpus(settings.corpus_dir, ChunkSettings(settings.max_chars, settings.overlap_chars))
+    broken_catalog = catalog_errors(corpus.problems)
+    if broken_catalog:  # re-indexing with default metadata would silently break district/year filters
+        raise IndexProblem(f"{'; '.join(f'{p.path} {p.message}' for p in broken_catalog)}. A build needs the catalog: without it every "
+                           "report would lose its district, year and title. The previous index (if any) is kept.")
     if not corpus.chunks:
         reasons = "; ".join(str(p) for p in corpus.problems) or "no reports found"
         raise IndexProblem(f"nothing to index in {settings.corpus_dir}: {reasons}. The previous index (if any) is kept.")
     model = embedder if embedder is not None else load_embedder(settings.model)
     model_id = embedder_id(settings.model)
     dim = model_dimension(model)
+    previous_build, notes = _previous_build(settings)
+    kept, missing = _keep_failed_reports(corpus, previous_build)
+    failing_sha = {p.doc_id: _text_sha(p.path) for p in corpus.problems if p.doc_id in kept or p.doc_id in missing}
     hashes = [chunk_hash(model_id, c) for c in corpus.chunks]
-    previous = _previous_embeddings(settings, model_id)
+    previous, reuse_notes = _reusable(previous_build, model_id)
+    notes += reuse_notes
     todo = [i for i, h in enumerate(hashes) if h not in previous]
     vectors = np.zeros((len(hashes), dim), dtype=np.float32)
     for i, h in enumerate(hashes):
@@ -259,6 +359,10 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
             "faiss": {"type": index_type, "vectors": len(hashes)},
             "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "district": d.district, "year": d.year, "kind": d.kind} for d in corpus.documents},
             "problems": [str(p) for p in corpus.problems],
+            # reports that failed to load: served from their previous version (kept) or absent
+            "failed": {doc_id: {"problem": why, "kept_previous": doc_id in kept, "sha256": failing_sha.get(doc_id, "")}
+                       for doc_id, why in {**missing, **kept}.items()},
+            "files": file_checksums(staging),
             "counts": {"documents": len(corpus.documents), "chunks": len(hashes), "embedded": len(todo), "reused": len(hashes) - len(todo)},
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 3),
@@ -274,8 +378,11 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _remove_old_builds(index_dir, keep=(final, previous))
+    for doc_id, why in {**kept, **missing}.items():
+        log.error("%s failed to load (%s); %s", doc_id, why, "its previous version is kept" if doc_id in kept else "it is not in the index")
     return BuildReport(final, len(hashes), len(corpus.documents), len(todo), len(hashes) - len(todo),
-                       time.perf_counter() - started, embed_seconds, corpus.problems, index_type, _dir_size(final))
+                       time.perf_counter() - started, embed_seconds, corpus.problems, index_type, _dir_size(final),
+                       kept=kept, missing=missing, notes=notes)
 
 
 def _swap_current(index_dir: Path, target: Path) -> None:
@@ -316,17 +423,24 @@ def structure_from_dict(data: dict) -> ParsedDocument:
     return ParsedDocument(Document(**data["document"]), sections, blocks)
 
 
+def _read_structure(path: Path) -> list[ParsedDocument]:
+    try:
+        with open(path / "structure.jsonl", encoding="utf-8") as handle:
+            return [structure_from_dict(json.loads(line)) for line in handle]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise IndexCorruptError(f"{path}/structure.jsonl is missing or damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build`") from None
+
+
 def load_structure(index: "LoadedIndex") -> dict[str, ParsedDocument]:
     """doc_id -> its parsed structure (sections and blocks), as stored at build time (read once per index)."""
     cached = getattr(index, "_structure", None)
     if cached is not None:
         return cached
-    try:
-        with open(index.path / "structure.jsonl", encoding="utf-8") as handle:
-            parsed = [structure_from_dict(json.loads(line)) for line in handle]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build`") from None
-    index._structure = {p.document.doc_id: p for p in parsed}
+    structure = {p.document.doc_id: p for p in _read_structure(index.path)}
+    if set(structure) != set(index.manifest["documents"]):  # e.g. emptied: every citation link would be a 404
+        raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged: it lists {len(structure)} reports, the "
+                                f"manifest {len(index.manifest['documents'])}; run `assistant build`")
+    index._structure = structure
     return index._structure
 
 
@@ -340,11 +454,17 @@ def check_manifest(manifest: dict, settings: Settings, fingerprint: dict[str, st
     if manifest.get("chunking") != chunking:
         reasons.append(f"chunking settings changed ({manifest.get('chunking')} -> {chunking})")
     if fingerprint is not None:
-        built = {k: v["sha256"] for k, v in manifest["documents"].items()}
-        added = sorted(set(fingerprint) - set(built))
-        removed = sorted(set(built) - set(fingerprint))
-        changed = sorted(k for k in set(built) & set(fingerprint) if built[k] != fingerprint[k])
-        for label, ids in (("new reports", added), ("removed reports", removed), ("changed reports", changed)):
+        failed = manifest.get("failed") or {}
+        # a report that failed at build time and still fails is not a change (it keeps its old version);
+        # one that loads now, or loads with other content than the failing one, is
+        recovered = sorted(k for k in failed if k in fingerprint and fingerprint[k] != failed[k].get("sha256"))
+        built = {k: v["sha256"] for k, v in manifest["documents"].items() if k not in failed}
+        current = {k: v for k, v in fingerprint.items() if k not in failed}
+        added = sorted(set(current) - set(built))
+        removed = sorted(set(built) - set(current))
+        changed = sorted(k for k in set(built) & set(current) if built[k] != current[k])
+        for label, ids in (("new reports", added), ("removed reports", removed), ("changed reports", changed),
+                           ("reports that load again", recovered)):
             if ids:
                 reasons.append(f"{label}: {', '.join(ids)}")
     return reasons
@@ -366,11 +486,13 @@ def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
     if not path.exists():
         raise IndexMissingError(f"no index in {settings.index_dir}; run `assistant build` (or start the app, which builds it)")
     path = path.resolve()
-    manifest = _read_manifest(path)
+    manifest = _read_manifest(path, require_checksums=False)
     if check:
         reasons = check_manifest(manifest, settings, corpus_fingerprint_from_files(settings), embedder_id(settings.model))
         if reasons:
             raise IndexStaleError(reasons)
+    _require_checksums(path, manifest)
+    verify_files(path, manifest)  # every file: damage that keeps sizes loads without any other error
     chunks, _ = _load_chunks(path)
     try:
         embeddings = np.load(path / "embeddings.npy")
@@ -387,6 +509,22 @@ def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
         faiss_index.hnsw.efSearch = settings.hnsw_ef_search
     titles = {doc_id: meta["title"] for doc_id, meta in manifest["documents"].items()}
     return LoadedIndex(path, manifest, chunks, embeddings, faiss_index, lexical, titles)
+
+
+def index_warnings(manifest: dict) -> list[str]:
+    """What users of the app and the API must be told about this index: reports that failed to
+    load at its build, served from their previous version or missing (no file paths: users see these)."""
+    warnings = []
+    for doc_id, failure in sorted((manifest.get("failed") or {}).items()):
+        if failure.get("kept_previous"):
+            title = manifest["documents"].get(doc_id, {}).get("title", doc_id)
+            warnings.append(f"注意：报告《{title}》在最近一次索引更新时无法读取，回答使用其上一版本。Warning: report {doc_id} "
+                            "could not be read at the last index build; answers use its previous version until the file is "
+                            "fixed and `assistant build` is run.")
+        else:
+            warnings.append(f"注意：报告 {doc_id} 无法读取，未收入索引。Warning: report {doc_id} could not be read and is not "
+                            "in the index; questions about it cannot be answered until the file is fixed and `assistant build` is run.")
+    return warnings
 
 
 def ensure_index(settings: Settings, embedder=None, progress: bool = True) -> tuple[LoadedIndex, BuildReport | None]:

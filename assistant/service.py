@@ -95,6 +95,14 @@ class Assistant:
             self.retriever.search("预热 warm-up", k=1, infer=False)
 
     @property
+    def warnings(self) -> list[str]:
+        """Reports the index serves from an older build (or lacks) because they failed to load;
+        the app shows these as a banner and `/ask` returns them."""
+        from .index import index_warnings
+
+        return index_warnings(self.index.manifest)
+
+    @property
     def retriever(self) -> HybridRetriever:
         if not hasattr(self, "_retriever"):
             self._retriever = HybridRetriever(self.index, self.embedder, self.settings)

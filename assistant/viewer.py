@@ -61,6 +61,8 @@ details.toc { margin:1rem 0 1.5rem; font-size:.95rem; }
 details.toc ul { margin:.3rem 0; padding-left:1.2rem; }
 ul.catalog { padding-left:1.2rem; }
 .notfound { text-align:center; padding:3rem 1rem; }
+.banner { max-width:56rem; margin:1rem auto 0; padding:.5rem .8rem; border-left:4px solid #d9822b;
+  background:#fff4e5; border-radius:4px; font-size:.95rem; }
 """
 
 # Reads the fragment and ?q= values; writes only a class, text-node splits and <mark> elements.
@@ -226,6 +228,14 @@ def render_index(documents: Mapping[str, ParsedDocument]) -> str:
         f"<tbody>{rows}</tbody></table>"
     )
     return _page("报告原文 Source reports", body)
+
+
+def add_banner(page: str, warnings: list[str]) -> str:
+    """`page` with a warning banner above its content (e.g. a report served from an older build)."""
+    if not warnings:
+        return page
+    banner = '<div class="banner" role="alert">' + "<br>".join(_text(w) for w in warnings) + "</div>"
+    return page.replace("<main>", banner + "<main>", 1)
 
 
 def render_not_found() -> str:

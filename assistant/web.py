@@ -2,6 +2,9 @@
 
 `create_app(assistant)` returns one FastAPI app; `app.py` serves it with uvicorn. The viewer
 routes are plain FastAPI and are registered before Gradio is mounted at `/`, so they win.
+Every request first passes `guard.Guard` (body limit, no file objects or file routes, rate and
+login limits). When the index serves a report from an older build (it failed to load), the
+chat, the viewer and the `/ask` result carry a warning.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Any, Iterator
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from .viewer import (CHAT_CSS, render_answer, render_document, render_index, render_not_found, render_note,
+from .guard import Guard, short
+from .viewer import (CHAT_CSS, add_banner, render_answer, render_document, render_index, render_not_found, render_note,
                      render_partial, render_question)
 
 log = logging.getLogger(__name__)
@@ -59,23 +63,26 @@ def make_filters(district: str | None, doc_id: str | None):
 
 
 def _add_viewer_routes(app: FastAPI, assistant: Any, logged_in) -> None:
-    @app.get("/source", response_class=HTMLResponse)
-    @app.get("/source/", response_class=HTMLResponse, include_in_schema=False)
+    warnings = list(getattr(assistant, "warnings", []))
+    pages = ["GET", "HEAD"]  # FastAPI routes answer only the methods listed; HEAD must match GET
+
+    @app.api_route("/source", methods=pages, response_class=HTMLResponse)
+    @app.api_route("/source/", methods=pages, response_class=HTMLResponse, include_in_schema=False)
     def source_index(request: Request) -> HTMLResponse:
         if not logged_in(request):
             return RedirectResponse("/", status_code=303)
-        return HTMLResponse(render_index(assistant.documents()))
+        return HTMLResponse(add_banner(render_index(assistant.documents()), warnings))
 
     # `:path` so that "/source/../x" or encoded slashes still land here (and get a 404) instead
     # of falling through to Gradio; the name is only ever a key into documents(), never a path.
-    @app.get("/source/{doc_id:path}", response_class=HTMLResponse)
+    @app.api_route("/source/{doc_id:path}", methods=pages, response_class=HTMLResponse)
     def source_document(doc_id: str, request: Request) -> HTMLResponse:
         if not logged_in(request):
             return RedirectResponse("/", status_code=303)
         parsed = assistant.documents().get(doc_id)
         if parsed is None:
             return HTMLResponse(render_not_found(), status_code=404)
-        return HTMLResponse(render_document(parsed))
+        return HTMLResponse(add_banner(render_document(parsed), warnings))
 
 
 # ----------------------------------------------------------------------------- chat
@@ -91,7 +98,8 @@ def _answer_events(assistant: Any, question: str, history: History, mode: str, f
                 yield "partial", render_partial(event)
             else:
                 yield "final", event
-    except QuestionError as exc:  # the message is written for the user
+    except QuestionError as exc:  # the message is written for the user; one log line, no traceback
+        log.info("rejected question: %s", exc)
         yield "error", render_note(str(exc))
     except Exception:  # keep the chat alive; the details go to the server log, not the page
         log.exception("answering %r failed", question[:200])
@@ -106,6 +114,7 @@ def build_chat(assistant: Any):
     settings = assistant.settings
     documents = assistant.documents()
     has_llm = llm_available(settings)
+    warnings = list(getattr(assistant, "warnings", []))
 
     def doc_choices(district: str) -> list[tuple[str, str]]:
         docs = sorted((p.document for p in documents.values()), key=lambda d: (d.district, d.year, d.title))
@@ -125,21 +134,34 @@ def build_chat(assistant: Any):
                 chat[-1]["content"] = value
             yield chat, history, ""
 
+    def reject(message: str) -> gr.Error:
+        """A refused /ask call: one log line, no traceback (Gradio prints one for every gr.Error by default)."""
+        log.info("rejected /ask: %s", message)
+        return gr.Error(message, print_exception=False)
+
     def ask(question: str, district: str = ALL, mode: str = "extractive") -> dict:
-        """Answer one question; returns the answer text, refused flag, citations (with urls) and timings."""
+        """Answer one question; returns the answer text, refused flag, citations (with urls), timings and
+        `warnings` (non-empty when the index serves a report from an older build)."""
         from .service import QuestionError
 
-        if district not in DISTRICTS:
-            raise gr.Error(f"district must be one of {', '.join(DISTRICTS)}; got {district!r}")
-        if mode not in ("extractive", "llm") or (mode == "llm" and not has_llm):
-            raise gr.Error(f"mode must be 'extractive'{' or llm' if has_llm else ' (no LLM is configured)'}; got {mode!r}")
+        # Gradio does not enforce the annotations: check the types here, and never echo more of
+        # the input than a short escaped prefix (file objects never get here: see guard.py).
+        if not isinstance(question, str):
+            raise reject(f"question must be text; got {short(question)}")
+        if not isinstance(district, str) or district not in DISTRICTS:
+            raise reject(f"district must be one of {', '.join(DISTRICTS)}; got {short(district)}")
+        if not isinstance(mode, str) or mode not in ("extractive", "llm") or (mode == "llm" and not has_llm):
+            raise reject(f"mode must be 'extractive'{' or llm' if has_llm else ' (no LLM is configured)'}; got {short(mode)}")
         try:
             answer = assistant.ask(question, mode=mode, filters=make_filters(district, None))
         except QuestionError as exc:
-            raise gr.Error(str(exc)) from None
-        return answer.to_dict()
+            raise reject(str(exc)) from None
+        return answer.to_dict() | {"warnings": warnings}
 
-    with gr.Blocks(title=TITLE) as demo:
+    # delete_cache: Gradio's own clean-up of its temporary files (the app creates none; defence in depth)
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
+        if warnings:
+            gr.HTML(render_note(" ".join(warnings), kind="refusal"), elem_id="index-warning")
         gr.Markdown(f"## {TITLE}\n闵行区、静安区规划与计划报告的问答助手：每句回答都带引用 [n]，点击可查看原文段落。"
                     " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)")
         history = gr.State([])
@@ -181,7 +203,9 @@ def build_chat(assistant: Any):
 def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
     """Viewer routes plus (unless include_chat=False, for tests without a model) the chat at `/`."""
     app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
-    auth = parse_auth(getattr(assistant.settings, "auth", ""))
+    settings = assistant.settings
+    app.add_middleware(Guard, settings=settings)
+    auth = parse_auth(getattr(settings, "auth", ""))
     mounted: dict[str, Any] = {}
 
     def logged_in(request: Request) -> bool:
@@ -199,7 +223,12 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
         from starlette.routing import Mount
 
         demo = build_chat(assistant)
-        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS,
+        # openapi_url=None: Gradio's own FastAPI app would publish /openapi.json without the login.
+        # blocked_paths "/" and max_file_size: Gradio's own file checks, as a second line behind guard.py
+        # (the app serves no files; uploads are refused there before Gradio sees them).
+        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS, app_kwargs={"openapi_url": None},
+                            blocked_paths=[os.path.abspath(os.sep)], allowed_paths=[],
+                            max_file_size=settings.max_body_bytes or None,
                             auth_message="闵行/静安规划报告问答 · 请登录 Please log in")
         mounted["gradio"] = next(r.app for r in app.routes if isinstance(r, Mount))
     return app

@@ -114,10 +114,12 @@ def test_cli_build_names_the_broken_files(broken):
     corpus, settings = broken
     before = snapshot(corpus)
     result = CliRunner().invoke(app, ["build"], env=settings_env(settings))
-    assert result.exit_code == 0, result.output
+    # catalogued reports that are not indexed make the build fail (exit 1), naming each one
+    assert result.exit_code == 1, result.output
     for name in ("gbk.txt", "huge.txt", "dup.txt", "missing.txt", "passwd.txt", "bad-name-\\xff.txt"):
         assert name in result.output, name
     assert "documents: 4" in result.output and "Traceback" not in result.output
+    assert "error: 7 catalogued report(s) failed to load: gbk, empty, blank, binary, huge, missing, escape" in result.output
     assert snapshot(corpus) == before
 
 
@@ -128,18 +130,21 @@ def test_cli_build_names_the_broken_files(broken):
     b"document = 5\n",  # TOML, wrong shape
     b'document = ["a", "b"]\n',  # TOML, wrong shape
 ])
-def test_invalid_catalog_is_named_and_reports_still_indexed(tmp_path, catalog):
+def test_invalid_catalog_stops_the_build_and_keeps_the_previous_index(tmp_path, catalog):
+    """Before: the reports were re-indexed with default metadata (no district, year or title), so
+    district filters then refused questions they answered before. Now the build refuses."""
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for doc_id in GOOD:
-        shutil.copy(CORPUS / f"{doc_id}.txt", corpus)
+    shutil.copytree(CORPUS, corpus)
+    settings = load_settings(corpus_dir=str(corpus), index_dir=str(tmp_path / "index"), model="fake:64")
+    build_index(settings, progress=False)
+    before_index = load_index(settings)
     (corpus / "catalog.toml").write_bytes(catalog)
     before = snapshot(corpus)
-    settings = load_settings(corpus_dir=str(corpus), index_dir=str(tmp_path / "index"), model="fake:64")
-    report = build_index(settings, progress=False)
-    catalog_errors = [p for p in report.problems if p.severity == "error" and p.path.endswith("catalog.toml")]
-    assert catalog_errors and ("TOML" in catalog_errors[0].message or "[[document]]" in catalog_errors[0].message)
-    assert {c.doc_id for c in load_index(settings).chunks} == set(GOOD)  # default metadata, still searchable
+    with pytest.raises(IndexProblem, match=r"catalog\.toml (cannot be read as TOML|`document` must be)") as caught:
+        build_index(settings, progress=False)
+    assert "previous index (if any) is kept" in str(caught.value)
+    kept = load_index(settings, check=False)
+    assert kept.path == before_index.path and {c.district for c in kept.chunks} == {"闵行区", "静安区"}
     assert snapshot(corpus) == before
 
 
@@ -166,3 +171,104 @@ def test_corpus_with_only_broken_files_keeps_the_previous_index(tmp_path):
     assert "minhang-2023-plan-report.txt" in str(caught.value) and "previous index" in str(caught.value)
     kept = load_index(settings, check=False)
     assert kept.path == before.path and len(kept.chunks) == len(before.chunks)
+
+
+# ----------------------------------------------------------------------------- issue 14: a report that fails to load
+
+JINGAN = "jingan-2023-plan-report"
+JINGAN_RETAIL_Q = "静安区2023年社会消费品零售总额是多少？"
+
+
+def _break_report(corpus: Path, how: str) -> None:
+    path = corpus / f"{JINGAN}.txt"
+    if how == "one invalid byte":
+        data = path.read_bytes()
+        path.write_bytes(data[:5000] + b"\xff" + data[5001:])
+    elif how == "deleted":
+        path.unlink()
+    elif how == "emptied":
+        path.write_bytes(b"")
+    else:  # "not a file" (unreadable; chmod 000 does not stop root, who runs these tests)
+        path.unlink()
+        path.mkdir()
+
+
+@pytest.fixture()
+def built(tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = load_settings(corpus_dir=str(corpus), index_dir=str(tmp_path / "index"), model="fake:64")
+    build_index(settings, progress=False)
+    return corpus, settings
+
+
+@pytest.mark.parametrize("how", ["one invalid byte", "deleted", "emptied", "not a file"])
+def test_a_report_that_fails_to_load_keeps_its_previous_version(built, how):
+    """Before: the build exited 0 and dropped the report, and its questions were answered from
+    the other district's report. Now its previous version stays, the build says so and fails."""
+    from assistant.cli import app
+
+    corpus, settings = built
+    before = {c.chunk_id: c.to_dict() for c in load_index(settings).chunks if c.doc_id == JINGAN}
+    _break_report(corpus, how)
+    report = build_index(settings, progress=False)
+    assert not report.ok and list(report.kept) == [JINGAN] and f"{JINGAN}.txt" in report.kept[JINGAN]
+    assert f"error: {JINGAN} failed to load; the index keeps its previous version" in report.summary()
+    index = load_index(settings)  # not stale: a restart serves it without rebuilding
+    assert {c.chunk_id: c.to_dict() for c in index.chunks if c.doc_id == JINGAN} == before
+    assert index.manifest["failed"][JINGAN]["kept_previous"] is True
+    result = CliRunner().invoke(app, ["build"], env=settings_env(settings))
+    assert result.exit_code == 1 and f"1 catalogued report(s) failed to load: {JINGAN}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_app_keeps_the_report_and_shows_a_warning(built):
+    """App start (ensure_index) on a corpus whose report broke since the last build: the previous
+    version is served and the chat, the viewer, `/ask` and the CLI say so."""
+    import httpx
+    from fastapi.testclient import TestClient
+
+    from _reliability import serve
+    from assistant.cli import app as cli
+    from assistant.service import Assistant
+    from assistant.web import create_app
+
+    corpus, settings = built
+    _break_report(corpus, "one invalid byte")
+    assistant = Assistant.load(settings, build_if_needed=True, progress=False)
+    assert assistant.build_report is not None and JINGAN in assistant.build_report.kept
+    assert any(c.doc_id == JINGAN and c.district == "静安区" for c in assistant.index.chunks)
+    [warning] = assistant.warnings
+    assert JINGAN in warning and "previous version" in warning and str(corpus) not in warning  # no server paths
+    page = TestClient(create_app(assistant, include_chat=False)).get("/source").text
+    assert 'class="banner"' in page and JINGAN in page
+    with serve(create_app(assistant)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        assert "index-warning" in http.get("/config").text
+        posted = http.post("/gradio_api/call/ask", json={"data": [JINGAN_RETAIL_Q, "静安区", "extractive"]})
+        stream = http.get(f"/gradio_api/call/ask/{posted.json()['event_id']}").text
+        assert '"warnings"' in stream and JINGAN in stream
+    result = CliRunner().invoke(cli, ["search", JINGAN_RETAIL_Q, "-k", "1"], env=settings_env(settings))
+    assert result.exit_code == 0 and "previous version" in result.output
+    # the file is fixed: the next start sees that and rebuilds, and the warning is gone
+    shutil.copy(CORPUS / f"{JINGAN}.txt", corpus / f"{JINGAN}.txt")
+    with pytest.raises(IndexProblem, match=f"reports that load again: {JINGAN}"):
+        load_index(settings)
+    assert Assistant.load(settings, build_if_needed=True, progress=False).warnings == []
+
+
+def test_a_missing_catalog_is_an_error_not_a_reindex_with_defaults(built):
+    """Before: the build re-embedded everything with default metadata, and `--district 闵行区`
+    then refused questions it answered before."""
+    from assistant.cli import app
+
+    corpus, settings = built
+    before = load_index(settings)
+    (corpus / "catalog.toml").unlink()
+    with pytest.raises(IndexProblem, match=r"catalog\.toml is missing; restore it") as caught:
+        build_index(settings, progress=False)
+    assert "previous index (if any) is kept" in str(caught.value)
+    result = CliRunner().invoke(app, ["build"], env=settings_env(settings))
+    assert result.exit_code == 2 and "error: " in result.output and "catalog.toml is missing" in result.output
+    kept = load_index(settings, check=False)
+    assert kept.path == before.path
+    assert {c.district for c in kept.chunks} == {"闵行区", "静安区"} and all(c.title != c.doc_id for c in kept.chunks)

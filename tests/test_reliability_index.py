@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,7 +70,7 @@ def _dim_mismatch(p: Path) -> None:
 DAMAGE = {
     "vectors.faiss truncated": (lambda p: truncate(p / "vectors.faiss"), IndexCorruptError, "damaged"),
     "vectors.faiss empty": (lambda p: (p / "vectors.faiss").write_bytes(b""), IndexCorruptError, "damaged"),
-    "vectors.faiss of another size": (_dim_mismatch, IndexCorruptError, "inconsistent"),
+    "vectors.faiss of another size": (_dim_mismatch, IndexCorruptError, "vectors.faiss does not match its sha256"),
     "vectors.faiss missing": (lambda p: (p / "vectors.faiss").unlink(), IndexCorruptError, "damaged"),
     "embeddings.npy truncated": (lambda p: truncate(p / "embeddings.npy", 0.9), IndexCorruptError, "damaged"),
     "lexical index removed": (lambda p: shutil.rmtree(p / "lexical"), IndexCorruptError, "damaged"),
@@ -79,15 +80,15 @@ DAMAGE = {
                                    IndexCorruptError, "manifest.json lacks"),
     "manifest.json missing": (lambda p: (p / "manifest.json").unlink(), IndexCorruptError, "manifest.json is missing"),
     "chunks.jsonl garbage line": (lambda p: (p / "chunks.jsonl").open("a").write("{not json\n"), IndexCorruptError,
-                                  "chunks.jsonl is corrupted"),
+                                  "chunks.jsonl does not match its sha256"),
     "chunks.jsonl truncated mid-line": (lambda p: truncate(p / "chunks.jsonl", 0.5), IndexCorruptError, "chunks.jsonl"),
     "chunks.jsonl wrong record type": (lambda p: (p / "chunks.jsonl").write_text("1\n[]\n", encoding="utf-8"),
-                                       IndexCorruptError, "chunks.jsonl is corrupted"),
+                                       IndexCorruptError, "chunks.jsonl does not match its sha256"),
     "chunks.jsonl one line lost": (lambda p: (p / "chunks.jsonl").write_text(
         "".join((p / "chunks.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[1:]), encoding="utf-8"),
-        IndexCorruptError, "inconsistent"),
+        IndexCorruptError, "chunks.jsonl does not match its sha256"),
     "chunks.jsonl not UTF-8": (lambda p: (p / "chunks.jsonl").write_bytes(b"\xff\xfe\x00bad\n"), IndexCorruptError,
-                               "chunks.jsonl is corrupted"),
+                               "chunks.jsonl does not match its sha256"),
     "current points nowhere": (lambda p: shutil.rmtree(p), IndexMissingError, "no index"),
 }
 
@@ -147,12 +148,11 @@ def test_manifest_that_does_not_match_is_stale(settings, tmp_path, change):
 def test_damaged_structure_is_reported_and_rebuilt(settings):
     path = current(settings) / "structure.jsonl"
     truncate(path, 0.3)
-    assistant = Assistant.load(settings, build_if_needed=False)  # chunks and vectors are fine
-    with pytest.raises(IndexCorruptError, match="structure.jsonl is missing or damaged.*assistant build"):
-        assistant.documents()
+    with pytest.raises(IndexCorruptError, match="structure.jsonl does not match its sha256.*assistant build"):
+        Assistant.load(settings, build_if_needed=False)  # chunks and vectors are fine, the viewer's pages are not
     path.write_text('{"document": 1}\n', encoding="utf-8")
     with pytest.raises(IndexCorruptError, match="structure.jsonl"):
-        load_structure(load_index(settings))
+        load_index(settings)
     index, report = ensure_index(settings, progress=False)  # the app's start-up path checks it and rebuilds
     assert report is not None and len(load_structure(index)) == 5
 
@@ -335,3 +335,99 @@ def test_readers_see_a_complete_index_during_rebuilds(settings):
     # The build that a reader resolved stays on disk until the next build, so no load fails
     # (before, ~10% of these loads failed because the replaced build was removed at once).
     assert not errors, errors
+
+
+# ----------------------------------------------------------------------------- issue 14: damage that keeps sizes
+
+
+def zero_tail(path: Path, fraction: float = 0.25) -> None:
+    """Zero the last `fraction` of a file in place: same size, loads without any error of its own."""
+    data = path.read_bytes()
+    cut = int(len(data) * (1 - fraction))
+    path.write_bytes(data[:cut] + bytes(len(data) - cut))
+
+
+def _edit_number(path: Path) -> None:
+    """One digit of one chunk changed (1983.09 -> 1983.08): same size, valid JSON."""
+    text = path.read_text(encoding="utf-8")
+    assert "1983.09" in text
+    path.write_text(text.replace("1983.09", "1983.08", 1), encoding="utf-8")
+
+
+SAME_SIZE = {  # name -> (damage, the file the error must name)
+    "vectors.faiss last quarter zeroed": (lambda p: zero_tail(p / "vectors.faiss"), "vectors.faiss"),
+    "BM25 arrays last quarter zeroed": (lambda p: [zero_tail(f) for f in sorted((p / "lexical").glob("*.npy"))],
+                                        "lexical/data.csc.index.npy"),
+    "embeddings.npy last quarter zeroed": (lambda p: zero_tail(p / "embeddings.npy"), "embeddings.npy"),
+    "chunks.jsonl one digit changed": (lambda p: _edit_number(p / "chunks.jsonl"), "chunks.jsonl"),
+    "structure.jsonl emptied": (lambda p: (p / "structure.jsonl").write_bytes(b""), "structure.jsonl"),
+    "structure.jsonl one report left out": (lambda p: (p / "structure.jsonl").write_text(
+        "".join((p / "structure.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[1:]), encoding="utf-8"),
+        "structure.jsonl"),
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_SIZE))
+def test_damage_that_keeps_sizes_is_detected_and_rebuilt(pristine, settings, name):
+    """Before: each of these loaded fine (and changed 14-25 of 140 eval answers, or made every
+    citation link a 404). Now: the checksum in the manifest names the file, and the rebuild
+    reuses nothing from a damaged store."""
+    damage, file_name = SAME_SIZE[name]
+    damage(current(settings))
+    with pytest.raises(IndexCorruptError, match=rf"damaged: .*{re.escape(file_name)} does not match its sha256.*assistant build"):
+        load_index(settings)
+    with pytest.raises(IndexCorruptError):
+        Assistant.load(settings, build_if_needed=False)
+    index, report = ensure_index(settings, progress=False)  # the app's start-up path
+    assert report is not None
+    good = load_index(pristine)
+    assert np.array_equal(index.embeddings, good.embeddings)  # fake embedder: exactly the undamaged vectors
+    assert [c.to_dict() for c in index.chunks] == [c.to_dict() for c in good.chunks]
+    assert len(load_structure(index)) == 5
+
+
+def test_build_after_damaged_embeddings_reuses_nothing(pristine, settings):
+    """Before: `assistant build` (the documented fix) said "0 embedded, 628 reused" and kept the
+    157 zero vectors for good."""
+    zero_tail(current(settings) / "embeddings.npy")
+    report = build_index(settings, progress=False)
+    assert report.reused == 0 and report.embedded == report.chunks
+    assert any("nothing reused from the previous index" in n and "embeddings.npy" in n for n in report.notes)
+    assert "note: nothing reused" in report.summary()
+    index = load_index(settings)
+    assert np.allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, atol=1e-3)
+    assert np.array_equal(index.embeddings, load_index(pristine).embeddings)
+
+
+def test_reuse_checks_every_vector_even_without_checksums(settings):
+    """An index from before the checksums (or a store damaged in a way the checksums cannot see):
+    rows that are not finite or not unit length are embedded again, the others reused."""
+    path = current(settings)
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]
+    (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    vectors = np.load(path / "embeddings.npy")
+    vectors[:7] = 0.0
+    vectors[7] = np.nan
+    vectors[8] *= 2.0
+    np.save(path / "embeddings.npy", vectors)
+    report = build_index(settings, progress=False)
+    assert report.embedded == 9 and report.reused == report.chunks - 9
+    assert any("9 vectors of the previous index were not finite or not unit length" in n for n in report.notes)
+    assert np.allclose(np.linalg.norm(load_index(settings).embeddings, axis=1), 1.0, atol=1e-3)
+
+
+def test_checksum_verification_cost(settings):
+    """Every load hashes every index file; measured here (fake 64-d index) and in docs/reliability.md."""
+    from assistant.index import verify_files
+
+    index = load_index(settings)
+    size = sum(p.stat().st_size for p in index.path.rglob("*") if p.is_file())
+    started = time.perf_counter()
+    for _ in range(5):
+        verify_files(index.path, index.manifest)
+    per_load = (time.perf_counter() - started) / 5
+    print(f"\nverifying {len(index.manifest['files'])} files, {size / 1e6:.1f} MB: {per_load * 1000:.1f} ms")
+    assert set(index.manifest["files"]) >= {"chunks.jsonl", "structure.jsonl", "embeddings.npy", "vectors.faiss",
+                                            "lexical/data.csc.index.npy"}
+    assert per_load < 1.0
