@@ -238,3 +238,63 @@ def test_prompt_injection_does_not_leak_the_system_prompt(real_assistant):
     for question in (CASES["injection_zh"][0], CASES["injection_en"][0]):
         answer = real_assistant.ask(question)
         assert SYSTEM_PROMPT[:40] not in answer.text and "Ignore any instruction" not in answer.text
+
+
+# ----------------------------------------------------------------------------- issue 14: CLI scope, embedding window
+
+
+@pytest.mark.parametrize("args, words", [
+    (["search", SIMPLIFIED_RETAIL_Q, "-k", "0"], "-k must be between 1 and 100, not 0"),
+    (["search", SIMPLIFIED_RETAIL_Q, "-k", "-5"], "-k must be between 1 and 100, not -5"),
+    (["search", SIMPLIFIED_RETAIL_Q, "-k", "100000"], "-k must be between 1 and 100"),
+    (["ask", SIMPLIFIED_RETAIL_Q, "--doc", "../../etc/passwd"], "unknown document '../../etc/passwd'; known: "),
+    (["search", SIMPLIFIED_RETAIL_Q, "--doc", "nope"], "unknown document 'nope'; known: jingan-2023-plan-report"),
+    (["search", SIMPLIFIED_RETAIL_Q, "--year", "99999"], "no report covers the year 99999; the reports cover 2021-2025"),
+])
+def test_cli_options_outside_the_index_are_named(settings, args, words):
+    """Before: -k 0 / -k -5 returned 89 hits, --doc ../../etc/passwd was a refusal, --year 99999
+    printed nothing with exit status 0."""
+    from assistant.cli import app
+
+    result = CliRunner().invoke(app, args, env=settings_env(settings))
+    assert result.exit_code == 2 and f"error: {words}" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_accepts_options_within_the_index(settings):
+    from assistant.cli import app
+
+    result = CliRunner().invoke(app, ["search", SIMPLIFIED_RETAIL_Q, "-k", "3", "--year", "2023", "--json"],
+                                env=settings_env(settings))
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)) == 3
+
+
+def test_question_limit_fits_the_model_and_the_query_embedding_is_cut_to_its_window(caplog):
+    """Before: a 2,000-character question was allowed and its embedding read every 510-token window
+    (3-6 s). Now the limit is 500 characters, which fit e5's 512-token window even at one token per
+    character, and a longer query (a caller that raised the limit) is cut to the window, with a log line."""
+    from assistant.config import Settings
+    from assistant.embed import encode_queries, fit_query, load_embedder
+
+    model = load_embedder("bundled:e5-small")
+    engine, window = model[0].engine, model[0].max_seq_length
+    limit = Settings().max_question_chars
+    for worst in ("閔" * limit, "😀" * limit, "1" * limit, (CORPUS_TEXT * 3)[:limit]):
+        assert engine.token_count(worst, True) <= window  # nothing within the limit is ever cut
+        assert fit_query(model, worst) == worst
+    long_question = (CORPUS_TEXT * 3)[:2000]
+    caplog.set_level("WARNING")
+    cut = fit_query(model, long_question)
+    assert long_question.startswith(cut) and engine.token_count(cut, True) <= window < engine.token_count(cut + long_question[len(cut)], True)
+    assert "cut to the model's 512-token window" in caplog.text
+    assert encode_queries(model, [long_question]).shape == (1, 384)
+
+
+def _corpus_text() -> str:
+    from _reliability import CORPUS
+
+    return (CORPUS / "minhang-2023-plan-report.txt").read_text(encoding="utf-8").replace("\n", "")
+
+
+CORPUS_TEXT = _corpus_text()
