@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Callable
 
-from .answer_check import premise_conflict, states_measure
+from .answer_check import contradicts, premise_conflict, states_measure
 from .lexical import tokenize
 from .models import Chunk, Hit, Query
 from .normalize import numbers
@@ -167,6 +168,7 @@ def compose(query: Query, chosen: list[Pick], kind: str) -> list[tuple[str, str,
     return lines
 
 
+MIN_TASK_OVERLAP = 0.5  # a responsibility answer names most of the task asked about: measured on the eval set
 MIN_OVERLAP = 0.3  # share of the question's content words the best sentence must contain: measured on the eval set (eval/reports)
 
 
@@ -175,7 +177,26 @@ def answers_question(query: Query, best: Pick, kind: str) -> bool:
     about, and state the quantity asked for (not a neighbouring one)."""
     if best.overlap < MIN_OVERLAP and query.terms:
         return False
+    if kind == "responsibility" and (best.chunk.kind != "task" or best.overlap < MIN_TASK_OVERLAP
+                                     or not _names_key_term(query, best)):
+        return False  # a task that is not in the table has no lead units; a near task is not it
+    if contradicts(query, best.text + " " + best.chunk.readable_fields()):
+        return False  # "预算支出" is not answered by a sentence about 预算收入
     return states_measure(query, best.text, best.chunk)
+
+
+MIN_TASK_NAMED = 0.5  # share of the topic's longest phrase the task must contain verbatim
+
+
+def _names_key_term(query: Query, pick: Pick) -> bool:
+    """The task answered with names the asked one: the topic's longest phrase ("海绵城市建设") shares a
+    run of at least half its length with the task text (not just "城市" … "建设")."""
+    phrase = max(query.topic.split(" "), key=len, default="")
+    if len(phrase) < 4 or phrase.isascii():
+        return True
+    text = pick.chunk.text
+    match = SequenceMatcher(None, phrase, text, autojunk=False).find_longest_match(0, len(phrase), 0, len(text))
+    return match.size > MIN_TASK_NAMED * len(phrase)
 
 
 def premise_correction(query: Query, picks: list[Pick]) -> tuple[str, Pick] | None:
@@ -183,7 +204,7 @@ def premise_correction(query: Query, picks: list[Pick]) -> tuple[str, Pick] | No
     the same subject (the best one may be a table row without the growth rate)."""
     for pick in picks:
         if pick.overlap >= 0.6 or pick is picks[0]:
-            conflict = premise_conflict(query, pick.text + " " + pick.chunk.readable_fields())
+            conflict = premise_conflict(query, pick.text + " " + pick.chunk.readable_fields(), pick.chunk.fields)
             if conflict:
                 return conflict, pick
     return None

@@ -98,6 +98,9 @@ def not_found_reason(query: Query, measure_label: str = "") -> str:
     """"报告没有给出静安区2023年新引进外资项目的总投资额的金额" / "…的相关内容"."""
     years = [p for p in query.periods if p.year]
     topic = query.topic.replace(" ", "") or query.text
+    if query.intent == "responsibility":
+        return (f"the task responsibility table has no task “{topic}”, so it names no lead unit for it" if query.english
+                else f"重点任务责任分解表中没有“{topic}”这项任务，因此没有它的牵头单位")
     if query.english:
         scope = ", ".join(list(query.districts) + [p.label(True) for p in years])
         what = f"the {measure_label} of " if measure_label else ""

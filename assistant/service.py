@@ -92,7 +92,7 @@ class Assistant:
         threads on its first call, the retriever and the answer pipeline index the chunks."""
         if self.index.chunks:
             self.pipeline  # noqa: B018 - builds the retriever and the pipeline
-            self.retriever.search("预热 warm-up", k=1, infer=False)
+            self.search("预热 warm-up", k=1)
 
     @property
     def warnings(self) -> list[str]:
@@ -109,8 +109,10 @@ class Assistant:
         return self._retriever
 
     def search(self, question: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
+        """The passages for a question, within the scope the question names (see query/)."""
         question = check_question(question, self.settings)
-        return self.retriever.search(question, k=k, filters=filters)
+        query = self.pipeline.parser.parse(question, filters=filters)
+        return self.retriever.search(query, k=k, filters=filters)
 
     # ----------------------------------------------------------------- documents
 

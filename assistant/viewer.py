@@ -256,6 +256,7 @@ def render_not_found() -> str:
 CHAT_CSS = """
 .qa-answer { line-height:1.75; }
 .qa-answer a.cite { text-decoration:none; font-weight:600; padding:0 .1em; }
+.qa-reading { margin-top:.35rem; font-size:.82em; opacity:.7; }
 .qa-refusal { padding:.4rem .6rem; border-left:4px solid #d9822b; background:rgba(217,130,43,.1); border-radius:4px; }
 .qa-error { padding:.4rem .6rem; border-left:4px solid #cf222e; background:rgba(207,34,46,.08); border-radius:4px; }
 .qa-sources { margin-top:.6rem; font-size:.9em; border-top:1px solid rgba(128,128,128,.35); padding-top:.4rem; }
@@ -305,17 +306,20 @@ def render_note(message: str, kind: str = "error") -> str:
     return f'<div class="qa-{kind}">{_text(message)}</div>'
 
 
+def _source_list(label: str, entries: list[tuple[str, str, str, tuple[str, ...], str, str, bool]]) -> str:
+    """An ordered list of passages: (li attributes, url, title, breadcrumb, quote, highlight, quoted)."""
+    items = "".join(
+        f'<li{attrs}>{_link(url, _text(title), highlight, quote if quoted else "")}'
+        f' <span class="crumb">{_text(" › ".join(crumb))}</span>'
+        f'<span class="quote">{"“" if quoted else ""}{_text(_short(quote))}{"”" if quoted else ""}</span></li>'
+        for attrs, url, title, crumb, quote, highlight, quoted in entries
+    )
+    return f'<div class="qa-sources"><b>{label}</b><ol>{items}</ol></div>' if items else ""
+
+
 def render_answer(answer: Answer) -> str:
-    """Final answer: [n] -> link to the cited block; a 来源 Sources list; a refusal shows the closest passages."""
-    if answer.refused:
-        items = "".join(
-            f"<li>{_link(hit.chunk.url, _text(hit.chunk.title), hit.chunk.text)}"
-            f' <span class="crumb">{_text(" › ".join(hit.chunk.breadcrumb))}</span>'
-            f'<span class="quote">{_text(_short(hit.chunk.text))}</span></li>'
-            for hit in answer.closest
-        )
-        closest = f'<div class="qa-sources"><b>最接近的段落 Closest passages</b><ol>{items}</ol></div>' if items else ""
-        return f'<div class="qa-answer"><div class="qa-refusal">{_text(answer.text)}</div>{closest}</div>'
+    """Final answer: [n] -> link to the cited block; a 来源 Sources list; the reading the question
+    was answered in; a refusal (which may cite what the reports hold instead) shows the closest passages."""
     by_n = {c.n: c for c in answer.citations}
     cited = _sentences_citing(answer.text)
 
@@ -326,11 +330,11 @@ def render_answer(answer: Answer) -> str:
         return _link(citation.url, f"[{citation.n}]", cited.get(citation.n, ""), citation.quote, css="cite")
 
     body = _MARKER.sub(linked, _text(answer.text))  # escaping leaves "[n]" intact
-    items = "".join(
-        f'<li value="{c.n}">{_link(c.url, _text(c.title), cited.get(c.n, ""), c.quote)}'
-        f' <span class="crumb">{_text(" › ".join(c.breadcrumb))}</span>'
-        f'<span class="quote">“{_text(_short(c.quote))}”</span></li>'
-        for c in answer.citations
-    )
-    sources = f'<div class="qa-sources"><b>来源 Sources</b><ol>{items}</ol></div>' if items else ""
-    return f'<div class="qa-answer">{body}{sources}</div>'
+    sources = _source_list("来源 Sources", [(f' value="{c.n}"', c.url, c.title, c.breadcrumb, c.quote, cited.get(c.n, ""), True)
+                                           for c in answer.citations])
+    reading = f'<div class="qa-reading">{_text(answer.reading)}</div>' if answer.reading else ""
+    if not answer.refused:
+        return f'<div class="qa-answer">{body}{reading}{sources}</div>'
+    closest = _source_list("最接近的段落 Closest passages", [("", h.chunk.url, h.chunk.title, h.chunk.breadcrumb, h.chunk.text,
+                                                        h.chunk.text, False) for h in answer.closest])
+    return f'<div class="qa-answer"><div class="qa-refusal">{body}</div>{reading}{sources}{closest}</div>'

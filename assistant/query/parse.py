@@ -46,6 +46,8 @@ class QueryParser:
         lowered = text.lower()
         english = is_english(text)
         districts = tuple(self.vocab.find_places(lowered, self.vocab.districts))
+        if _has(lowered, self.vocab.all_districts):
+            districts = tuple(self.vocab.districts)
         others = tuple(o for o in self.vocab.find_places(lowered, self.vocab.other_places) if o not in districts)
         periods, unknown_years, notes, topic_years = self._periods(lowered, english)
         intent = self._intent(lowered, districts, periods)
@@ -54,7 +56,8 @@ class QueryParser:
         report_terms = self._report_terms(lowered)
         topic = self._topic(text, report_terms, topic_years)
         premise = self._premise(lowered)
-        terms = self._terms(topic, report_terms, english)
+        terms = self._terms(text if english else topic, report_terms, english)
+
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise)
@@ -82,18 +85,28 @@ class QueryParser:
                 years.append(year)
                 notes.append(f"“{word}” read as {year}" if english else f"“{word}”按{year}年理解")
         covered = self.coverage.years if self.coverage else set(years)
-        unknown = tuple(y for y in dict.fromkeys(years) if y not in covered and not self.known_term(str(y)))
+        # a year no report covers is unknown, unless the reports name it (2035远景) and no outcome is asked
+        outcome_asked = _has(lowered, words["outcome"])
+        unknown = tuple(y for y in dict.fromkeys(years) if y not in covered and (outcome_asked or not self.known_term(str(y))))
         topic_years = tuple(y for y in dict.fromkeys(years) if y not in covered and y not in unknown)
         years = [y for y in dict.fromkeys(years) if y in covered]
         kind = ""
         if _has(lowered, words["prior"]):
             kind = "prior"
         elif _has(lowered, words["fyp"]):
-            kind = "fyp_target"
+            kind = "outcome" if _has(lowered, words["strong_outcome"]) else "fyp_target"
+            if kind == "outcome" and not years and self.coverage:  # "十四五末…实际达到": the plan's last year
+                years = [max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)]
         elif _has(lowered, words["target"]):
             kind = "target"
         elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
             kind = "outcome"
+        if _has(lowered, words["fyp"]) and self.coverage and years and kind == "outcome":
+            # "十四五目标是多少？2023年实际完成多少？": the plan's target and the year's outcome
+            end = max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)
+            if any(y != end for y in years):
+                periods = (Period(end, "fyp_target"),) + tuple(Period(y, "outcome") for y in years if y != end)
+                return periods, unknown, tuple(notes), topic_years
         if kind in ("fyp_target", "prior") and self.coverage:
             # "十四五…2025年" / "十三五" fix the year by the plan; other years stay as said
             years = [y for y in years if self.coverage.has(None, kind, y)] or years
@@ -144,6 +157,8 @@ class QueryParser:
         premise = self.vocab.premise
         if not _has(lowered, premise["asks_why"]):
             return ""
+        if _has(lowered, premise["missed"]):
+            return "missed"
         return "down" if _has(lowered, premise["down"]) else "up" if _has(lowered, premise["up"]) else ""
 
     def _report_terms(self, lowered: str) -> list[str]:
@@ -166,13 +181,14 @@ class QueryParser:
             if v.synonyms[colloquial].lower() not in topic:
                 topic = topic.replace(colloquial, f" {v.synonyms[colloquial].lower()} ")
         cut = list(v.alias_spans()) + list(v.relative_years) + [w for ws in v.period_words.values() for w in ws]
-        cut += [w for name, ws in v.intents if name != "figure" for w in ws]  # figure words (总额, 率) are content
+        # figure and list words (总额, 率; 举措, 问题和挑战) are content; the other intents' words are form
+        cut += [w for name, ws in v.intents if name not in ("figure", "list") for w in ws]
         cut += list(v.question_phrases) + list(v.follow_up_starts) + list(v.pronouns)
         cut += [w for m in v.measures if m.name != "amount" for w in m.words]  # amount words name the subject (收入, 总额)
         for phrase in sorted(set(cut), key=len, reverse=True):
             topic = topic.replace(phrase, " ")
         topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)
-        pieces = [p.strip("的了是吗呢啊和与及年度个区为在有对由把将从") for p in _PUNCT.split(topic)]
+        pieces = [p.strip("的了是吗呢啊和与及年度个为在有对由把将从里") for p in _PUNCT.split(topic)]
         pieces = [p for p in pieces if p and p not in v.stopwords and not (len(p) == 1 and not p.isdigit())]
         if is_english(text):
             pieces = chinese_terms(" ".join(pieces)) or [p for p in pieces if not p.isascii()]
@@ -186,8 +202,8 @@ class QueryParser:
         for token in tokens:
             if token in v.stopwords or token in aliases or _YEAR.fullmatch(token):
                 continue
-            if english and token.isascii() and not any(c.isdigit() for c in token) and not token.isupper():
-                continue  # English words cannot match the Chinese reports; their Chinese terms were added
+            if english and token.isascii() and not any(c.isdigit() for c in token) and not self.known_term(token):
+                continue  # English words cannot match the Chinese reports (their Chinese terms were added), acronyms can
             terms.append(token)
         return tuple(dict.fromkeys(terms))
 

@@ -42,7 +42,9 @@ class Vocabulary:
     follow_up_ends: tuple[str, ...]
     pronouns: tuple[str, ...]
     question_phrases: tuple[str, ...]
-    premise: dict[str, tuple[str, ...]]  # asks_why | down | up -> words
+    premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
+    contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
+    all_districts: tuple[str, ...]  # "两区"
     stopwords: frozenset[str]
     synonyms: dict[str, str]  # colloquial (lower case) -> report term
     english: dict[str, str]  # English phrase -> Chinese term
@@ -92,6 +94,8 @@ def vocabulary() -> Vocabulary:
         pronouns=_phrases(question["follow_up"]["pronouns"]),
         question_phrases=_phrases(question["question_phrases"]["words"]),
         premise={name: _phrases(words) for name, words in question["premise"].items()},
+        contrasts=tuple(tuple(pair) for pair in question["contrast"]["pairs"]),
+        all_districts=_phrases(places["all_districts"]["words"]),
         stopwords=frozenset(w.lower() for w in question["stopwords"]["words"]),
         synonyms={k.lower(): v for k, v in synonyms["zh"].items()},
         english={k.lower(): v for k, v in english["phrases"].items()},

@@ -1,0 +1,119 @@
+"""The query stage on the real corpus map (no model): scope, periods, intent, measure, follow-ups."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+
+from assistant.coverage import Coverage
+from assistant.lexical import tokenize
+from assistant.models import Filters, Period
+from assistant.query import QueryParser, vocabulary
+from assistant.query.vocab import VOCAB_DIR
+
+
+@pytest.fixture(scope="module")
+def parser(corpus):
+    documents = {d.doc_id: {"kind": d.kind, "year": d.year, "title": d.title, "district": d.district} for d in corpus.documents}
+    coverage = Coverage.from_index(corpus.chunks, documents)
+    known = {t for c in corpus.chunks for t in tokenize(c.context)}
+    return QueryParser(coverage, known.__contains__)
+
+
+def chain(parser, *turns, filters=None):
+    query = None
+    for turn in turns:
+        query = parser.parse(turn, query, filters)
+    return query
+
+
+def test_coverage_knows_what_each_district_holds(parser):
+    coverage = parser.coverage
+    assert coverage.reporting_year == 2024
+    assert coverage.has("闵行区", "fyp_target", 2025) and not coverage.has("静安区", "fyp_target", 2025)
+    assert coverage.has("静安区", "outcome", 2023) and not coverage.has("静安区", "outcome", 2024)
+    assert coverage.has("闵行区", "prior", 2020)
+
+
+def test_table_rows_get_the_period_of_their_table(parser, corpus):
+    periods = dict(zip((c.chunk_id for c in corpus.chunks), parser.coverage.periods))
+    plan_row = next(c for c in corpus.chunks if c.doc_id == "minhang-2023-plan-report" and "2024年计划目标" in dict(c.fields))
+    outcome_row = next(c for c in corpus.chunks if c.doc_id == "minhang-2023-plan-report" and "完成情况" in dict(c.fields))
+    assert periods[plan_row.chunk_id] == Period(2024, "target")
+    assert periods[outcome_row.chunk_id] == Period(2023, "outcome")
+
+
+def test_scope_time_and_measure(parser):
+    q = parser.parse("静安区2024年新增就业岗位实际完成了多少个？")
+    assert q.districts == ("静安区",) and q.periods == (Period(2024, "outcome"),) and q.measure == "count"
+    q = parser.parse("闵行2023年全社会研发经费支出相当于地区生产总值比例是多少？")
+    assert q.periods == (Period(2023, "outcome"),) and q.measure == "share"
+    q = parser.parse("静安区“十四五”规划对2025年绿道建设提出了什么目标？")
+    assert q.periods == (Period(2025, "fyp_target"),) and q.topic == "绿道建设"
+    q = parser.parse("静安区2023年新引进外资项目的总投资额是多少？")
+    assert q.measure == "amount" and "新引进外资项目" in q.topic
+
+
+def test_relative_time_resolves_against_the_reporting_year(parser):
+    q = parser.parse("闵行去年搞研发花的钱占GDP多少，达标没？")
+    assert q.periods == (Period(2023, "outcome"),) and q.intent == "target_check"
+    assert "研发经费支出" in q.topic and any("2023" in n for n in q.notes)
+    assert parser.parse("今年静安区社会消费品零售总额目标是多少？").years == (2024,)
+
+
+def test_full_width_decimals_and_places(parser):
+    assert parser.parse("ＧＤＰ　闵行区２０２３").years == (2023,)
+    assert parser.parse("ＧＤＰ　闵行区２０２３").districts == ("闵行区",)
+    q = parser.parse("1983.09亿元是什么指标？")
+    assert q.years == () and q.unknown_years == () and "1983.09" in q.terms
+    assert parser.parse("北京市2023年GDP是多少？").other_places == ("北京市",)
+    assert parser.parse("What was Hangzhou's GDP in 2023?").other_places == ("杭州市",)
+    # streets of 静安 named after cities are not those cities
+    assert parser.parse("静安区南京西路和北京西路有哪些项目？").other_places == ()
+    assert parser.parse("闵行区2019年社会消费品零售总额是多少？").unknown_years == (2019,)
+
+
+def test_intents(parser):
+    assert parser.parse("促进创新创业人才集聚由哪些单位牵头？").intent == "responsibility"
+    assert parser.parse("“揭榜挂帅”是什么意思？").intent == "definition"
+    assert parser.parse("2023年闵行和静安的全社会固定资产投资增速哪个更高？").intent == "comparison"
+    assert parser.parse("经济怎么样").intent == "overview"
+    assert parser.parse("为什么闵行2023年社会消费品零售总额下降了？").premise == "down"
+
+
+def test_filter_that_contradicts_the_question_loses_visibly(parser):
+    q = parser.parse("闵行区2024年社会消费品零售总额目标是多少？", filters=Filters(districts=("静安区",)))
+    assert q.districts == ("闵行区",) and any("静安区" in n for n in q.notes)
+    assert parser.parse("社会消费品零售总额是多少？", filters=Filters(districts=("静安区",))).districts == ("静安区",)
+
+
+def test_follow_ups_inherit_and_override(parser):
+    first = "闵行区2023年社会消费品零售总额是多少？"
+    q = chain(parser, first, "那静安区呢？")
+    assert q.follow_up and q.districts == ("静安区",) and q.years == (2023,) and "社会消费品零售总额" in q.standalone
+    q = chain(parser, first, "那静安区呢？", "2024年的目标呢？")
+    assert q.districts == ("静安区",) and q.periods == (Period(2024, "target"),)
+    q = chain(parser, first, "同比增长多少？")
+    assert q.measure == "growth" and q.districts == ("闵行区",) and q.years == (2023,)
+    q = chain(parser, first, "And what about the target?")
+    assert q.period_kinds == ("target",) and q.districts == ("闵行区",) and q.english
+    q = chain(parser, "智慧教育示范区建设是哪项任务？", "它的牵头单位是谁？")
+    assert q.intent == "responsibility" and "智慧教育示范区" in q.standalone
+    q = chain(parser, first, "和静安比呢？")
+    assert set(q.districts) == {"闵行区", "静安区"} and q.intent == "comparison"
+
+
+def test_a_new_question_is_not_a_follow_up(parser):
+    q = chain(parser, "闵行区2023年社会消费品零售总额是多少？", "静安区2023年外贸进出口总额是多少？")
+    assert not q.follow_up and q.districts == ("静安区",) and "外贸进出口总额" in q.topic
+
+
+def test_vocabulary_entries_are_used_and_point_at_report_terms(corpus):
+    """Every synonym's report term occurs in the corpus (a synonym that maps nowhere is a defect)."""
+    text = "".join(c.text for c in corpus.chunks).lower()
+    vocab = vocabulary()
+    missing = [f"{k}->{v}" for k, v in vocab.synonyms.items() if v.lower() not in text]
+    assert not missing, missing
+    with open(VOCAB_DIR / "synonyms.toml", "rb") as handle:
+        assert all(k != v for k, v in tomllib.load(handle)["zh"].items())

@@ -1,0 +1,91 @@
+"""Issue examples end to end on the real model, index and corpus: scope is binding, refusals say
+what the reports hold, the asked measure is the one answered, follow-ups carry their context."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.models import Filters
+
+pytestmark = pytest.mark.integration
+
+
+def ask(assistant, question, history=(), filters=None):
+    return assistant.ask(question, history=[(q, "") for q in history], filters=filters)
+
+
+def cited_districts(answer):
+    return {answer_chunk.split("#")[0].split("-")[0] for answer_chunk in (c.chunk_id for c in answer.citations)}
+
+
+def test_question_district_wins_over_the_filter_and_says_so(real_assistant):
+    answer = ask(real_assistant, "闵行区2024年社会消费品零售总额目标是多少？", filters=Filters(districts=("静安区",)))
+    assert not answer.refused and "2200" in answer.text and "1700" not in answer.text
+    assert cited_districts(answer) == {"minhang"} and "未按筛选条件" in answer.text
+    assert "闵行区" in answer.reading
+
+
+def test_no_jingan_five_year_plan(real_assistant):
+    answer = ask(real_assistant, "静安区“十四五”规划对2025年绿道建设提出了什么目标？")
+    assert answer.refused and "没有静安区的“十四五”规划" in answer.text and "200公里" not in answer.text
+    assert "闵行区" in answer.text  # what the library holds instead
+
+
+def test_outcome_of_a_planned_year_is_refused_with_the_target(real_assistant):
+    answer = ask(real_assistant, "静安区2024年新增就业岗位实际完成了多少个？")
+    assert answer.refused and "34368" not in answer.text
+    assert "没有2024年的实际完成情况" in answer.text and answer.citations  # the 2024 plan, cited
+
+
+def test_unstated_quantity_is_not_answered_with_another(real_assistant):
+    answer = ask(real_assistant, "静安区2023年新引进外资项目的总投资额是多少？")
+    assert answer.refused and "236" in answer.text and answer.citations  # says what the report gives instead
+
+
+def test_outcome_not_the_plan_target(real_assistant):
+    answer = ask(real_assistant, "闵行2023年全社会研发经费支出相当于地区生产总值比例是多少？")
+    assert not answer.refused and "10.6" in answer.text
+    answer = ask(real_assistant, "闵行去年搞研发花的钱占GDP多少，达标没？")
+    assert not answer.refused and "10.6" in answer.text and "2023" in answer.text
+
+
+def test_follow_up_lead_units_of_the_task_of_the_previous_turn(real_assistant):
+    answer = ask(real_assistant, "它的牵头单位是谁？", history=["智慧教育示范区建设是哪项任务？"])
+    assert not answer.refused and "区教育局" in answer.text and "智慧教育示范区" in answer.text
+
+
+def test_three_turn_chain(real_assistant):
+    turns = ["闵行区2023年社会消费品零售总额是多少？", "那静安区呢？"]
+    assert "1707.89" in ask(real_assistant, turns[1], history=turns[:1]).text
+    answer = ask(real_assistant, "2024年的目标呢？", history=turns)
+    assert not answer.refused and "1700" in answer.text and cited_districts(answer) == {"jingan"}
+
+
+def test_vague_questions_get_an_overview_or_a_clarification(real_assistant):
+    vague = ask(real_assistant, "经济怎么样")
+    assert "例如" in vague.text and "表" not in vague.text.split("例如")[0]
+    overview = ask(real_assistant, "介绍一下静安")
+    assert not overview.refused and overview.citations and cited_districts(overview) == {"jingan"}
+
+
+def test_false_premise_is_corrected_with_the_figure(real_assistant):
+    answer = ask(real_assistant, "为什么闵行2023年社会消费品零售总额下降了？")
+    assert answer.refused and "7.5%" in answer.text and answer.citations
+
+
+@pytest.mark.parametrize("question", ["北京市2023年GDP是多少？", "1' OR '1'='1", "../../../../etc/passwd", "闵",
+                                      "What was Hangzhou's GDP in 2023?", "闵行区2019年社会消费品零售总额是多少？"])
+def test_out_of_corpus_questions_are_refused(real_assistant, question):
+    answer = ask(real_assistant, question)
+    assert answer.refused and not answer.citations
+
+
+@pytest.mark.parametrize("question", ["ＧＤＰ　闵行区２０２３", "闵行区2023年地区生产总值是多少？", "What was Minhang's GDP in 2023?"])
+def test_gdp_in_any_wording(real_assistant, question):
+    answer = ask(real_assistant, question)
+    assert not answer.refused and "3002.04" in answer.text
+
+
+def test_a_decimal_is_a_figure_not_a_year(real_assistant):
+    answer = ask(real_assistant, "1983.09亿元是什么指标？")
+    assert not answer.refused and "社会消费品零售总额" in answer.text
