@@ -64,7 +64,9 @@ def states_measure(query: Query, text: str, chunk: Chunk) -> bool:
         return True
     if measure.name == "growth":
         # a percentage is not yet a growth rate (a share is one too): it must be said to be growth
-        where = subject_clauses(query, text).text if not chunk.fields else text + " " + chunk.readable_fields()
+        if not chunk.fields:
+            return bool(_GROWTH.search(subject_clauses(query, text).text))
+        where = text + " " + chunk.readable_fields()
         return bool(_GROWTH.search(where) or re.search(r"增长率|增速|增幅", where) and re.search(r"\d", where))
     if chunk.fields and chunk.kind != "task":
         # a table row is about one indicator; its unit may sit in its own column or a header

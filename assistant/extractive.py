@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Callable
 
-from .answer_check import contradicts, premise_conflict, states_measure
+from .answer_check import contradicts, premise_conflict, states_measure, subject_clauses
 from .lexical import tokenize
 from .models import Chunk, Hit, Query
 from .normalize import numbers
@@ -85,6 +84,14 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
             if query.measure:
                 # the asked quantity (amount, growth, share, count) must be what the sentence states
                 score += 0.1 if states_measure(query, sentence, hit.chunk) else -0.2
+            if as_row and hit.chunk.kind != "task" and terms:
+                # a row about "工业固定资产投资" is a near miss for "固定资产投资": penalize qualifiers not asked
+                label = next((v for k, v in hit.chunk.fields if k not in ("序号", "属性") and v), "")
+                name = tokenize(label)
+                extra = [t for t in name if len(t) > 1 and not any(term in t for term in terms)]
+                score -= min(0.25 * len(extra), 0.5)
+            elif kind in ("figure", "comparison") and subject_clauses(query, sentence).text.count("、") >= 2:
+                score -= 0.15  # a list of indicators ("A、B、C等4项指标…") is about them together, not one figure
             if kind == "responsibility" and hit.chunk.kind == "task":
                 score += 0.25
             if kind == "definition" and hit.chunk.kind == "glossary":
@@ -104,9 +111,13 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
     best = picks[0]
     chosen = [best]
     if kind == "comparison":
+        # each side states the asked measure where one does (growth with growth)
+        stated = [p for p in picks if states_measure(query, p.text, p.chunk)] if query.measure else picks
+        best = stated[0] if stated and stated[0].score >= 0.7 * best.score else best
+        chosen = [best]
         for district in query.districts:
             if district != best.chunk.district:
-                other = next((p for p in picks if p.chunk.district == district and p.score >= 0.5 * best.score), None)
+                other = next((p for p in stated + picks if p.chunk.district == district and p.score >= 0.5 * best.score), None)
                 if other:
                     chosen.append(other)
         # a plan compared with a yearly report: the best pick of a document covering other years
@@ -172,31 +183,21 @@ MIN_TASK_OVERLAP = 0.5  # a responsibility answer names most of the task asked a
 MIN_OVERLAP = 0.3  # share of the question's content words the best sentence must contain: measured on the eval set (eval/reports)
 
 
-def answers_question(query: Query, best: Pick, kind: str) -> bool:
-    """Whether the best sentence can answer at all: it must contain most of what the question is
-    about, and state the quantity asked for (not a neighbouring one)."""
+def mismatch(query: Query, best: Pick, kind: str) -> str:
+    """Why the best sentence does not answer the question ("" when it does): it must contain most
+    of what the question is about (overlap), be the asked task (task), carry the figures the question
+    quotes (figure), not be about the alike quantity (contrast), and state the asked measure (measure)."""
     if best.overlap < MIN_OVERLAP and query.terms:
-        return False
-    if kind == "responsibility" and (best.chunk.kind != "task" or best.overlap < MIN_TASK_OVERLAP
-                                     or not _names_key_term(query, best)):
-        return False  # a task that is not in the table has no lead units; a near task is not it
-    if contradicts(query, best.text + " " + best.chunk.readable_fields()):
-        return False  # "预算支出" is not answered by a sentence about 预算收入
-    return states_measure(query, best.text, best.chunk)
-
-
-MIN_TASK_NAMED = 0.5  # share of the topic's longest phrase the task must contain verbatim
-
-
-def _names_key_term(query: Query, pick: Pick) -> bool:
-    """The task answered with names the asked one: the topic's longest phrase ("海绵城市建设") shares a
-    run of at least half its length with the task text (not just "城市" … "建设")."""
-    phrase = max(query.topic.split(" "), key=len, default="")
-    if len(phrase) < 4 or phrase.isascii():
-        return True
-    text = pick.chunk.text
-    match = SequenceMatcher(None, phrase, text, autojunk=False).find_longest_match(0, len(phrase), 0, len(text))
-    return match.size > MIN_TASK_NAMED * len(phrase)
+        return "overlap"
+    if kind == "responsibility" and (best.chunk.kind != "task" or best.overlap < MIN_TASK_OVERLAP):
+        return "task"  # a task that is not in the table has no lead units; a near task is not it
+    evidence = best.text + " " + best.chunk.readable_fields()
+    figures = [t for t in query.terms if re.fullmatch(r"\d+(\.\d+)?", t) and not re.fullmatch(r"(19|20)\d\d", t)]
+    if kind in ("figure", "fact", "comparison") and any(f not in evidence for f in figures):
+        return "figure"  # "开工的31个项目" is answered by the sentence about those 31, not another project
+    if contradicts(query, evidence):
+        return "contrast"  # "预算支出" is not answered by a sentence about 预算收入
+    return "" if states_measure(query, best.text, best.chunk) else "measure"
 
 
 def premise_correction(query: Query, picks: list[Pick]) -> tuple[str, Pick] | None:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from typing import Iterator
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .answer_check import subject_clauses
+from .lexical import tokenize
 from .config import Settings
-from .extractive import answers_question, compose, premise_correction, score_picks, select
+from .extractive import compose, mismatch, premise_correction, score_picks, select
 from .models import Answer, Chunk, Citation, Filters, Hit, Query
 from .overview import overview_sentences
 from .query import QueryParser
@@ -35,6 +37,14 @@ class AnswerPipeline:
         self.coverage = retriever.coverage
         self.known_term = retriever.index.lexical.vocab.__contains__
         self.parser = QueryParser(self.coverage, self.known_term)
+        # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
+        # asks about a task the table does not have
+        self.task_words = {t for c in retriever.chunks if c.kind == "task" for t in tokenize(c.text)}
+        # words of each district's documents: a word the corpus uses but the asked district's reports
+        # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
+        self.district_words: dict[str, set[str]] = {}
+        for chunk in retriever.chunks:
+            self.district_words.setdefault(chunk.district, set()).update(tokenize(chunk.context))
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
         """The question's Query, its follow-up slots filled from the earlier user turns."""
@@ -62,8 +72,12 @@ class AnswerPipeline:
         if refusal:
             yield self._refuse(query, refusal.reason, None, mode, timings, refusal)
             return
-        result = self.retriever.search(query, k=TOP_K, filters=filters)
+        absent = self._absent_in_scope(query)
+        result = self._search(query, filters)
         timings.update(result.timings)
+        if absent:
+            yield self._refuse(query, absent, result, mode, timings, holds_instead=True)
+            return
         t0 = time.perf_counter()
         if query.intent == "overview" and self._vague(query):
             sentences, why = overview_sentences(query, self.retriever), None
@@ -98,9 +112,12 @@ class AnswerPipeline:
         if not chosen or result.best_dense < self.settings.refusal_threshold:
             return [], not_found_reason(query)
         best = chosen[0]
-        if not answers_question(query, best, kind):
+        unknown_task = kind == "responsibility" and self.task_words and any(
+            len(t) > 1 and not t.isascii() and t not in self.task_words for t in query.terms)
+        failed = "task" if unknown_task else mismatch(query, best, kind)
+        if failed:
             measure = next((m.label for m in vocabulary().measures if m.name == query.measure), "")
-            if best.overlap >= 0.6 and measure:  # the subject is there, the asked quantity is not
+            if failed in ("measure", "contrast") and best.overlap >= 0.6:  # the subject is there, the asked quantity is not
                 said = subject_clauses(query, best.text).text
                 reason = not_found_reason(query, measure)
                 prefix = "The report only says: " if query.english else "报告相关内容为："
@@ -127,6 +144,31 @@ class AnswerPipeline:
                 sentences, refused = event
         return sentences, refused
 
+    def _search(self, query: Query, filters: Filters | None) -> SearchResult:
+        """The passages for the query; a comparison of districts searches each district on its own
+        (a shared top 8 is easily filled by one side) and interleaves their hits."""
+        if query.intent != "comparison" or len(query.districts) < 2:
+            return self.retriever.search(query, k=TOP_K, filters=filters)
+        results = [self.retriever.search(replace(query, districts=(d,)), k=TOP_K, filters=filters) for d in query.districts]
+        hits = [h for rank in zip(*(r.hits for r in results)) for h in rank]
+        seen: set[str] = set()
+        merged = [h for h in hits if not (h.chunk.chunk_id in seen or seen.add(h.chunk.chunk_id))]
+        timings = {k: sum(r.timings.get(k, 0.0) for r in results) for k in results[0].timings}
+        return SearchResult(merged[:TOP_K * 2], timings, query, sum(r.in_scope for r in results),
+                            min(r.best_dense for r in results))
+
+    def _absent_in_scope(self, query: Query) -> str | None:
+        """A reason when the question names something the corpus has but not in the asked district."""
+        if query.intent in ("overview", "list") or not query.districts:
+            return None
+        for district in query.districts:
+            words = self.district_words.get(district, set())
+            missing = [t for t in query.terms if len(t) > 1 and not t.isascii() and self.known_term(t) and t not in words]
+            if missing:
+                return (f"{district}'s reports never mention {'、'.join(missing)}" if query.english
+                        else f"{district}的报告中没有“{'、'.join(missing)}”的相关内容")
+        return None
+
     def _vague(self, query: Query) -> bool:
         broad = {"经济", "发展", "情况", "总体", "整体", "社会", "工作", "怎么样", "一下", "介绍", "静安", "闵行"}
         return not query.terms or set(query.terms) <= broad
@@ -151,9 +193,11 @@ class AnswerPipeline:
                 cited = [Sentence(first.text, first.chunk_ids, prefix=refusal.instead_label, chunks=first.chunks)]
             result = result or instead
         elif holds_instead and result is not None and query.districts:
-            # the same question without its scope: "闵行区报告有此内容：…"
-            elsewhere = self.retriever.search(query, k=TOP_K, scoped=False)
-            picked, why = self._compose_extractive(query, elsewhere)
+            # the same question about the other district(s): "闵行区的报告中有：…"
+            others = tuple(d for d in self.coverage.districts if d not in query.districts)
+            elsewhere_query = replace(query, districts=others)
+            elsewhere = self.retriever.search(elsewhere_query, k=TOP_K)
+            picked, why = self._compose_extractive(elsewhere_query, elsewhere)
             if picked and why is None and picked[0].chunks[0].district not in query.districts:
                 chunk = picked[0].chunks[0]
                 label = (f"The {chunk.district} report has: " if query.english else f"{chunk.district}的报告中有：")

@@ -21,8 +21,8 @@ def is_follow_up(query: Query, lowered: str, vocab: Vocabulary) -> bool:
     """A question that leans on the previous turn: it starts like a follow-up ("那…", "and what
     about…"), ends in 呢, points back ("它的…"), or names no topic of its own."""
     stripped = lowered.strip()
-    if not query.districts and not query.years and len(query.topic) <= 2:
-        return True  # "控制目标是多少？" leans on the subject of the previous turn
+    if len(query.topic) <= 2:
+        return True  # "控制目标是多少？", "2024年两区各计划改建多少？" lean on the subject of the previous turn
     return (stripped.startswith(vocab.follow_up_starts) or stripped.endswith(vocab.follow_up_ends)
             or any(p in stripped for p in vocab.pronouns if len(p) > 1 or not p.isascii()) or not query.topic)
 
@@ -32,7 +32,7 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     if new.intent == "comparison" and new.districts and set(new.districts) != set(previous.districts):
         districts = tuple(dict.fromkeys(previous.districts + new.districts))
     periods = _periods(previous, new)
-    weak = len(new.topic) <= 2 and not new.districts and not new.years
+    weak = len(new.topic) <= 2
     topic = f"{previous.topic} {new.topic}".strip() if weak else new.topic or previous.topic
     measure = new.measure or ("" if new.topic and not weak else previous.measure)
     intent = new.intent

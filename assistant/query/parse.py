@@ -180,7 +180,7 @@ class QueryParser:
         for colloquial in sorted(v.synonyms, key=len, reverse=True):  # the reports' words for colloquial ones
             if v.synonyms[colloquial].lower() not in topic:
                 topic = topic.replace(colloquial, f" {v.synonyms[colloquial].lower()} ")
-        cut = list(v.alias_spans()) + list(v.relative_years) + [w for ws in v.period_words.values() for w in ws]
+        cut = list(v.alias_spans()) + list(v.all_districts) + list(v.relative_years) + [w for ws in v.period_words.values() for w in ws]
         # figure and list words (总额, 率; 举措, 问题和挑战) are content; the other intents' words are form
         cut += [w for name, ws in v.intents if name not in ("figure", "list") for w in ws]
         cut += list(v.question_phrases) + list(v.follow_up_starts) + list(v.pronouns)
@@ -188,10 +188,10 @@ class QueryParser:
         for phrase in sorted(set(cut), key=len, reverse=True):
             topic = topic.replace(phrase, " ")
         topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)
-        pieces = [p.strip("的了是吗呢啊和与及年度个为在有对由把将从里") for p in _PUNCT.split(topic)]
+        pieces = [p.strip("的了是吗呢啊和与及年个为在有对由把将从里各") for p in _PUNCT.split(topic)]
         pieces = [p for p in pieces if p and p not in v.stopwords and not (len(p) == 1 and not p.isdigit())]
-        if is_english(text):
-            pieces = chinese_terms(" ".join(pieces)) or [p for p in pieces if not p.isascii()]
+        if is_english(text):  # the Chinese terms, without table column names (主要任务, 牵头单位)
+            pieces = [t for t in chinese_terms(" ".join(pieces)) if t not in v.columns_en] or [p for p in pieces if not p.isascii()]
         return " ".join(dict.fromkeys(pieces + [t for t in report_terms if not any(t in p for p in pieces)]))[:60]
 
     def _terms(self, text: str, report_terms: list[str], english: bool) -> tuple[str, ...]:
@@ -230,4 +230,5 @@ class QueryParser:
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
-    return any(w in text for w in words)
+    """Whether any phrase occurs; English phrases only as whole words ("ratio" is not in "concentration")."""
+    return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", text) if w.isascii() else w in text for w in words)
