@@ -15,6 +15,7 @@ from .answer_check import contradicts, premise_conflict, states_measure, subject
 from .lexical import tokenize
 from .models import Chunk, Hit, Query
 from .normalize import numbers
+from .query.vocab import vocabulary
 from .terms import column_en
 
 _SENTENCE = re.compile(r"[^。；！？!?]*[。；！？!?]+[”’\"」』）)]*|[^。；！？!?]+$")
@@ -81,6 +82,8 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
             figures = [n for n in numbers(sentence) if not re.fullmatch(r"(19|20)\d\d", n)]
             if kind in ("figure", "comparison"):
                 score += 0.1 if figures else -0.15
+            if contradicts(query, searchable):
+                score -= 0.3  # about the alike quantity (开工 for 完工)
             if query.measure:
                 # the asked quantity (amount, growth, share, count) must be what the sentence states
                 score += 0.1 if states_measure(query, sentence, hit.chunk) else -0.2
@@ -88,7 +91,7 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
                 # a row about "工业固定资产投资" is a near miss for "固定资产投资": penalize qualifiers not asked
                 label = next((v for k, v in hit.chunk.fields if k not in ("序号", "属性") and v), "")
                 name = tokenize(label)
-                extra = [t for t in name if len(t) > 1 and not any(term in t for term in terms)]
+                extra = [t for t in name if len(t) > 1 and not any(term in t for term in terms) and not _form_word(t)]
                 score -= min(0.25 * len(extra), 0.5)
             elif kind in ("figure", "comparison") and subject_clauses(query, sentence).text.count("、") >= 2:
                 score -= 0.15  # a list of indicators ("A、B、C等4项指标…") is about them together, not one figure
@@ -99,6 +102,12 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
             picks.append(Pick(sentence, hit.chunk, score, overlap, position))
     picks.sort(key=lambda p: p.score, reverse=True)
     return picks
+
+
+def _form_word(token: str) -> bool:
+    """A word that says what is measured (增长率, 比重) or asked, not what about."""
+    vocab = vocabulary()
+    return token in vocab.stopwords or any(token in w for m in vocab.measures for w in m.words)
 
 
 def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | None] | None = None) -> tuple[list[Pick], str]:

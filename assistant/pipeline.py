@@ -15,8 +15,9 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from .answer_check import subject_clauses
 from .lexical import tokenize
+from .normalize import squash
 from .config import Settings
-from .extractive import compose, mismatch, premise_correction, score_picks, select
+from .extractive import compose, mismatch, render_row, premise_correction, score_picks, select
 from .models import Answer, Chunk, Citation, Filters, Hit, Query
 from .overview import overview_sentences
 from .query import QueryParser
@@ -25,7 +26,7 @@ from .refusal import Refusal, not_found_reason, precheck, refusal_text
 from .retrieve import HybridRetriever, SearchResult
 from .verify import Sentence, VerificationStats, verify
 
-TOP_K = 8  # passages given to the answerer
+TOP_K = 8  # passages given to the answerer (8 vs 12 measured: eval/reports/answer-thresholds.md)
 History = list[tuple[str, str]]
 
 
@@ -39,7 +40,7 @@ class AnswerPipeline:
         self.parser = QueryParser(self.coverage, self.known_term)
         # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
         # asks about a task the table does not have
-        self.task_words = {t for c in retriever.chunks if c.kind == "task" for t in tokenize(c.text)}
+        self.task_text = "\n".join(_letters(c.text) for c in retriever.chunks if c.kind == "task")
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words: dict[str, set[str]] = {}
@@ -112,8 +113,18 @@ class AnswerPipeline:
         if not chosen or result.best_dense < self.settings.refusal_threshold:
             return [], not_found_reason(query)
         best = chosen[0]
-        unknown_task = kind == "responsibility" and self.task_words and any(
-            len(t) > 1 and not t.isascii() and t not in self.task_words for t in query.terms)
+        # a premise the question takes for granted is checked first: the figure that refutes it may sit
+        # in a table row that is not the best pick ("为什么没完成4.3万个的目标" -> 完成情况 5.2万)
+        correction = premise_correction(query, score_picks(query, result.hits, kind)[:6]) if query.premise else None
+        if correction:
+            figure, pick = correction
+            reason = (f"the premise does not hold: the report gives {figure}" if query.english
+                      else f"问题的前提与报告不符，报告显示{figure}")
+            text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
+            return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        asked = _letters(query.text)  # the question's own words (not synonym expansions)
+        unknown_task = kind == "responsibility" and bool(self.task_text) and any(
+            len(t) > 1 and not t.isascii() and t in asked and t not in self.task_text for t in query.terms)
         failed = "task" if unknown_task else mismatch(query, best, kind)
         if failed:
             measure = next((m.label for m in vocabulary().measures if m.name == query.measure), "")
@@ -123,12 +134,6 @@ class AnswerPipeline:
                 prefix = "The report only says: " if query.english else "报告相关内容为："
                 return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
             return [], not_found_reason(query)
-        correction = premise_correction(query, score_picks(query, result.hits, kind)[:6]) if query.premise else None
-        if correction:
-            figure, pick = correction
-            reason = (f"the premise does not hold: the report gives {figure}" if query.english
-                      else f"问题的前提与报告不符，报告显示{figure}")
-            return [Sentence(pick.text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
         return [Sentence(text, [chunk.chunk_id], prefix=prefix, chunks=[chunk])
                 for prefix, text, chunk in compose(query, chosen, kind)], None
 
@@ -244,6 +249,11 @@ class AnswerPipeline:
             yield from self.stream(inputs["question"], inputs.get("history", []), mode or self.settings.mode, inputs.get("filters"))
 
         return RunnableLambda(run, name="policy_qa")
+
+
+def _letters(text: str) -> str:
+    """Letters and digits only: "推进浦江、马桥、华漕" -> "推进浦江马桥华漕" (tokens cut across punctuation match)."""
+    return re.sub(r"[^\w]|_", "", squash(text))
 
 
 def _sentence_ends(text: str) -> list[int]:

@@ -3,7 +3,8 @@
     python eval/sweep_answer_thresholds.py [--set FILE] [--report eval/reports/answer-thresholds.md]
 
 MIN_OVERLAP: share of the question's content words the best sentence must contain;
-MIN_TASK_OVERLAP: the same for the task row a lead-unit question is answered with.
+MIN_TASK_OVERLAP: the same for the task row a lead-unit question is answered with;
+TOP_K (pipeline): how many passages the answerer picks from.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ sys.path.insert(0, str(ROOT / "eval"))
 
 from evaluate import DEFAULT_SET, load_items, run_answers  # noqa: E402
 
-GRID = {"MIN_OVERLAP": [0.3, 0.35, 0.4, 0.45, 0.5], "MIN_TASK_OVERLAP": [0.4, 0.5, 0.6, 0.7]}
+GRID = {"MIN_OVERLAP": [0.3, 0.35, 0.4, 0.45, 0.5], "MIN_TASK_OVERLAP": [0.4, 0.5, 0.6, 0.7], "TOP_K": [6, 8, 12]}
 KEYS = ["accuracy", "unanswerable_refused", "false_refusal", "conversation_accuracy", "scope_violations"]
 
 
@@ -28,25 +29,26 @@ def main() -> int:
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
 
-    from assistant import extractive
+    from assistant import extractive, pipeline
     from assistant.service import Assistant
 
     assistant = Assistant.load(progress=False)
     items = load_items(args.set)
-    defaults = {name: getattr(extractive, name) for name in GRID}
+    module = {name: pipeline if name == "TOP_K" else extractive for name in GRID}
+    defaults = {name: getattr(module[name], name) for name in GRID}
     lines = [f"# Answer thresholds on {args.set.name} ({len(items)} questions)", "",
              "One threshold varied at a time, the other at its default "
              + ", ".join(f"{k}={v}" for k, v in defaults.items()) + ".", "",
              "| setting | value | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 2) + "|"]
     for name, values in GRID.items():
         for value in values:
-            setattr(extractive, name, value)
+            setattr(module[name], name, value)
             result = run_answers(items, assistant, "extractive")
             row = f"| {name} | {value} | " + " | ".join(f"{result.get(k, 0):.3f}" if k != "scope_violations"
                                                       else str(result.get(k, 0)) for k in KEYS) + " |"
             print(row, flush=True)
             lines.append(row)
-        setattr(extractive, name, defaults[name])
+        setattr(module[name], name, defaults[name])
     if args.report:
         args.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0

@@ -12,7 +12,7 @@ from ..models import Period, Query
 from .vocab import Vocabulary
 
 _KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "“十四五”规划目标", "prior": "“十三五”时期"}
-_MEASURE_WORDS = {"growth": "同比增长", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}
+_MEASURE_WORDS = {"growth": "增长率", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}
 _INTENT_WORDS = {"responsibility": "由哪些单位牵头", "definition": "是什么意思", "list": "有哪些举措",
                  "target_check": "是否完成目标", "comparison": "对比"}
 

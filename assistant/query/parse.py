@@ -184,7 +184,9 @@ class QueryParser:
         # figure and list words (总额, 率; 举措, 问题和挑战) are content; the other intents' words are form
         cut += [w for name, ws in v.intents if name not in ("figure", "list") for w in ws]
         cut += list(v.question_phrases) + list(v.follow_up_starts) + list(v.pronouns)
-        cut += [w for m in v.measures if m.name != "amount" for w in m.words]  # amount words name the subject (收入, 总额)
+        # growth and count words are form ("增长率呢？", "多少个"); amount and share words name the subject (总额, 覆盖率)
+        cut += [w for m in v.measures if m.name in ("growth", "count") for w in m.words]
+        cut += [w for name, ws in v.premise.items() if name in ("asks_why", "missed") for w in ws]
         for phrase in sorted(set(cut), key=len, reverse=True):
             topic = topic.replace(phrase, " ")
         topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)
