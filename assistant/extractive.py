@@ -91,9 +91,9 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
                 # a row about "工业固定资产投资" is a near miss for "固定资产投资": penalize qualifiers not asked
                 label = next((v for k, v in hit.chunk.fields if k not in ("序号", "属性") and v), "")
                 name = tokenize(label)
-                extra = [t for t in name if len(t) > 1 and not any(term in t for term in terms) and not _form_word(t)]
+                extra = [t for t in name if len(t) > 1 and not any(term in t for term in terms) and not form_word(t, query.measure)]
                 score -= min(0.25 * len(extra), 0.5)
-            elif kind in ("figure", "comparison") and subject_clauses(query, sentence).text.count("、") >= 2:
+            elif kind in ("figure", "comparison", "fact") and subject_clauses(query, sentence).text.count("、") >= 2:
                 score -= 0.15  # a list of indicators ("A、B、C等4项指标…") is about them together, not one figure
             if kind == "responsibility" and hit.chunk.kind == "task":
                 score += 0.25
@@ -104,10 +104,12 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
     return picks
 
 
-def _form_word(token: str) -> bool:
-    """A word that says what is measured (增长率, 比重) or asked, not what about."""
+def form_word(token: str, measure: str = "") -> bool:
+    """A word that says what is asked (多少) or, for the asked measure, what is measured (增长率 when a
+    growth rate is asked; any measure word when measure is "*"), not what about."""
     vocab = vocabulary()
-    return token in vocab.stopwords or any(token in w for m in vocab.measures for w in m.words)
+    return token in vocab.stopwords or any(token in w or w in token for m in vocab.measures
+                                           if measure == "*" or m.name == measure for w in m.words)
 
 
 def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | None] | None = None) -> tuple[list[Pick], str]:

@@ -223,7 +223,7 @@ class Query:
     passed to every later stage: retrieval filters on its scope, the answerer picks by its intent
     and measure, the refusal explains what the corpus lacks for it."""
 
-    text: str  # the question as asked (NFKC-folded, cleaned)
+    text: str  # the question NFKC-folded (what every stage reads)
     standalone: str  # the question made self-contained (follow-ups filled in), for search
     search_text: str  # standalone plus the reports' terms for its colloquial/English words
     districts: tuple[str, ...] = ()  # binding: answers come from these districts only
@@ -239,6 +239,7 @@ class Query:
     notes: tuple[str, ...] = ()  # readings to tell the user ("“去年”按2023年理解")
     premise: str = ""  # "down"/"up": the question takes a direction for granted ("为什么下降了")
     follow_up: bool = False  # slots were inherited from the previous turn
+    asked: str = ""  # the question exactly as asked (echoed back in the Answer)
 
     @property
     def english(self) -> bool:

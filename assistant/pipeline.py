@@ -17,7 +17,7 @@ from .answer_check import subject_clauses
 from .lexical import tokenize
 from .normalize import squash
 from .config import Settings
-from .extractive import compose, mismatch, render_row, premise_correction, score_picks, select
+from .extractive import compose, form_word, mismatch, render_row, premise_correction, score_picks, select
 from .models import Answer, Chunk, Citation, Filters, Hit, Query
 from .overview import overview_sentences
 from .query import QueryParser
@@ -70,8 +70,8 @@ class AnswerPipeline:
         query = self.understand(question, history, filters)
         timings["query"] = (time.perf_counter() - started) * 1e3
         refusal = precheck(query, self.coverage, self.known_term)
-        if refusal:
-            yield self._refuse(query, refusal.reason, None, mode, timings, refusal)
+        if refusal:  # the closest passages are still shown, for orientation
+            yield self._refuse(query, refusal.reason, self._search(query, filters), mode, timings, refusal)
             return
         absent = self._absent_in_scope(query)
         result = self._search(query, filters)
@@ -168,7 +168,8 @@ class AnswerPipeline:
             return None
         for district in query.districts:
             words = self.district_words.get(district, set())
-            missing = [t for t in query.terms if len(t) > 1 and not t.isascii() and self.known_term(t) and t not in words]
+            missing = [t for t in query.terms if len(t) > 1 and not t.isascii() and self.known_term(t) and t not in words
+                       and not form_word(t, "*")]  # the subject is missing, not just a measure word (总投资额)
             if missing:
                 return (f"{district}'s reports never mention {'、'.join(missing)}" if query.english
                         else f"{district}的报告中没有“{'、'.join(missing)}”的相关内容")
@@ -196,7 +197,7 @@ class AnswerPipeline:
             if picked and why is None:
                 first = picked[0]
                 cited = [Sentence(first.text, first.chunk_ids, prefix=refusal.instead_label, chunks=first.chunks)]
-            result = result or instead
+            result = instead
         elif holds_instead and result is not None and query.districts:
             # the same question about the other district(s): "闵行区的报告中有：…"
             others = tuple(d for d in self.coverage.districts if d not in query.districts)
@@ -214,7 +215,7 @@ class AnswerPipeline:
         body = self._assemble(query, verified, retrieved, mode, stats, timings)
         text = head + ("\n" + body.text if body.text else "") + self._readings(query)
         closest = result.hits[:3] if result is not None else []
-        return Answer(text=text, citations=body.citations, refused=True, mode=mode, timings=timings, question=query.text,
+        return Answer(text=text, citations=body.citations, refused=True, mode=mode, timings=timings, question=query.asked,
                       standalone_question=query.standalone, closest=closest, verification=stats.as_dict(), query=query)
 
     def _assemble(self, query: Query, sentences: list[Sentence], retrieved: dict[str, Chunk], mode: str,
@@ -234,7 +235,7 @@ class AnswerPipeline:
             text = sentence.prefix + sentence.text.rstrip()
             parts.append(text + ("".join(markers) if markers else unsupported))
         return Answer(text="\n".join(parts), citations=citations, refused=False, mode=mode, timings=timings,
-                      question=query.text, standalone_question=query.standalone, verification=stats.as_dict(), query=query)
+                      question=query.asked, standalone_question=query.standalone, verification=stats.as_dict(), query=query)
 
     def _readings(self, query: Query) -> str:
         return "".join(f"\n（{note}）" if not query.english else f"\n({note})" for note in query.notes)

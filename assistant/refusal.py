@@ -41,7 +41,8 @@ def precheck(query: Query, coverage: Coverage, known_term: Callable[[str], bool]
         years = _join([str(y) for y in query.unknown_years], query.english)
         held = _join([str(y) for y in sorted(coverage.years)], query.english)
         return Refusal(_t(query, f"报告不涉及{years}年（现有年份：{held}）", f"the reports do not cover {years} (years covered: {held})"))
-    if not any(known_term(t) for t in query.terms) and not query.follow_up and query.intent != "overview":
+    content = [t for t in query.terms if not t.replace(".", "").isdigit()]  # a bare "1" is no subject
+    if not any(known_term(t) for t in content) and not query.follow_up and query.intent != "overview":
         return Refusal(_t(query, "问题中没有与报告内容相关的词，请换个说法或说得更具体些",
                           "no word of the question occurs in the reports; please rephrase or be more specific"))
     for district in query.districts:
@@ -91,7 +92,7 @@ def _missing_period(query: Query, district: str, period: Period, coverage: Cover
 def refusal_text(query: Query, reason: str) -> str:
     if query.english:
         return f"The reports do not answer this: {reason}."
-    return f"资料中没有找到答案：{reason}。"
+    return f"资料中未找到答案：{reason}。"
 
 
 def not_found_reason(query: Query, measure_label: str = "") -> str:

@@ -75,7 +75,7 @@ def test_llm_made_up_figure_is_marked_unsupported():
 
 def test_llm_not_found_is_a_refusal():
     answer = run("NOT_FOUND")
-    assert answer.refused and "资料中没有找到" in answer.text
+    assert answer.refused and "资料中未找到" in answer.text
 
 
 def test_unconfigured_llm_says_how_to_configure(monkeypatch):

@@ -60,7 +60,7 @@ class QueryParser:
 
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
-                      other_places=others, unknown_years=unknown_years, notes=notes, premise=premise)
+                      other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
@@ -144,6 +144,8 @@ class QueryParser:
                 return name
         if len(districts) > 1 or len({p.year for p in periods}) > 1:
             return "comparison"
+        if any(p.year for p in periods) and not _has(lowered, self.vocab.question_phrases):
+            return "figure"  # "GDP 闵行区2023": a subject and a year, no question word, asks for the figure
         return "fact"
 
     def _measure(self, lowered: str) -> str:
@@ -202,7 +204,7 @@ class QueryParser:
         tokens = tokenize(text) + [t for term in report_terms + chinese_terms(text) for t in tokenize(term)]
         terms = []
         for token in tokens:
-            if token in v.stopwords or token in aliases or _YEAR.fullmatch(token):
+            if token in v.stopwords or token in aliases or _YEAR.fullmatch(token) or not any(c.isalnum() for c in token):
                 continue
             if english and token.isascii() and not any(c.isdigit() for c in token) and not self.known_term(token):
                 continue  # English words cannot match the Chinese reports (their Chinese terms were added), acronyms can
