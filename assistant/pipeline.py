@@ -150,11 +150,13 @@ class AnswerPipeline:
         return sentences, refused
 
     def _search(self, query: Query, filters: Filters | None) -> SearchResult:
-        """The passages for the query; a comparison of districts searches each district on its own
-        (a shared top 8 is easily filled by one side) and interleaves their hits."""
-        if query.intent != "comparison" or len(query.districts) < 2:
+        """The passages for the query; a comparison of districts or periods searches each side on its
+        own (a shared top 8 is easily filled by one side) and interleaves their hits."""
+        if query.intent != "comparison" or (len(query.districts) < 2 and len(query.periods) < 2):
             return self.retriever.search(query, k=TOP_K, filters=filters)
-        results = [self.retriever.search(replace(query, districts=(d,)), k=TOP_K, filters=filters) for d in query.districts]
+        sides = [replace(query, districts=(d,) if d else (), periods=(p,) if p else ())
+                 for d in (query.districts or ("",)) for p in (query.periods or (None,))]
+        results = [self.retriever.search(side, k=TOP_K, filters=filters) for side in sides]
         hits = [h for rank in zip(*(r.hits for r in results)) for h in rank]
         seen: set[str] = set()
         merged = [h for h in hits if not (h.chunk.chunk_id in seen or seen.add(h.chunk.chunk_id))]

@@ -33,6 +33,7 @@ EXAMPLES = (
     "“揭榜挂帅”是什么意思？",
 )
 History = list[tuple[str, str]]
+MAX_HISTORY_TURNS = 10  # a follow-up leans on the last few turns; older ones only cost parsing time
 
 
 def llm_available(settings: Any) -> bool:
@@ -139,9 +140,11 @@ def build_chat(assistant: Any):
         log.info("rejected /ask: %s", message)
         return gr.Error(message, print_exception=False)
 
-    def ask(question: str, district: str = ALL, mode: str = "extractive") -> dict:
-        """Answer one question; returns the answer text, refused flag, citations (with urls), timings and
-        `warnings` (non-empty when the index serves a report from an older build)."""
+    def ask(question: str, district: str = ALL, mode: str = "extractive", history: str = "") -> dict:
+        """Answer one question; returns the answer text, refused flag, citations (with urls), the
+        reading (how the question was understood), timings and `warnings` (non-empty when the index
+        serves a report from an older build). `history`: the earlier questions of the conversation,
+        one per line, oldest first, so that follow-ups ("那静安区呢？") work."""
         from .service import QuestionError
 
         # Gradio does not enforce the annotations: check the types here, and never echo more of
@@ -152,8 +155,11 @@ def build_chat(assistant: Any):
             raise reject(f"district must be one of {', '.join(DISTRICTS)}; got {short(district)}")
         if not isinstance(mode, str) or mode not in ("extractive", "llm") or (mode == "llm" and not has_llm):
             raise reject(f"mode must be 'extractive'{' or llm' if has_llm else ' (no LLM is configured)'}; got {short(mode)}")
+        if not isinstance(history, str):
+            raise reject(f"history must be text (earlier questions, one per line); got {short(history)}")
+        turns = [(line[:settings.max_question_chars], "") for line in history.splitlines() if line.strip()][-MAX_HISTORY_TURNS:]
         try:
-            answer = assistant.ask(question, mode=mode, filters=make_filters(district, None))
+            answer = assistant.ask(question, history=turns, mode=mode, filters=make_filters(district, None))
         except QuestionError as exc:
             raise reject(str(exc)) from None
         return answer.to_dict() | {"warnings": warnings}

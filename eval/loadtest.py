@@ -41,12 +41,12 @@ QUESTIONS_FILE = ROOT / "eval" / "questions.jsonl"
 
 
 def load_questions(count: int) -> list[str]:
-    """`count` different answerable questions from the eval set (in file order)."""
+    """`count` different answerable standalone questions from the eval set (in file order; follow-ups need their history)."""
     seen: dict[str, None] = {}
     with open(QUESTIONS_FILE, encoding="utf-8") as handle:
         for line in handle:
             item = json.loads(line)
-            if item.get("answerable", True) and item["question"] not in seen:
+            if item.get("answerable", True) and not item.get("history") and item["question"] not in seen:
                 seen[item["question"]] = None
     questions = list(seen)
     if len(questions) < count:

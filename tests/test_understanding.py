@@ -89,3 +89,19 @@ def test_gdp_in_any_wording(real_assistant, question):
 def test_a_decimal_is_a_figure_not_a_year(real_assistant):
     answer = ask(real_assistant, "1983.09亿元是什么指标？")
     assert not answer.refused and "社会消费品零售总额" in answer.text
+
+
+def test_http_api_carries_the_conversation_and_the_reading(real_assistant):
+    """The Gradio `/ask` endpoint: earlier questions in `history` (one per line), three turns."""
+    from gradio_client import Client
+
+    from _reliability import serve
+    from assistant.web import create_app
+
+    with serve(create_app(real_assistant)) as url:
+        client = Client(url + "/", verbose=False)
+        turns = ["闵行区2023年社会消费品零售总额是多少？", "那静安区呢？"]
+        second = client.predict(turns[1], "全部", "extractive", turns[0], api_name="/ask")
+        assert "1707.89" in second["answer"] and "静安区" in second["reading"]
+        third = client.predict("2024年的目标呢？", "全部", "extractive", "\n".join(turns), api_name="/ask")
+        assert not third["refused"] and "1700" in third["answer"] and third["query"]["periods"] == [{"year": 2024, "kind": "target"}]

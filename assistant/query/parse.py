@@ -101,11 +101,12 @@ class QueryParser:
             kind = "target"
         elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
             kind = "outcome"
-        if _has(lowered, words["fyp"]) and self.coverage and years and kind == "outcome":
-            # "十四五目标是多少？2023年实际完成多少？": the plan's target and the year's outcome
+        if _has(lowered, words["fyp"]) and self.coverage and years:
+            # "十四五目标是多少？2023年完成了多少？": the plan's target and the outcome of the year named
             end = max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)
-            if any(y != end for y in years):
-                periods = (Period(end, "fyp_target"),) + tuple(Period(y, "outcome") for y in years if y != end)
+            done = [y for y in years if y != end and self.coverage.has(None, "outcome", y)]
+            if done:
+                periods = (Period(end, "fyp_target"),) + tuple(Period(y, "outcome") for y in done)
                 return periods, unknown, tuple(notes), topic_years
         if kind in ("fyp_target", "prior") and self.coverage:
             # "十四五…2025年" / "十三五" fix the year by the plan; other years stay as said
