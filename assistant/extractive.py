@@ -138,6 +138,11 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
             if other:
                 chosen.append(other)
     else:
+        if query.measure and not states_measure(query, best.text, best.chunk):
+            # a close second that states the asked quantity beats a best pick that does not
+            best = next((p for p in picks if p.score >= 0.8 * best.score and p.overlap >= best.overlap
+                         and states_measure(query, p.text, p.chunk)), best)  # …about the same subject
+            chosen = [best]
         limit = 4 if kind == "list" else 2
         if kind == "list" and not best.chunk.fields:
             items = _list_items(best, next_chunk)
