@@ -140,11 +140,16 @@ def build_chat(assistant: Any):
         log.info("rejected /ask: %s", message)
         return gr.Error(message, print_exception=False)
 
-    def ask(question: str, district: str = ALL, mode: str = "extractive", history: str = "") -> dict:
+    def ask(question: str, district: str = ALL, mode: str = "extractive") -> dict:
         """Answer one question; returns the answer text, refused flag, citations (with urls), the
         reading (how the question was understood), timings and `warnings` (non-empty when the index
-        serves a report from an older build). `history`: the earlier questions of the conversation,
-        one per line, oldest first, so that follow-ups ("那静安区呢？") work."""
+        serves a report from an older build)."""
+        return ask_with_history(question, "", district, mode)
+
+    def ask_with_history(question: str, history: str = "", district: str = ALL, mode: str = "extractive") -> dict:
+        """Like /ask, for a conversation: `history` holds its earlier questions, one per line, oldest
+        first, so that follow-ups ("那静安区呢？", "2024年的目标呢？") work. A separate endpoint keeps
+        /ask's three arguments for raw HTTP callers (Gradio fills no defaults there)."""
         from .service import QuestionError
 
         # Gradio does not enforce the annotations: check the types here, and never echo more of
@@ -198,6 +203,7 @@ def build_chat(assistant: Any):
         district.change(lambda d: gr.Dropdown(choices=doc_choices(d), value=ALL), district, document,
                         api_visibility="private")
         gr.api(ask, api_name="ask")
+        gr.api(ask_with_history, api_name="ask_with_history")
 
     demo.queue(default_concurrency_limit=settings.max_concurrency, max_size=settings.max_queue)
     return demo

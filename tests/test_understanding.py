@@ -92,7 +92,7 @@ def test_a_decimal_is_a_figure_not_a_year(real_assistant):
 
 
 def test_http_api_carries_the_conversation_and_the_reading(real_assistant):
-    """The Gradio `/ask` endpoint: earlier questions in `history` (one per line), three turns."""
+    """The Gradio `/ask_with_history` endpoint: earlier questions one per line, three turns."""
     from gradio_client import Client
 
     from _reliability import serve
@@ -101,7 +101,7 @@ def test_http_api_carries_the_conversation_and_the_reading(real_assistant):
     with serve(create_app(real_assistant)) as url:
         client = Client(url + "/", verbose=False)
         turns = ["闵行区2023年社会消费品零售总额是多少？", "那静安区呢？"]
-        second = client.predict(turns[1], "全部", "extractive", turns[0], api_name="/ask")
+        second = client.predict(turns[1], turns[0], api_name="/ask_with_history")
         assert "1707.89" in second["answer"] and "静安区" in second["reading"]
-        third = client.predict("2024年的目标呢？", "全部", "extractive", "\n".join(turns), api_name="/ask")
+        third = client.predict("2024年的目标呢？", "\n".join(turns), "全部", "extractive", api_name="/ask_with_history")
         assert not third["refused"] and "1700" in third["answer"] and third["query"]["periods"] == [{"year": 2024, "kind": "target"}]
