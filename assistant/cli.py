@@ -249,10 +249,13 @@ def ask(
         _fail(str(exc))
     if as_json:
         data = answer.to_dict()
-        _print_json({k2: data[k2] for k2 in ("answer", "refused", "mode", "citations", "timings_ms", "verification", "standalone_question")}
+        _print_json({k2: data[k2] for k2 in ("answer", "reading", "query", "refused", "mode", "citations", "timings_ms",
+                                              "verification", "standalone_question")}
                     | {"closest": [{"chunk_id": c["chunk_id"], "url": c["url"], "text": c["text"]} for c in data["closest"]]})
         return
     typer.echo(answer.text)
+    if answer.reading:
+        typer.echo(answer.reading)
     for citation in answer.citations:
         typer.echo(f"[{citation.n}] {citation.title} > {' > '.join(citation.breadcrumb)}\n    {citation.quote[:160]}\n    {citation.url}")
     for hit in answer.closest:
