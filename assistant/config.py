@@ -27,7 +27,6 @@ class Settings:
     lexical_weight: float = 1.5
     dense_weight: float = 1.0
     candidates: int = 50  # per retriever, before fusion
-    filter_boost: float = 0.5  # multiplier for hits outside an inferred district/year (1.0 = off)
     # FAISS: "flat" is exact; "hnsw" approximates; "auto" switches at flat_max_vectors
     index_type: str = "auto"
     flat_max_vectors: int = 100_000  # measured: flat p95 12 ms at 100k, 192 ms at 1M (eval/reports/bench.md)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .models import Chunk, Period
 
 _YEAR = re.compile(r"(20\d\d)年")
@@ -69,6 +71,10 @@ class Coverage:
     doc_districts: dict[str, str]
     available: set[tuple[str, str, int | None]] = field(default_factory=set)  # (district, period kind, year)
     reporting_year: int | None = None  # the year the yearly reports plan ("今年")
+    # the same periods as arrays, so that a query's period filter is one vectorized pass (hot path)
+    period_years: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # -1 = none
+    period_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    in_plan_document: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @classmethod
     def from_index(cls, chunks: list[Chunk], documents: dict[str, dict]) -> "Coverage":
@@ -78,7 +84,10 @@ class Coverage:
         available = {(c.district, p.kind, p.year) for c, p in zip(chunks, periods)}
         planned = [p.year for p, c in zip(periods, chunks) if p.kind == "target" and kinds.get(c.doc_id) == "yearly_report" and p.year]
         return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},
-                   {d: m.get("district", "") for d, m in documents.items()}, available, max(planned, default=None))
+                   {d: m.get("district", "") for d, m in documents.items()}, available, max(planned, default=None),
+                   np.array([p.year if p.year else -1 for p in periods], dtype=np.int32),
+                   np.array([p.kind for p in periods], dtype=object),
+                   np.array([kinds.get(c.doc_id) in PLAN_DOC_KINDS for c in chunks], dtype=bool))
 
     @property
     def districts(self) -> list[str]:
@@ -99,19 +108,21 @@ class Coverage:
     def kinds_for(self, district: str, year: int) -> list[str]:
         return sorted({k for d, k, y in self.available if d == district and y == year and k})
 
+    def period_mask(self, asked: Period) -> np.ndarray:
+        """The chunks that may answer a question about the asked period.
 
-def period_matches(asked: Period, chunk: Period, doc_kind: str) -> bool:
-    """Whether a chunk of this period may answer a question about the asked period.
+        An outcome question needs the outcome of that year (not its plan); a target question may be
+        answered by anything about that year (a report's outcome tables list the year's targets beside
+        the results); a five-year target only by the plan documents; "十三五" only by their review."""
+        if asked.kind == "fyp_target":
+            return self.in_plan_document & (self.period_kinds == "fyp_target")
+        if asked.kind == "prior":
+            return self.period_kinds == "prior"
+        mask = np.ones(len(self.periods), dtype=bool)
+        if asked.year is not None:
+            mask &= self.period_years == asked.year
+        if asked.kind == "outcome":
+            mask &= self.period_kinds == "outcome"
+        return mask
 
-    An outcome question needs the outcome of that year (not its plan); a target question may be
-    answered by anything about that year (a report's outcome tables list the year's targets beside
-    the results); a five-year target only by the plan documents; "十三五" only by their review."""
-    if asked.kind == "fyp_target":
-        return doc_kind in PLAN_DOC_KINDS and chunk.kind == "fyp_target"
-    if asked.kind == "prior":
-        return chunk.kind == "prior"
-    if asked.year is not None and chunk.year != asked.year:
-        return False
-    if asked.kind == "outcome":
-        return chunk.kind == "outcome"
-    return True
+

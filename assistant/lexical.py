@@ -55,6 +55,15 @@ class LexicalIndex:
     def load(cls, directory: Path) -> "LexicalIndex":
         return cls(bm25s.BM25.load(str(directory), show_progress=False))
 
+    def words_by_group(self, groups: list[str]) -> dict[str, set[str]]:
+        """The words the documents of each group use (groups[i]: document i's group, e.g. its
+        district), read from the index's postings instead of segmenting every text again."""
+        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+        token_of_posting = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        group_of_posting = np.asarray(groups, dtype=object)[indices]
+        word = {i: w for w, i in self.vocab.items()}
+        return {g: {word[int(t)] for t in np.unique(token_of_posting[group_of_posting == g])} for g in set(groups)}
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for the query (zeros when no query word is known)."""
         tokens = [t for t in tokenize(query) if t in self.vocab]

@@ -14,7 +14,6 @@ from typing import Iterator
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .answer_check import subject_clauses
-from .lexical import tokenize
 from .normalize import squash
 from .config import Settings
 from .extractive import compose, form_word, mismatch, render_row, premise_correction, score_picks, select
@@ -43,9 +42,7 @@ class AnswerPipeline:
         self.task_text = "\n".join(_letters(c.text) for c in retriever.chunks if c.kind == "task")
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
-        self.district_words: dict[str, set[str]] = {}
-        for chunk in retriever.chunks:
-            self.district_words.setdefault(chunk.district, set()).update(tokenize(chunk.context))
+        self.district_words = retriever.index.lexical.words_by_group([c.district for c in retriever.chunks])
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
         """The question's Query, its follow-up slots filled from the earlier user turns."""
@@ -178,8 +175,7 @@ class AnswerPipeline:
         return None
 
     def _vague(self, query: Query) -> bool:
-        broad = {"经济", "发展", "情况", "总体", "整体", "社会", "工作", "怎么样", "一下", "介绍", "静安", "闵行"}
-        return not query.terms or set(query.terms) <= broad
+        return not query.terms or set(query.terms) <= vocabulary().broad
 
     def _clarify(self, query: Query) -> str:
         examples = ["闵行区2023年全区生产总值是多少？", "静安区2024年社会消费品零售总额的目标是多少？", "“十四五”规划中智慧教育示范区建设由哪些单位牵头？"]

@@ -20,7 +20,7 @@ from pydantic import ConfigDict
 
 from .config import Settings
 from .index import LoadedIndex
-from .coverage import Coverage, period_matches
+from .coverage import Coverage
 from .models import Chunk, Filters, Hit, Query
 from .normalize import squash
 from .query.vocab import vocabulary
@@ -55,7 +55,6 @@ class HybridRetriever:
         self._district = np.array([c.district for c in self.chunks])
         self._doc = np.array([c.doc_id for c in self.chunks])
         self._years = [_chunk_years(c) for c in self.chunks]
-        self._doc_kind = [self.coverage.doc_kinds.get(c.doc_id, "") for c in self.chunks]
         self._squashed = [squash(c.text) for c in self.chunks]
         self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
@@ -75,9 +74,7 @@ class HybridRetriever:
         if query.doc_ids:
             mask &= np.isin(self._doc, query.doc_ids)
         if query.periods:
-            periods = self.coverage.periods
-            mask &= np.array([any(period_matches(asked, periods[i], self._doc_kind[i]) for asked in query.periods)
-                              for i in range(len(self.chunks))], dtype=bool)
+            mask &= np.logical_or.reduce([self.coverage.period_mask(asked) for asked in query.periods])
         return mask
 
     def _mask(self, filters: Filters) -> np.ndarray:

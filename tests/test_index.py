@@ -89,3 +89,14 @@ def test_chunk_store_is_json_lines(fake_settings):
     path = load_index(fake_settings).path / "chunks.jsonl"
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     assert {"chunk_id", "doc_id", "anchor", "text", "context", "hash"} <= set(first)
+
+
+def test_words_by_group_reads_the_postings():
+    from assistant.lexical import LexicalIndex, tokenize
+
+    texts = ["闵行区社会消费品零售总额", "静安区外贸进出口总额", "闵行区研发经费支出"]
+    groups = ["闵行区", "静安区", "闵行区"]
+    expected: dict[str, set[str]] = {}
+    for text, group in zip(texts, groups):
+        expected.setdefault(group, set()).update(tokenize(text))
+    assert LexicalIndex.build(texts).words_by_group(groups) == expected

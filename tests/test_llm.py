@@ -37,12 +37,12 @@ class FakeRetriever:
         from types import SimpleNamespace
 
         from assistant.coverage import Coverage
-        from assistant.lexical import tokenize
 
         self.chunks = [h.chunk for h in HITS]
         self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
-        vocab = {t for h in HITS for t in tokenize(h.chunk.text)}
-        self.index = SimpleNamespace(lexical=SimpleNamespace(vocab=vocab))
+        from assistant.lexical import LexicalIndex
+
+        self.index = SimpleNamespace(lexical=LexicalIndex.build([h.chunk.text for h in HITS]))
 
     def search(self, question, k=8, filters=None, scoped=True):
         from assistant.retrieve import SearchResult

@@ -45,6 +45,7 @@ class Vocabulary:
     premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
     contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
     all_districts: tuple[str, ...]  # "两区"
+    broad: frozenset[str]  # words too general to search for ("经济", "情况")
     stopwords: frozenset[str]
     synonyms: dict[str, str]  # colloquial (lower case) -> report term
     english: dict[str, str]  # English phrase -> Chinese term
@@ -96,6 +97,7 @@ def vocabulary() -> Vocabulary:
         premise={name: _phrases(words) for name, words in question["premise"].items()},
         contrasts=tuple(tuple(pair) for pair in question["contrast"]["pairs"]),
         all_districts=_phrases(places["all_districts"]["words"]),
+        broad=frozenset(question["overview"]["broad"]),
         stopwords=frozenset(w.lower() for w in question["stopwords"]["words"]),
         synonyms={k.lower(): v for k, v in synonyms["zh"].items()},
         english={k.lower(): v for k, v in english["phrases"].items()},
