@@ -1,4 +1,4 @@
-"""`assistant` command line: a thin layer over the library (outline, chunks, build, search, ask)."""
+"""`assistant` command line: a thin layer over the library (outline, chunks, facts, build, search, ask)."""
 
 from __future__ import annotations
 
@@ -110,6 +110,34 @@ def chunks(
             typer.echo(json.dumps(chunk.to_dict(), ensure_ascii=False))
         else:
             typer.echo(f"{chunk.chunk_id}  [{chunk.kind}]  {' > '.join(chunk.breadcrumb)}\n    {chunk.text[:120]}")
+
+
+@app.command()
+@_guard
+def facts(
+    doc: Optional[str] = typer.Option(None, "--doc", help="only this document id"),
+    subject: Optional[str] = typer.Option(None, "--subject", help="only facts whose subject contains this text"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+) -> None:
+    """List the facts (figures of tables and text) stored with the index, with a count per report."""
+    from collections import Counter
+
+    from .index import load_facts, load_index
+
+    index = load_index(_settings(), check=False)
+    book = load_facts(index)
+    if doc is not None and doc not in index.manifest["documents"]:
+        _fail(f"unknown document {doc!r}; known: {', '.join(index.manifest['documents'])}")
+    selected = book.select(doc_id=doc or "", subject=subject or "")
+    for fact in selected:
+        if as_json:
+            typer.echo(json.dumps(fact.to_dict(), ensure_ascii=False))
+        else:
+            period = f"{fact.period.year or ''}{fact.period.kind and ' ' + fact.period.kind}"
+            typer.echo(f"{fact.district}  {period:<16} {fact.subject}  {fact.display()}  [{fact.relation}]  {fact.chunk_id}")
+    if not as_json:
+        counts = Counter(f.doc_id for f in selected)
+        typer.echo(f"{len(selected)} facts: " + ", ".join(f"{d} {n}" for d, n in sorted(counts.items())), err=True)
 
 
 def _settings(**overrides):

@@ -14,11 +14,10 @@ from typing import Callable
 from .answer_check import contradicts, premise_conflict, states_measure, subject_clauses
 from .lexical import tokenize
 from .models import Chunk, Hit, Query
-from .normalize import numbers
+from .normalize import numbers, sentences
 from .query.vocab import vocabulary
 from .terms import column_en
 
-_SENTENCE = re.compile(r"[^。；！？!?]*[。；！？!?]+[”’\"」』）)]*|[^。；！？!?]+$")
 @dataclass
 class Pick:
     text: str  # a sentence of the chunk, or a table row
@@ -53,10 +52,10 @@ def _sentences(chunk: Chunk, kind: str) -> list[str]:
     if chunk.kind == "task" and kind != "responsibility":
         # a task's text answers figure and list questions sentence by sentence
         task = dict(chunk.fields).get("主要任务", chunk.text)
-        return [s.strip() for s in _SENTENCE.findall(task) if len(s.strip()) >= 4]
+        return [s.strip() for s in sentences(task) if len(s.strip()) >= 4]
     if chunk.fields:
         return [chunk.text]
-    return [s.strip() for s in _SENTENCE.findall(chunk.text) if len(s.strip()) >= 4]
+    return [s.strip() for s in sentences(chunk.text) if len(s.strip()) >= 4]
 
 
 def _overlap(terms: list[str], text: str) -> float:

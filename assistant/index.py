@@ -36,6 +36,7 @@ from .chunk import ChunkedCorpus, ChunkSettings, chunk_corpus
 from .config import Settings
 from .corpus import CorpusProblem, catalog_errors
 from .integrity import checksum_problems, file_checksums, usable_vectors
+from .facts import FactBook, extract_facts, read_facts, write_facts
 from .lexical import LexicalIndex
 from .models import Block, Chunk, Document, ParsedDocument, Section
 
@@ -346,6 +347,8 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         with open(staging / "structure.jsonl", "w", encoding="utf-8") as handle:
             for parsed in corpus.parsed:  # the heading tree and blocks, for the source viewer
                 handle.write(json.dumps(structure_to_dict(parsed), ensure_ascii=False) + "\n")
+        # the figures of tables and text as typed facts (cheap: regular expressions over the chunks)
+        write_facts(staging, _extract_facts(corpus.chunks, manifest_documents(corpus.documents)))
         np.save(staging / "embeddings.npy", vectors)
         faiss_index = make_faiss_index(vectors, settings)
         faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
@@ -357,7 +360,7 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
             "model": {"id": model_id, "setting": settings.model, "dim": dim},
             "chunking": {"max_chars": settings.max_chars, "overlap_chars": settings.overlap_chars},
             "faiss": {"type": index_type, "vectors": len(hashes)},
-            "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "district": d.district, "year": d.year, "kind": d.kind} for d in corpus.documents},
+            "documents": manifest_documents(corpus.documents),
             "problems": [str(p) for p in corpus.problems],
             # reports that failed to load: served from their previous version (kept) or absent
             "failed": {doc_id: {"problem": why, "kept_previous": doc_id in kept, "sha256": failing_sha.get(doc_id, "")}
@@ -407,6 +410,27 @@ def _remove_old_builds(index_dir: Path, keep: tuple[Path | None, ...]) -> None:
     for path in (index_dir / "builds").iterdir():
         if path.resolve() not in kept:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def manifest_documents(documents: list[Document]) -> dict[str, dict]:
+    return {d.doc_id: {"sha256": d.sha256, "title": d.title, "district": d.district, "year": d.year, "kind": d.kind} for d in documents}
+
+
+def _extract_facts(chunks: list[Chunk], documents: dict[str, dict]):
+    from .coverage import Coverage  # each chunk's period comes from its report's kind and headings
+
+    return extract_facts(chunks, Coverage.from_index(chunks, documents).periods)
+
+
+def load_facts(index: "LoadedIndex") -> FactBook:
+    """The index's facts (read once per index); an index built before facts existed gets them extracted now."""
+    cached = getattr(index, "_facts", None)
+    if cached is None:
+        facts = read_facts(index.path)
+        if facts is None:
+            facts = _extract_facts(index.chunks, index.manifest["documents"])
+        cached = index._facts = FactBook(facts)
+    return cached
 
 
 def structure_to_dict(parsed: ParsedDocument) -> dict:

@@ -120,3 +120,12 @@ def chinese_numeral(text: str) -> int | None:
     if len(tens) > 1 or len(units) > 1 or "十" in units:  # 一二十, 十十: not a numeral
         return None
     return (_CHINESE_NUMERALS[tens] if tens else 1) * 10 + (_CHINESE_NUMERALS[units] if units else 0)
+
+
+# A sentence runs to its end mark (with closing quotes or brackets after it) or to the text's end.
+_SENTENCE = re.compile(r"[^。；！？!?]*[。；！？!?]+[”’\"」』）)]*|[^。；！？!?]+$")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences (and ；-separated items) of a text, exactly as written (not stripped)."""
+    return [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0).strip()]
