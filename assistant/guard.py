@@ -13,7 +13,8 @@ the app does, and see the login response's status). In order:
 * JSON bodies of Gradio's API routes are refused when they contain a file object anywhere
   (what `gradio_client.utils.is_file_obj` recognizes, or anything typed `gradio.FileData`):
   Gradio copies those into its cache while preprocessing, before our function sees them.
-* A sliding-minute limit of questions per client address.
+* A sliding-minute limit of questions per client address (Gradio's API and queue, `/v1/chat/completions`,
+  `/api/ask`, `/api/search`).
 * Login throttling per address: each failure is answered later (failures x delay), and after
   `login_max_failures` failures the address is locked out for `login_lockout_seconds`.
 
@@ -37,7 +38,8 @@ Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 
 FILE_ROUTES = re.compile(r"^/(?:gradio_api/)?(?:file=|file/|proxy=|upload(?:_progress)?/?$|process_recording|stream/)")
-QUESTION_ROUTES = re.compile(r"^/gradio_api/(?:queue/join|call/|run/|api/)")
+# requests that compute an answer or a search: Gradio's API and queue, the OpenAI-compatible and REST APIs
+QUESTION_ROUTES = re.compile(r"^/gradio_api/(?:queue/join|call/|run/|api/)|^/v1/chat/completions/?$|^/api/(?:ask|search)/?$")
 LOGIN_ROUTES = ("/login", "/login/")
 _MAX_JSON_DEPTH = 64
 
@@ -158,7 +160,7 @@ class Guard:
             if wait > 0:
                 raise _Refused(429, f"too many failed logins from this address; try again in {int(wait) + 1} s",
                                {"retry-after": str(int(wait) + 1)})
-        if method == "POST" and QUESTION_ROUTES.match(path):
+        if QUESTION_ROUTES.match(path) and (method == "POST" or path.startswith("/api/search")):
             wait = self.questions.allow(client)
             if wait > 0:
                 raise _Refused(429, f"more than {self.questions.limit} questions a minute from this address; "
@@ -216,8 +218,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+_ERROR_TYPES = {413: "invalid_request_error", 429: "rate_limit_exceeded", 404: "not_found_error"}
+
+
 async def _respond(send: Send, status: int, reason: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"detail": reason}, ensure_ascii=False).encode("utf-8")
+    # "detail" as FastAPI writes it; "error" in OpenAI's shape, which the openai SDK and the /v1 and /api clients read
+    error = {"message": reason, "type": _ERROR_TYPES.get(status, "invalid_request_error"), "param": None, "code": None}
+    body = json.dumps({"detail": reason, "error": error}, ensure_ascii=False).encode("utf-8")
     raw = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
            (b"connection", b"close")] + [(k.encode(), v.encode()) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

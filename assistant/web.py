@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from .api import add_api_routes
 from .guard import Guard, short
 from .viewer import (CHAT_CSS, add_banner, render_answer, render_document, render_index, render_not_found, render_note,
                      render_partial, render_question)
@@ -230,6 +231,7 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
         return token is not None and token in gradio_app.tokens
 
     _add_viewer_routes(app, assistant, logged_in)
+    add_api_routes(app, assistant, logged_in)  # /v1 (OpenAI-compatible), /api (REST), /docs
     if include_chat:
         import gradio as gr
         from starlette.routing import Mount
