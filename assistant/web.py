@@ -244,5 +244,5 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
                             blocked_paths=[os.path.abspath(os.sep)], allowed_paths=[],
                             max_file_size=settings.max_body_bytes or None,
                             auth_message="闵行/静安规划报告问答 · 请登录 Please log in")
-        mounted["gradio"] = next(r.app for r in app.routes if isinstance(r, Mount))
+        mounted["gradio"] = next(r.app for r in app.routes if isinstance(r, Mount) and r.path in ("", "/"))
     return app
