@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from .api_schemas import (AskRequest, AskResponse, ChatCompletion, ChatRequest, ErrorResponse, FiltersIn, ModelCard,
                           ModelList, SearchResponse)
@@ -383,8 +383,8 @@ def _add_docs(app: FastAPI, router: APIRouter, allowed, bearer, login_required: 
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
         if not allowed(request, credentials):
-            if login_required:
-                return RedirectResponse("/", status_code=303)  # the chat's login page
+            if login_required:  # a browser: say where to log in (401, so that nothing reads it as the docs)
+                return HTMLResponse('<p>请先登录 Please <a href="/">log in</a> first, then reopen /docs.</p>', status_code=401)
             raise ApiError(401, "the API docs need the API key (Authorization: Bearer <key>)", code="invalid_api_key")
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Policy Q&A API",
                                    swagger_js_url="/docs-static/swagger-ui-bundle.js",
