@@ -37,18 +37,21 @@ class Fact:
     qualifier: str = ""  # words printed with the value: "以上", "左右", "以上，力争两位数"
     span: tuple[int, int] = (0, 0)  # the sentence (or the whole row) in the chunk's text
     source: str = "text"  # text | table
-    column: str = ""  # a table fact's column header ("年度目标", "完成情况")
+    column: str = ""  # the target or outcome column of a table fact ("年度目标", "完成情况")
+    unit_printed: bool = True  # the unit is printed next to the value (not only in a unit column or header)
 
     @property
     def number(self) -> Decimal:
         return Decimal(self.value)
 
     def display(self) -> str:
-        """The value as the report gives it: 10%左右, 3002.04亿元, 6以上，力争两位数 (unit %)."""
-        qualifier = self.qualifier
-        if qualifier and not qualifier.startswith(("以上", "左右", "以下", "以内", "上下")):
-            qualifier = "（" + qualifier.lstrip("，, ") + "）"
-        return f"{self.value}{self.unit}{qualifier}"
+        """The value as the report prints it, with its unit: 3002.04亿元, 5%左右; a table cell whose unit
+        sits in its own column keeps its words together: 10左右（%）, 6以上，力争两位数（%）."""
+        if not self.qualifier:
+            return f"{self.value}{self.unit}"
+        if self.unit_printed or not self.unit:
+            return f"{self.value}{self.unit}{self.qualifier}"
+        return f"{self.value}{self.qualifier}（{self.unit}）"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -147,14 +150,15 @@ def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
         if not match or len(cell) > 40:  # a long cell is a description with figures in it, not one figure
             continue
         rest = cell[match.end():]
-        unit = next((u for u in w.units if rest.startswith(u)), "")
-        qualifier = rest[len(unit):].strip()
+        printed = next((u for u in w.units if rest.startswith(u)), "")
+        qualifier = rest[len(printed):].strip()
         header_unit = (_PARENS_UNIT.search(header) or [None, ""])[1]
-        unit = unit or row_unit or header_unit
+        unit = printed or row_unit or header_unit
         column_period = _column_period(header, period)
         subject = label if column_period else label + _PARENS_UNIT.sub("", header).strip()
         facts.append(Fact(chunk.district, chunk.doc_id, chunk.chunk_id, column_period or period, subject,
-                          _relation(unit, subject), match.group(1), unit, qualifier, (0, len(chunk.text)), "table", header))
+                          _relation(unit, subject), match.group(1), unit, qualifier, (0, len(chunk.text)), "table",
+                          header if column_period else "", bool(printed)))
     return facts
 
 

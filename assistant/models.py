@@ -240,6 +240,8 @@ class Query:
     premise: str = ""  # "down"/"up": the question takes a direction for granted ("为什么下降了")
     follow_up: bool = False  # slots were inherited from the previous turn
     asked: str = ""  # the question exactly as asked (echoed back in the Answer)
+    operation: str = ""  # what a comparison computes: each | sum | consistency ("" = the difference)
+    doc_kinds: tuple[str, ...] = ()  # kinds of report the question names (纲要, 责任分解表): sides of a comparison
 
     @property
     def english(self) -> bool:
@@ -269,4 +271,5 @@ class Query:
             "periods": [{"year": p.year, "kind": p.kind} for p in self.periods], "intent": self.intent,
             "measure": self.measure, "topic": self.topic, "terms": list(self.terms), "language": self.language,
             "notes": list(self.notes), "reading": self.reading, "follow_up": self.follow_up,
+            "operation": self.operation, "doc_kinds": list(self.doc_kinds),
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .extractive import _SENTENCE
+from .normalize import sentences
 from .models import Query
 from .normalize import numbers
 from .verify import Sentence
@@ -32,7 +32,7 @@ def overview_sentences(query: Query, retriever) -> list[Sentence]:
         if (chunk.doc_id not in reports or period.kind != "outcome" or chunk.kind != "paragraph"
                 or (years and period.year not in years) or _figures(chunk.text) < MIN_FIGURES):
             continue
-        picked = [s.strip() for s in _SENTENCE.findall(chunk.text) if _figures(s) >= 1][:MAX_SENTENCES]
+        picked = [s.strip() for s in sentences(chunk.text) if _figures(s) >= 1][:MAX_SENTENCES]
         prefix = f"{chunk.district} ({period.year}): " if query.english else f"{chunk.district}{period.year}年总体情况："
         return [Sentence(text, [chunk.chunk_id], prefix=prefix if i == 0 else "", chunks=[chunk]) for i, text in enumerate(picked)]
     return []

@@ -16,7 +16,9 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from .answer_check import subject_clauses
 from .normalize import squash
 from .config import Settings
-from .extractive import compose, form_word, mismatch, render_row, premise_correction, score_picks, select
+from .analyst import Analyst, side_queries
+from .extractive import form_word, mismatch, render_row, premise_correction, score_picks, select
+from .index import load_facts, load_structure
 from .models import Answer, Chunk, Citation, Filters, Hit, Query
 from .overview import overview_sentences
 from .query import QueryParser
@@ -43,6 +45,7 @@ class AnswerPipeline:
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words = retriever.index.lexical.words_by_group([c.district for c in retriever.chunks])
+        self.analyst = Analyst(retriever.chunks, self.coverage, load_facts(retriever.index), load_structure(retriever.index))
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
         """The question's Query, its follow-up slots filled from the earlier user turns."""
@@ -119,6 +122,9 @@ class AnswerPipeline:
                       else f"问题的前提与报告不符，报告显示{figure}")
             text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
             return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        computed = self.analyst.computed(query, result)  # comparisons, target checks, sums from facts
+        if computed:
+            return computed, None
         asked = _letters(query.text)  # the question's own words (not synonym expansions)
         unknown_task = kind == "responsibility" and bool(self.task_text) and any(
             len(t) > 1 and not t.isascii() and t in asked and t not in self.task_text for t in query.terms)
@@ -131,8 +137,9 @@ class AnswerPipeline:
                 prefix = "The report only says: " if query.english else "报告相关内容为："
                 return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
             return [], not_found_reason(query)
-        return [Sentence(text, [chunk.chunk_id], prefix=prefix, chunks=[chunk])
-                for prefix, text, chunk in compose(query, chosen, kind)], None
+        if kind == "figure":
+            chosen = self.analyst.direct_first(query, chosen)
+        return [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)], None
 
     def _compose_llm(self, query: Query, hits: list[Hit]):
         from .llm import llm_answer_stream
@@ -149,17 +156,16 @@ class AnswerPipeline:
     def _search(self, query: Query, filters: Filters | None) -> SearchResult:
         """The passages for the query; a comparison of districts or periods searches each side on its
         own (a shared top 8 is easily filled by one side) and interleaves their hits."""
-        if query.intent != "comparison" or (len(query.districts) < 2 and len(query.periods) < 2):
+        if query.intent != "comparison" or (len(query.districts) < 2 and len(query.periods) < 2 and len(query.doc_kinds) < 2):
             return self.retriever.search(query, k=TOP_K, filters=filters)
-        sides = [replace(query, districts=(d,) if d else (), periods=(p,) if p else ())
-                 for d in (query.districts or ("",)) for p in (query.periods or (None,))]
+        sides = side_queries(query, self.coverage)
         results = [self.retriever.search(side, k=TOP_K, filters=filters) for side in sides]
         hits = [h for rank in zip(*(r.hits for r in results)) for h in rank]
         seen: set[str] = set()
         merged = [h for h in hits if not (h.chunk.chunk_id in seen or seen.add(h.chunk.chunk_id))]
         timings = {k: sum(r.timings.get(k, 0.0) for r in results) for k in results[0].timings}
         return SearchResult(merged[:TOP_K * 2], timings, query, sum(r.in_scope for r in results),
-                            min(r.best_dense for r in results))
+                            min(r.best_dense for r in results), list(zip(sides, results)))
 
     def _absent_in_scope(self, query: Query) -> str | None:
         """A reason when the question names something the corpus has but not in the asked district."""

@@ -40,6 +40,7 @@ class SearchResult:
     query: Query | None = None
     in_scope: int = 0  # how many chunks the scope allowed
     best_dense: float = 0.0  # highest cosine similarity among all chunks (for refusal)
+    sides: list[tuple[Query, "SearchResult"]] = field(default_factory=list)  # a comparison's per-side searches
 
 
 class HybridRetriever:

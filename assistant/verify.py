@@ -27,6 +27,7 @@ class Sentence:
     supported: bool = True
     prefix: str = ""  # shown before the text, not a claim (e.g. "Minhang (…):" in English answers)
     chunks: list[Chunk] = field(default_factory=list)  # the cited chunks, when the composer has them at hand
+    derived: tuple[str, ...] = ()  # numbers computed from the cited figures (a difference, a sum), not quoted
 
 
 @dataclass
@@ -42,8 +43,10 @@ class VerificationStats:
 
 
 def chunk_evidence_text(chunk: Chunk) -> str:
-    """What a chunk can vouch for: its text plus, for rows and tasks, the column headers."""
-    return chunk.text + "\n" + chunk.readable_fields() if chunk.fields else chunk.text
+    """What a chunk can vouch for: its text, its headings (a list item may be a sub-heading) and,
+    for rows and tasks, the column headers."""
+    text = chunk.text + "\n" + " ".join(chunk.breadcrumb)
+    return text + "\n" + chunk.readable_fields() if chunk.fields else text
 
 
 def _content_tokens(text: str) -> set[str]:
@@ -70,6 +73,9 @@ def verify(sentences: list[Sentence], retrieved: dict[str, Chunk], min_overlap: 
     for sentence in sentences:
         if not sentence.chunk_ids:
             continue
+        if sentence.derived:
+            _verify_computed(sentence, retrieved, stats)
+            continue
         kept = []
         for chunk_id in sentence.chunk_ids:
             stats.checked += 1
@@ -94,6 +100,24 @@ def verify(sentences: list[Sentence], retrieved: dict[str, Chunk], min_overlap: 
             sentence.supported = False
             stats.unsupported_sentences += 1
     return sentences, stats
+
+
+def _verify_computed(sentence: Sentence, retrieved: dict[str, Chunk], stats: VerificationStats) -> None:
+    """A computed sentence cites all of its inputs: every number it quotes must be in one of them;
+    the numbers it derived (the difference, the sum) are the only ones allowed to be new."""
+    cited = [retrieved[c] for c in sentence.chunk_ids if c in retrieved]
+    stats.checked += len(sentence.chunk_ids)
+    quoted = set()
+    for chunk in cited:
+        quoted |= set(numbers(chunk_evidence_text(chunk)))
+    if cited and all(n in quoted or n in sentence.derived for n in numbers(sentence.text)):
+        stats.kept += len(cited)
+        sentence.chunk_ids = [c.chunk_id for c in cited]
+    else:
+        stats.dropped += len(sentence.chunk_ids)
+        sentence.chunk_ids = []
+        sentence.supported = False
+        stats.unsupported_sentences += 1
 
 
 def split_cited(text: str) -> list[tuple[str, list[int]]]:

@@ -40,7 +40,11 @@ def test_question_set_shape():
             assert item["must_contain"] == [], item["id"]
     for item in items:
         if item["answerable"]:
-            assert 1 <= len(item["must_contain"]) <= 3 and 1 <= len(item["evidence"]) <= 3, item["id"]
+            # a full list names its items; a computation its inputs and its result
+            most = 8 if item["type"] in ("list", "computation") else 3
+            assert 1 <= len(item["must_contain"]) <= most and 1 <= len(item["evidence"]) <= 3, item["id"]
+            assert set(item.get("computed", [])) <= set(item["must_contain"]), item["id"]
+            assert not item.get("computed") or item["type"] == "computation", item["id"]
 
 
 def test_every_evidence_quote_occurs_in_its_report():
@@ -52,6 +56,9 @@ def test_every_evidence_quote_occurs_in_its_report():
             assert 10 <= len(quote.replace("\t", "")) <= 60 or len(squash(quote)) <= 60, (item["id"], quote)
             assert any(squash(quote) in text for text in docs), (item["id"], quote)
         for needle in item["must_contain"]:
+            if needle in item.get("computed", []):  # a difference or a sum: the answer works it out
+                assert not any(squash(needle) in text for text in docs), (item["id"], needle, "is printed: not computed")
+                continue
             assert any(squash(needle) in text for text in docs), (item["id"], needle)
 
 

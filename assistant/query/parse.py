@@ -58,9 +58,17 @@ class QueryParser:
         premise = self._premise(lowered)
         terms = self._terms(text if english else topic, report_terms, english)
 
+        doc_kinds = tuple(kind for kind, words in self.vocab.document_kinds.items() if _has(lowered, words))
+        if len(doc_kinds) > 1:  # "…在十四五纲要和责任分解表里一致吗": the documents are the sides, not the topic
+            intent = "comparison" if intent in ("figure", "fact", "list") else intent
+            named = sorted((w for ws in self.vocab.document_kinds.values() for w in ws), key=len, reverse=True)
+            topic = re.sub(r"\s+", " ", re.sub("|".join(map(re.escape, named)), " ", topic)).strip(" 和与及在里中的")
+            terms = self._terms(text if english else topic, report_terms, english)
+        operation = next((name for name, words in self.vocab.operations.items() if _has(lowered, words)), "")
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
-                      other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question)
+                      other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
+                      operation=operation, doc_kinds=doc_kinds)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))

@@ -50,6 +50,11 @@ class Vocabulary:
     synonyms: dict[str, str]  # colloquial (lower case) -> report term
     english: dict[str, str]  # English phrase -> Chinese term
     columns_en: dict[str, str]
+    operations: dict[str, tuple[str, ...]]  # sum | consistency -> words
+    document_kinds: dict[str, tuple[str, ...]]  # five_year_plan | task_table | yearly_report -> words
+    units_en: dict[str, str]  # 亿元 -> hundred million yuan
+    districts_en: dict[str, str]  # 闵行区 -> Minhang
+    kinds_en: dict[str, str]  # five_year_plan -> 14th Five-Year Plan
 
     # ------------------------------------------------------------------ matching
 
@@ -102,4 +107,9 @@ def vocabulary() -> Vocabulary:
         synonyms={k.lower(): v for k, v in synonyms["zh"].items()},
         english={k.lower(): v for k, v in english["phrases"].items()},
         columns_en=dict(english["columns"]),
+        operations={name: _phrases(words) for name, words in question["operation"].items()},
+        document_kinds={name: _phrases(words) for name, words in question["document_kinds"].items()},
+        units_en=dict(english["units"]),
+        districts_en=dict(english["districts"]),
+        kinds_en=dict(english["document_kinds"]),
     )

@@ -1,0 +1,154 @@
+"""The analyst's part of the extractive answer: picks become direct sentences (phrasing.py), and
+comparisons, target checks, sums and document discrepancies are computed from facts (compute.py).
+
+`Analyst` holds what these need from the index: the facts and where every chunk is (district,
+period, report kind). The pipeline asks it first; when it cannot compute (a side without a
+comparable figure), the answer falls back to the report's sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .compute import Side, check_target, compare, target_pair
+from .coverage import KIND_NAMES, Coverage
+from .extractive import MIN_OVERLAP, Pick, mismatch, score_picks
+from .facts import Fact, FactBook
+from .lists import ListFinder
+from .models import Chunk, ParsedDocument, Period, Query
+from .phrasing import Place, lead, pick_fact, sentence_for
+from .retrieve import SearchResult
+from .verify import Sentence
+
+# Without an asked measure, the figures compared are preferably totals ("哪个多" asks for amounts),
+# then counts, areas and lengths, then rates.
+_RELATION_ORDER = ("amount", "count", "area", "length", "value", "share", "growth")
+SIDE_PICKS = 5  # picks per side searched for a comparable figure
+
+
+class Analyst:
+    def __init__(self, chunks: list[Chunk], coverage: Coverage, facts: FactBook, structure: dict[str, ParsedDocument]) -> None:
+        self.facts = facts
+        self.lists = ListFinder(structure, chunks)
+        self.places = {c.chunk_id: Place(c.district, p, coverage.doc_kinds.get(c.doc_id, ""))
+                       for c, p in zip(chunks, coverage.periods)}
+
+    def place(self, chunk: Chunk) -> Place:
+        return self.places.get(chunk.chunk_id) or Place(chunk.district, Period(), "")
+
+    def phrase(self, query: Query, pick: Pick, kind: str, item: bool = False) -> Sentence:
+        """One answer sentence for a pick, naming where it is from (phrasing.sentence_for); an item
+        of a list after its lead sentence is shown as it is."""
+        facts = self.facts.in_sentence(pick.chunk, pick.text)
+        prefix, text = sentence_for(query, pick.chunk, pick.text, facts, self.place(pick.chunk), kind)
+        return Sentence(text, [pick.chunk.chunk_id], prefix="" if item else prefix, chunks=[pick.chunk])
+
+    def direct_first(self, query: Query, chosen: list[Pick]) -> list[Pick]:
+        """For a figure question, the picks that state the asked figure of the subject itself (not
+        of a list of indicators), when there are any: the answer starts with them."""
+        def direct(pick: Pick) -> bool:
+            fact = pick_fact(query, self.facts.in_sentence(pick.chunk, pick.text))
+            return (fact is not None and "、" not in fact.subject and (not query.measure or fact.relation == query.measure)
+                    and about_subject(query, fact))
+
+        stating = [p for p in chosen if direct(p)]
+        return stating or chosen
+
+    # ------------------------------------------------------------------ computed answers
+
+    def computed(self, query: Query, result: SearchResult) -> list[Sentence] | None:
+        if query.intent == "list":
+            return self._heading_list(query, result)
+        if query.intent == "target_check":
+            return self._target_check(query, result)
+        sides = getattr(result, "sides", None)
+        if query.intent == "comparison" and sides and len(sides) >= 2:
+            return self._compare(query, sides)
+        return None
+
+    def _heading_list(self, query: Query, result: SearchResult) -> list[Sentence] | None:
+        """The items under the heading the question names, one line each, "等N项" when shortened."""
+        found = self.lists.find(query, result.hits)
+        if found is None:
+            return None
+        english = query.english
+        heading = found.section.heading
+        count = str(found.total)
+        head = (f"under “{heading}” the report lists {count} items:" if english
+                else f"“{heading}”部分共{count}项：")
+        place = self.place(found.first)
+        lines = [Sentence(head, [found.first.chunk_id], prefix=lead(place, head, english), chunks=[found.first], derived=(count,))]
+        for i, item in enumerate(found.items, 1):
+            lines.append(Sentence(item.text + ("" if english else "。"), [item.chunk.chunk_id], prefix=f"{i}. ", chunks=[item.chunk]))
+        if found.total > len(found.items):
+            rest = (f"… {count} items in all; the rest are in the report." if english else f"……等{count}项，其余见原文。")
+            lines.append(Sentence(rest, [found.first.chunk_id], chunks=[found.first], derived=(count,)))
+        return lines
+
+    def _target_check(self, query: Query, result: SearchResult) -> list[Sentence] | None:
+        """The indicator row that gives both the year's target and its outcome."""
+        for pick in score_picks(query, result.hits, "figure")[:SIDE_PICKS]:
+            if pick.chunk.kind != "table_row" or pick.overlap < MIN_OVERLAP:
+                continue
+            pair = target_pair(self.facts.in_chunk(pick.chunk.chunk_id))
+            if pair and about_subject(query, pair[0]):
+                sentence = check_target(query, *pair, self.place(pick.chunk), pick.chunk)
+                if sentence is not None:
+                    return [sentence]
+        return None
+
+    def _compare(self, query: Query, sides: list[tuple[Query, SearchResult]]) -> list[Sentence] | None:
+        candidates = [self._candidates(side_query, side_result) for side_query, side_result in sides]
+        if not all(candidates):
+            return None
+        if query.operation == "each":  # "分别是多少": each side's own sentence, nothing computed
+            # the pick that states the most kinds of figure ("分别是多少、各增长多少": amount and growth)
+            richest = [max(found, key=lambda fp: len({f.relation for f, p in found if p is fp[1]}))[1] for found in candidates]
+            return [self.phrase(side_query, pick, "figure") for (side_query, _), pick in zip(sides, richest)]
+        order = (query.measure,) if query.measure else _RELATION_ORDER
+        for relation in order:
+            chosen = [next(((f, p) for f, p in found if f.relation == relation), None) for found in candidates]
+            if all(chosen):
+                named = [Side(self._side_name(query, side_query, pick.chunk), self.place(pick.chunk), fact, pick.chunk)
+                         for (side_query, _), (fact, pick) in zip(sides, chosen)]
+                stated = [self.phrase(side_query, pick, "comparison") for (side_query, _), (fact, pick) in zip(sides, chosen)]
+                return compare(query, named, query.operation, stated)
+        return None
+
+    def _candidates(self, side_query: Query, side_result: SearchResult) -> list[tuple[Fact, Pick]]:
+        """The figures about the subject in a side's best picks, best pick first."""
+        question = replace(side_query, intent="figure")
+        found: list[tuple[Fact, Pick]] = []
+        for pick in score_picks(question, side_result.hits, "figure")[:SIDE_PICKS]:
+            if mismatch(question, pick, "figure"):
+                continue
+            facts = [f for f in self.facts.in_sentence(pick.chunk, pick.text) if about_subject(question, f)]
+            if question.period_kinds:
+                facts = [f for f in facts if f.period.kind in question.period_kinds] or facts
+            best = pick_fact(question, facts)
+            if best is not None:
+                found.append((best, pick))
+                found += [(f, pick) for f in facts if f is not best]
+        return found
+
+    def _side_name(self, query: Query, side_query: Query, chunk: Chunk) -> str:
+        if len(query.doc_kinds) > 1:
+            return KIND_NAMES.get(self.place(chunk).doc_kind, chunk.title)
+        if len(query.districts) > 1:
+            return chunk.district
+        period = side_query.periods[0] if side_query.periods else None
+        return period.label(query.english) if period else chunk.title
+
+
+def about_subject(query: Query, fact: Fact) -> bool:
+    """The fact's subject names at least half of what the question is about (by term length)."""
+    terms = [t for t in query.terms if len(t) > 1 and not t.isascii()]
+    return not terms or sum(len(t) for t in terms if t in fact.subject) >= sum(len(t) for t in terms) / 2
+
+
+def side_queries(query: Query, coverage: Coverage) -> list[Query]:
+    """The sides of a comparison: each district, each period, or each kind of report named."""
+    if len(query.doc_kinds) > 1:
+        return [replace(query, doc_ids=tuple(coverage.documents_of(None, (kind,)))) for kind in query.doc_kinds]
+    return [replace(query, districts=(d,) if d else (), periods=(p,) if p else ())
+            for d in (query.districts or ("",)) for p in (query.periods or (None,))]
