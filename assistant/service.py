@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .config import Settings, load_settings
 from .index import BuildReport, LoadedIndex, ensure_index, load_index
-from .retrieve import Filters, HybridRetriever, SearchResult
+from .models import Filters
+
+if TYPE_CHECKING:  # retrieve.py imports LangChain (~0.5 s): loaded with the retriever, not with this module
+    from .retrieve import HybridRetriever, SearchResult
 
 
 class QuestionError(ValueError):
@@ -67,15 +70,19 @@ class Assistant:
     index: LoadedIndex
     embedder: object
     build_report: BuildReport | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # lazy parts are built once
 
     @classmethod
     def load(cls, settings: Settings | None = None, build_if_needed: bool = True, progress: bool = True,
-             warm: bool = True) -> "Assistant":
+             warm: bool = True, lazy: bool = False) -> "Assistant":
+        """The index and the model. lazy=True (the app): the model is a LazyEmbedder, loaded by
+        `warm_up()` (call it in a thread) or by the first question, and nothing is warmed here."""
         from .embed import load_embedder
+        from .encoder import LazyEmbedder
 
         settings = settings or load_settings()
-        embedder = load_embedder(settings.model)
+        embedder = LazyEmbedder(settings.model) if lazy else load_embedder(settings.model)
+        warm = warm and not lazy
         if build_if_needed:
             index, report = ensure_index(settings, embedder=embedder, progress=progress)
         else:
@@ -90,9 +97,14 @@ class Assistant:
         loads its dictionary on the first tokenization (the first search's lexical stage took
         1.2-1.7 s, after this 0-9 ms; see docs/scaling.md), the embedding engine starts its
         threads on its first call, the retriever and the answer pipeline index the chunks."""
+        from .encoder import LazyEmbedder
+
+        started = self.embedder.start() if isinstance(self.embedder, LazyEmbedder) else None
         if self.index.chunks:
             self.pipeline  # noqa: B018 - builds the retriever and the pipeline
             self.search("预热 warm-up", k=1)
+        elif started is not None:
+            started.get()
 
     @property
     def warnings(self) -> list[str]:
@@ -103,9 +115,19 @@ class Assistant:
         return index_warnings(self.index.manifest)
 
     @property
+    def ready(self) -> bool:
+        """False while the model is still loading (a question then waits for it)."""
+        return getattr(self.embedder, "ready", True) and hasattr(self, "_pipeline")
+
+    @property
     def retriever(self) -> HybridRetriever:
-        if not hasattr(self, "_retriever"):
-            self._retriever = HybridRetriever(self.index, self.embedder, self.settings)
+        with self._lock:
+            if not hasattr(self, "_retriever"):
+                from .encoder import QueryEncoder
+                from .retrieve import HybridRetriever
+
+                # queries go through the cache and the batching worker; documents (build) do not
+                self._retriever = HybridRetriever(self.index, QueryEncoder(self.embedder), self.settings)
         return self._retriever
 
     def search(self, question: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
@@ -134,10 +156,11 @@ class Assistant:
 
     @property
     def pipeline(self):
-        if not hasattr(self, "_pipeline"):
-            from .pipeline import AnswerPipeline
+        with self._lock:
+            if not hasattr(self, "_pipeline"):
+                from .pipeline import AnswerPipeline
 
-            self._pipeline = AnswerPipeline(self.retriever, self.settings)
+                self._pipeline = AnswerPipeline(self.retriever, self.settings)
         return self._pipeline
 
     def stream(self, question: str, history: list[tuple[str, str]] | None = None, mode: str | None = None,

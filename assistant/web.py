@@ -52,7 +52,7 @@ def parse_auth(auth: str) -> tuple[str, str] | None:
 
 
 def make_filters(district: str | None, doc_id: str | None):
-    from .retrieve import Filters
+    from .models import Filters
 
     filters = Filters(
         districts=(district,) if district and district != ALL else (),

@@ -1,17 +1,24 @@
-"""Load test of the web app on loopback: N concurrent Gradio clients ask different questions via `/ask`.
+"""Load test of the web app on loopback: N concurrent clients ask different questions, through the
+REST API (`POST /api/ask`, the default) or Gradio's `/ask` (`--api gradio`).
 
-    .venv/bin/python eval/loadtest.py --clients 20 --rounds 3 [--url http://127.0.0.1:7860] [--json out.json]
+    .venv/bin/python eval/loadtest.py --clients 20 --rounds 3 [--api rest|gradio] [--spawn | --url URL] [--json out.json]
 
 Without --url the app (`assistant.web.create_app(Assistant.load())`: default settings, the bundled
 model, the real index) is served with uvicorn on a free loopback port in this process and stopped at
-the end. With --url an already running app is tested (give --max-queue if it is not the default).
+the end; with --spawn it runs as its own process (`python app.py`, the way it is deployed; the
+clients' threads then do not share the server's GIL), with the per-address question limit off.
+With --url an already running app is tested (give --max-queue if it is not the default).
 
-1. baseline: every question once, one at a time, through one client;
-2. load: `clients` threads, each with its own `gradio_client.Client`; in every round all of them are
-   released together (a barrier) and each asks a different question (no question twice in the run);
-3. checks: no errors; every client got the answer to its own question (the `question` field and the
-   answer text and citations equal the baseline of that question: no cross-talk); the server queue
-   never held more than max_queue jobs (sampled from the status updates each client receives).
+Gradio: 1. baseline: every question once, one at a time, through one client; 2. load.
+REST: 1. load first, so that every question is new to the server (its query-embedding cache is
+cold: the figure is what new questions cost); 2. the baseline; 3. with --warm, the load again
+(every question now repeated: the cache answers the embeddings).
+load: `clients` threads, each with its own client (a `gradio_client.Client`, or one keep-alive HTTP
+connection); in every round all of them are released together (a barrier) and each asks a
+different question (no question twice in a load phase).
+checks: no errors; every client got the answer to its own question (the `question` field and the
+answer text and citations equal the baseline of that question: no cross-talk); the Gradio queue
+never held more than max_queue jobs (sampled from the status updates each client receives).
 
 Prints throughput and latency percentiles; exit status 0 when every check passes. Bounded: each
 request has a timeout (--timeout, default 120 s) and the whole run a deadline.
@@ -21,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import logging
 import json
+import subprocess
+import tempfile
 import os
 import socket
 import statistics
@@ -120,6 +130,7 @@ class Request:
     error: str = ""
     mismatch: str = ""
     max_queue_seen: int = 0
+    fingerprint: tuple | None = None
 
 
 @dataclass
@@ -138,6 +149,11 @@ class LoadReport:
     max_queue_seen: int
     max_queue: int | None
     baseline_p50_ms: float
+    api: str = "gradio"
+    server: str = "thread"  # thread (in this process) | process (--spawn) | url
+    warm_throughput: float | None = None  # REST --warm: the same questions again (embeddings from the cache)
+    warm_p50_ms: float | None = None
+    warm_p95_ms: float | None = None
     details: list[dict] = field(default_factory=list)
 
     @property
@@ -147,14 +163,19 @@ class LoadReport:
 
     def summary(self) -> str:
         lines = [
-            f"load test: {self.clients} clients x {self.rounds} rounds = {self.requests} requests on {self.url}",
+            f"load test ({self.api} API, server in a {self.server}): {self.clients} clients x {self.rounds} rounds = "
+            f"{self.requests} requests on {self.url}",
             f"errors: {self.errors}, cross-talk/mismatched answers: {self.mismatches}",
             f"throughput: {self.throughput:.2f} answers/s over {self.wall_seconds:.1f} s",
             f"latency: p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms, max {self.max_ms:.0f} ms "
             f"(one at a time: p50 {self.baseline_p50_ms:.0f} ms)",
-            f"queue: at most {self.max_queue_seen} waiting (limit {self.max_queue if self.max_queue is not None else '?'})",
-            "result: " + ("PASS" if self.ok else "FAIL"),
         ]
+        if self.warm_throughput is not None:
+            lines.append(f"repeated questions (warm cache): {self.warm_throughput:.2f} answers/s, "
+                         f"p50 {self.warm_p50_ms:.0f} ms, p95 {self.warm_p95_ms:.0f} ms")
+        if self.api == "gradio":
+            lines.append(f"queue: at most {self.max_queue_seen} waiting (limit {self.max_queue if self.max_queue is not None else '?'})")
+        lines.append("result: " + ("PASS" if self.ok else "FAIL"))
         for detail in self.details:
             if detail["error"] or detail["mismatch"]:
                 lines.append(f"  client {detail['client']} round {detail['round']}: {detail['error'] or detail['mismatch']}")
@@ -169,120 +190,223 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+class RestClient:
+    """One keep-alive HTTP connection asking `POST /api/ask` (http.client: the client's own Python work
+    stays small next to the server's)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
+        self.connection = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+
+    def ask(self, question: str) -> dict:
+        body = json.dumps({"question": question}, ensure_ascii=False).encode("utf-8")
+        self.connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
+        response = self.connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {data[:200].decode('utf-8', 'replace')}")
+        return json.loads(data)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 def _ask(client, request: Request, timeout: float, expected: dict[str, tuple] | None) -> dict | None:
     started = time.perf_counter()
     try:
-        job = client.submit(request.question, api_name="/ask")
-        deadline = time.monotonic() + timeout
-        while not job.done():
-            status = job.status()
-            request.max_queue_seen = max(request.max_queue_seen, status.queue_size or 0)
-            if time.monotonic() > deadline:
-                job.cancel()
-                raise TimeoutError(f"no answer within {timeout:.0f} s")
-            time.sleep(0.05)
-        result = job.result(timeout=5)
+        if isinstance(client, RestClient):
+            result = client.ask(request.question)
+        else:
+            job = client.submit(request.question, api_name="/ask")
+            deadline = time.monotonic() + timeout
+            while not job.done():
+                status = job.status()
+                request.max_queue_seen = max(request.max_queue_seen, status.queue_size or 0)
+                if time.monotonic() > deadline:
+                    job.cancel()
+                    raise TimeoutError(f"no answer within {timeout:.0f} s")
+                time.sleep(0.05)
+            result = job.result(timeout=5)
     except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
         request.error = f"{type(exc).__name__}: {str(exc)[:200]}"
         return None
     finally:
         request.seconds = time.perf_counter() - started
+    request.fingerprint = _fingerprint(result)
     if expected is not None:
-        want = expected.get(request.question)
-        got = _fingerprint(result)
-        if got[0] != request.question:
-            request.mismatch = f"asked {request.question!r}, the answer is for {got[0]!r}"
-        elif want is not None and got != want:
-            request.mismatch = f"answer for {request.question!r} differs from its one-at-a-time answer"
+        _compare(request, expected)
     return result
 
 
+def _compare(request: Request, expected: dict[str, tuple]) -> None:
+    want, got = expected.get(request.question), request.fingerprint
+    if got is None:
+        return
+    if got[0] != request.question:
+        request.mismatch = f"asked {request.question!r}, the answer is for {got[0]!r}"
+    elif want is not None and got != want:
+        request.mismatch = f"answer for {request.question!r} differs from its one-at-a-time answer"
+
+
+@contextlib.contextmanager
+def spawn_server(timeout: float = 180.0, log=print) -> Iterator[str]:
+    """`python app.py` on a free port (question limit per address off: every client is 127.0.0.1);
+    yields its URL once it answers questions (the model loaded), terminates it at the end."""
+    port = _free_port()
+    env = dict(os.environ, ASSISTANT_CLIENT_REQUESTS_PER_MINUTE="0", ASSISTANT_PORT=str(port))
+    output = tempfile.TemporaryFile()  # not a pipe: a full pipe would block the server
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, cwd=str(ROOT), stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                output.seek(0)
+                raise RuntimeError(f"app.py exited with {process.returncode}: {output.read().decode()[-2000:]}")
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+                connection.request("GET", "/api/search?q=warm-up&k=1")  # waits for the model
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"app.py did not answer within {timeout:.0f} s")
+            time.sleep(0.2)
+        log(f"server process {process.pid} ready on {url}")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        output.close()
+
+
+def _phase(make: Any, url: str, questions: list[str], clients: int, rounds: int, timeout: float,
+           expected: dict[str, tuple] | None, opened: list[Any]) -> tuple[list[Request], float]:
+    """`clients` threads x `rounds`; each round releases all of them together. (requests, wall seconds)."""
+    requests = [[Request(c, r, questions[r * clients + c]) for r in range(rounds)] for c in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+    run_deadline = time.monotonic() + timeout * (rounds + 2) + 60
+
+    def worker(c: int) -> None:
+        try:
+            client = make(url)
+            opened.append(client)
+        except Exception as exc:  # noqa: BLE001
+            for request in requests[c]:
+                request.error = f"client could not connect: {type(exc).__name__}: {exc}"
+            client = None
+        for request in requests[c]:
+            try:
+                barrier.wait(timeout=timeout + 60)
+            except threading.BrokenBarrierError:
+                request.error = request.error or "round start timed out"
+                continue
+            if client is not None:
+                _ask(client, request, timeout, expected)
+
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True, name=f"loadtest-client-{c}") for c in range(clients)]
+    for thread in threads:
+        thread.start()
+    started = None
+    for _ in range(rounds):
+        try:
+            barrier.wait(timeout=timeout + 60)  # all clients ready: the round starts
+        except threading.BrokenBarrierError:
+            break
+        started = started or time.perf_counter()
+        # the next barrier.wait returns once every client finished this round and is ready again
+    for thread in threads:
+        thread.join(timeout=max(1.0, run_deadline - time.monotonic()))
+    wall = time.perf_counter() - (started or time.perf_counter())
+    barrier.abort()
+    return [request for per_client in requests for request in per_client], wall
+
+
+def _baseline(client: Any, questions: list[str], timeout: float) -> tuple[dict[str, tuple], list[float]]:
+    expected: dict[str, tuple] = {}
+    baseline_ms: list[float] = []
+    for question in questions:
+        request = Request(-1, 0, question)
+        if _ask(client, request, timeout, None) is None:
+            raise SystemExit(f"baseline failed for {question!r}: {request.error}")
+        expected[question] = request.fingerprint
+        baseline_ms.append(request.seconds * 1e3)
+    return expected, baseline_ms
+
+
 def run_load_test(clients: int = 20, rounds: int = 3, url: str | None = None, assistant: Any = None,
-                  timeout: float = 120.0, max_queue: int | None = None, log=print) -> LoadReport:
-    """Run the test (starting the app in-process unless `url` is given) and return its report."""
+                  timeout: float = 120.0, max_queue: int | None = None, log=print, api: str = "gradio",
+                  spawn: bool = False, warm: bool = False) -> LoadReport:
+    """Run the test (starting the app in-process, or as a process with `spawn`, unless `url` is
+    given) and return its report. api: "gradio" (`/ask`) or "rest" (`/api/ask`)."""
+    if api not in ("gradio", "rest"):
+        raise ValueError(f"api must be gradio or rest, not {api!r}")
     questions = load_questions(clients * rounds)
+    server = "url" if url else "process" if spawn else "thread"
     with contextlib.ExitStack() as stack:
-        if url is None:
+        if url is None and spawn:
+            url = stack.enter_context(spawn_server(log=log))
+        elif url is None:
             from assistant.service import Assistant
             from assistant.web import create_app
 
             if assistant is None:
+                from assistant.config import load_settings
+
                 log("loading the assistant (default settings: bundled model, real index)…")
-                assistant = Assistant.load(progress=False)
+                # one client address asks every question: the per-address limit would refuse the run
+                assistant = Assistant.load(load_settings(client_requests_per_minute=0), progress=False)
             max_queue = assistant.settings.max_queue if max_queue is None else max_queue
             url = stack.enter_context(serve_in_thread(create_app(assistant)))
-        elif max_queue is None:
+        if max_queue is None:
             from assistant.config import load_settings
 
             max_queue = load_settings().max_queue
-
-        # 1. one at a time: what each question's answer is
-        log(f"baseline: {len(questions)} questions one at a time on {url}")
-        opened: list[Any] = []  # closed before the server stops (their heartbeat streams stay open)
+        opened: list[Any] = []  # closed before the server stops (Gradio's heartbeat streams stay open)
         stack.callback(close_clients, opened)
-        base_client = make_client(url)
+        make = (lambda u: RestClient(u, timeout)) if api == "rest" else make_client
+        base_client = make(url)
         opened.append(base_client)
-        expected: dict[str, tuple] = {}
-        baseline_ms: list[float] = []
-        for question in questions:
-            request = Request(-1, 0, question)
-            result = _ask(base_client, request, timeout, None)
-            if result is None:
-                raise SystemExit(f"baseline failed for {question!r}: {request.error}")
-            expected[question] = _fingerprint(result)
-            baseline_ms.append(request.seconds * 1e3)
+        warm_requests: list[Request] = []
+        warm_wall = 0.0
+        if api == "gradio":
+            log(f"baseline: {len(questions)} questions one at a time on {url}")
+            expected, baseline_ms = _baseline(base_client, questions, timeout)
+            log(f"load: {clients} clients x {rounds} rounds")
+            flat, wall = _phase(make, url, questions, clients, rounds, timeout, expected, opened)
+        else:
+            base_client.ask("预热 warm-up")  # the server's one-time costs (first request, lazy imports) are not throughput
+            log(f"load: {clients} clients x {rounds} rounds, every question new to the server, on {url}")
+            flat, wall = _phase(make, url, questions, clients, rounds, timeout, None, opened)
+            log(f"baseline: {len(questions)} questions one at a time")
+            expected, baseline_ms = _baseline(base_client, questions, timeout)
+            for request in flat:
+                _compare(request, expected)
+            if warm:
+                log("load again: the same questions (query embeddings now cached)")
+                warm_requests, warm_wall = _phase(make, url, questions, clients, rounds, timeout, expected, opened)
 
-        # 2. the load: every client asks a different question in each round, all released together
-        log(f"load: {clients} clients x {rounds} rounds")
-        requests = [[Request(c, r, questions[r * clients + c]) for r in range(rounds)] for c in range(clients)]
-        barrier = threading.Barrier(clients + 1)
-        run_deadline = time.monotonic() + timeout * (rounds + 2) + 60
-
-        def worker(c: int) -> None:
-            try:
-                client = make_client(url)
-                opened.append(client)
-            except Exception as exc:  # noqa: BLE001
-                for request in requests[c]:
-                    request.error = f"client could not connect: {type(exc).__name__}: {exc}"
-                client = None
-            for request in requests[c]:
-                try:
-                    barrier.wait(timeout=timeout + 60)
-                except threading.BrokenBarrierError:
-                    request.error = request.error or "round start timed out"
-                    continue
-                if client is not None:
-                    _ask(client, request, timeout, expected)
-
-        threads = [threading.Thread(target=worker, args=(c,), daemon=True, name=f"loadtest-client-{c}") for c in range(clients)]
-        for thread in threads:
-            thread.start()
-        started = None
-        for _ in range(rounds):
-            try:
-                barrier.wait(timeout=timeout + 60)  # all clients ready: the round starts
-            except threading.BrokenBarrierError:
-                break
-            started = started or time.perf_counter()
-            # the next barrier.wait returns once every client finished this round and is ready again
-        for thread in threads:
-            thread.join(timeout=max(1.0, run_deadline - time.monotonic()))
-        wall = time.perf_counter() - (started or time.perf_counter())
-        barrier.abort()
-
-    flat = [request for per_client in requests for request in per_client]
     done = [r for r in flat if not r.error]
     latencies = [r.seconds * 1e3 for r in done]
     report = LoadReport(
         url=url, clients=clients, rounds=rounds, requests=len(flat),
-        errors=sum(1 for r in flat if r.error), mismatches=sum(1 for r in flat if r.mismatch),
+        errors=sum(1 for r in flat + warm_requests if r.error),
+        mismatches=sum(1 for r in flat + warm_requests if r.mismatch),
         wall_seconds=wall, throughput=len(done) / wall if wall > 0 else 0.0,
         p50_ms=_percentile(latencies, 50), p95_ms=_percentile(latencies, 95), max_ms=max(latencies, default=0.0),
         max_queue_seen=max((r.max_queue_seen for r in flat), default=0), max_queue=max_queue,
-        baseline_p50_ms=_percentile(baseline_ms, 50),
-        details=[asdict(r) for r in flat],
+        baseline_p50_ms=_percentile(baseline_ms, 50), api=api, server=server,
+        details=[asdict(r) for r in flat + warm_requests],
     )
+    if warm_requests:
+        warm_ms = [r.seconds * 1e3 for r in warm_requests if not r.error]
+        report.warm_throughput = len(warm_ms) / warm_wall if warm_wall > 0 else 0.0
+        report.warm_p50_ms, report.warm_p95_ms = _percentile(warm_ms, 50), _percentile(warm_ms, 95)
     return report
 
 
@@ -290,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="questions per client (default 3)")
-    parser.add_argument("--url", help="test a running app instead of starting one in-process")
+    parser.add_argument("--api", choices=("rest", "gradio"), default="rest", help="POST /api/ask (default) or Gradio's /ask")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--url", help="test a running app instead of starting one in-process")
+    where.add_argument("--spawn", action="store_true", help="start the app as its own process (python app.py)")
+    parser.add_argument("--warm", action="store_true", help="REST: run the load again with the same questions")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     parser.add_argument("--max-queue", type=int, default=None, help="the server's queue limit (default: settings)")
     parser.add_argument("--json", help="write the full report (every request) to this file")
@@ -299,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--clients and --rounds must be at least 1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     report = run_load_test(args.clients, args.rounds, url=args.url, timeout=args.timeout, max_queue=args.max_queue,
-                           log=lambda message: print(message, file=sys.stderr, flush=True))
+                           log=lambda message: print(message, file=sys.stderr, flush=True), api=args.api,
+                           spawn=args.spawn, warm=args.warm)
     print(report.summary())
     if args.json:
         Path(args.json).write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2), encoding="utf-8")
