@@ -45,7 +45,7 @@ class AnswerPipeline:
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words = retriever.index.lexical.words_by_group([c.district for c in retriever.chunks])
-        self.analyst = Analyst(retriever.chunks, self.coverage, load_facts(retriever.index), load_structure(retriever.index))
+        self._analyst: Analyst | None = None
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
         """The question's Query, its follow-up slots filled from the earlier user turns."""
@@ -54,6 +54,14 @@ class AnswerPipeline:
             if user and user.strip():
                 previous = self.parser.parse(user, previous, filters)
         return self.parser.parse(question, previous, filters)
+
+    @property
+    def analyst(self) -> Analyst:
+        """Direct sentences, computed answers and heading lists (built on first use: facts and structure)."""
+        if self._analyst is None:
+            index = self.retriever.index
+            self._analyst = Analyst(self.retriever.chunks, self.coverage, load_facts(index), load_structure(index))
+        return self._analyst
 
     def llm(self):
         if self._llm is None:

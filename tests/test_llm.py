@@ -42,7 +42,11 @@ class FakeRetriever:
         self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
         from assistant.lexical import LexicalIndex
 
-        self.index = SimpleNamespace(lexical=LexicalIndex.build([h.chunk.text for h in HITS]))
+        from assistant.facts import FactBook, extract_facts
+
+        # an index as the pipeline reads it: BM25, and the facts and structure a build stores
+        self.index = SimpleNamespace(lexical=LexicalIndex.build([h.chunk.text for h in HITS]),
+                                     _facts=FactBook(extract_facts(self.chunks, self.coverage.periods)), _structure={})
 
     def search(self, question, k=8, filters=None, scoped=True):
         from assistant.retrieve import SearchResult
