@@ -290,6 +290,24 @@ def ask(
         typer.echo(f"  - {hit.chunk.url}  {hit.chunk.text[:120]}")
 
 
+@app.command()
+@_guard
+def feedback(as_json: bool = typer.Option(False, "--json", help="all fields, as a JSON list")) -> None:
+    """Export the 👍/👎 ratings given in the chat (with question, answer, citations, index version, comment)."""
+    from .feedback import FeedbackStore
+
+    store = FeedbackStore(_settings().data_dir)
+    rows = store.all()
+    if as_json:
+        _print_json([row.to_dict() for row in rows])
+        return
+    if not rows:
+        typer.echo(f"(no feedback yet in {store.path})", err=True)
+    for row in rows:
+        mark = "👍" if row.rating == "up" else "👎"
+        typer.echo(f"{row.id:>4} {row.created} {mark} {row.question[:60]}{'  — ' + row.comment if row.comment else ''}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -28,14 +28,14 @@ KIND_LABELS = {
 TASK_HEADERS = ("类别", "序号", "主要任务", "牵头单位")
 
 _CSS = """
-:root { --ink:#1f2328; --muted:#59636e; --line:#d1d9e0; --hl:#fff1a8; --mark:#ffd54f; --link:#0b62c4; }
+:root { --ink:#1f2328; --muted:#59636e; --line:#d1d9e0; --hl:#fff1a8; --mark:#ffd54f; --link:#0b62c4; --bar:2.6rem; }
 * { box-sizing: border-box; }
 body { margin:0; color:var(--ink); background:#f6f8fa; line-height:1.8; font-size:17px;
   font-family: "PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",
   "WenQuanYi Micro Hei",system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
 a { color:var(--link); }
 header.bar { position:sticky; top:0; z-index:2; background:#fff; border-bottom:1px solid var(--line);
-  padding:.4rem 1rem; font-size:.9rem; }
+  height:var(--bar); display:flex; align-items:center; padding:0 1rem; font-size:.9rem; }
 header.bar a { margin-right:1rem; text-decoration:none; }
 main { max-width:56rem; margin:1.2rem auto 4rem; background:#fff; padding:1.5rem 2.5rem 3rem;
   border:1px solid var(--line); border-radius:8px; }
@@ -53,7 +53,11 @@ table { border-collapse:collapse; width:100%; margin:1rem 0 1.4rem; font-size:.9
 caption { caption-side:top; text-align:left; font-weight:600; padding:.3rem 0; }
 th, td { border:1px solid var(--line); padding:.3rem .5rem; vertical-align:top; text-align:left; }
 th { background:#f0f3f6; white-space:nowrap; }
+/* a table's header row stays visible under the top bar while its rows scroll (a cited row is shown
+   with its column names); the inset shadow replaces the border that collapsed sticky cells lose */
+thead th { position:sticky; top:var(--bar); z-index:1; box-shadow:inset 0 -1px var(--line); }
 .block { scroll-margin-top:4rem; border-radius:4px; transition:background-color .4s; }
+tr.block { scroll-margin-top:calc(var(--bar) + 4rem); }
 .block:target, .block.highlight { background:var(--hl); outline:2px solid #e0b400; outline-offset:2px; }
 tr.block:target td, tr.block.highlight td { background:var(--hl); }
 mark { background:var(--mark); padding:0 .1em; }
@@ -63,6 +67,11 @@ ul.catalog { padding-left:1.2rem; }
 .notfound { text-align:center; padding:3rem 1rem; }
 .banner { max-width:56rem; margin:1rem auto 0; padding:.5rem .8rem; border-left:4px solid #d9822b;
   background:#fff4e5; border-radius:4px; font-size:.95rem; }
+@media (max-width: 640px) {
+  main { margin:.5rem; padding:1rem; }
+  th { white-space:normal; }
+  table { font-size:.85rem; }
+}
 """
 
 # Reads the fragment and ?q= values; writes only a class, text-node splits and <mark> elements.
@@ -254,7 +263,20 @@ def render_not_found() -> str:
 # only our own tags and the citation links are added afterwards.
 
 CHAT_CSS = """
-.qa-answer { line-height:1.75; }
+/* the chat fills the window: its height is the viewport less the title and the question box
+   (the examples and filters sit beside it, or below it on a phone) */
+#chat { height:max(22rem, calc(100dvh - 14.5rem)) !important; }
+#intro h2 { margin-top:0; }
+.qa-answer, .qa-question { line-height:1.75; overflow-wrap:anywhere; }
+.qa-answer { max-width:100%; }
+#feedback-row { align-items:center; }
+@media (max-width: 640px) {
+  #chat { height:max(20rem, calc(100dvh - 12rem)) !important; }
+  #chat .message-row { margin-left:0 !important; margin-right:0 !important; max-width:100% !important; }
+  #chat .message-row .message { max-width:100% !important; }
+  #intro { font-size:.9em; }
+  .qa-sources ol { padding-left:1.2em; }
+}
 .qa-answer a.cite { text-decoration:none; font-weight:600; padding:0 .1em; }
 .qa-reading { margin-top:.35rem; font-size:.82em; opacity:.7; }
 .qa-refusal { padding:.4rem .6rem; border-left:4px solid #d9822b; background:rgba(217,130,43,.1); border-radius:4px; }

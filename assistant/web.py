@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any, Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from .api import add_api_routes
+from .feedback import FeedbackStore
 from .guard import Guard, short
 from .viewer import (CHAT_CSS, add_banner, render_answer, render_document, render_index, render_not_found, render_note,
                      render_partial, render_question)
@@ -122,19 +124,49 @@ def build_chat(assistant: Any):
         docs = sorted((p.document for p in documents.values()), key=lambda d: (d.district, d.year, d.title))
         return [("全部 All", ALL)] + [(d.title, d.doc_id) for d in docs if district in (ALL, d.district)]
 
-    def respond(message: str, chat: list, history: History, district: str, doc_id: str, mode: str):
+    store = FeedbackStore(settings.data_dir)
+    index_version = Path(str(getattr(getattr(assistant, "index", None), "path", ""))).name  # the build answering
+
+    def respond(message: str, chat: list, history: History, district: str, doc_id: str, mode: str, records: dict):
+        """Stream the answer into the chat; `records` keeps each final answer by its message index,
+        for the 👍/👎 buttons."""
         chat = list(chat or []) + [
             {"role": "user", "content": render_question(message)},
             {"role": "assistant", "content": render_partial("…")},
         ]
-        yield chat, history, ""
+        records = dict(records or {})
+        yield chat, history, "", records
         for kind, value in _answer_events(assistant, message, history, mode, make_filters(district, doc_id)):
             if kind == "final":
                 chat[-1]["content"] = render_answer(value)
                 history = list(history) + [(message, value.text)]  # plain text for follow-ups
+                records[len(chat) - 1] = value.to_dict()
             else:
                 chat[-1]["content"] = value
-            yield chat, history, ""
+            yield chat, history, "", records
+
+    def rate(records: dict, data: gr.LikeData):
+        """👍/👎 on an answer: stored at once; the comment box opens for an optional remark."""
+        record = (records or {}).get(data.index if isinstance(data.index, int) else data.index[0])
+        rating = {True: "up", False: "down"}.get(data.liked) if isinstance(data.liked, bool) else None
+        if record is None or rating is None:  # a question, a note, or a rating taken back
+            return gr.update(visible=False), None
+        try:
+            feedback_id = store.add(rating, record, index_version)
+        except Exception:  # noqa: BLE001 - a full disk must not break the chat
+            log.exception("storing feedback failed")
+            return gr.update(visible=False), None
+        log.info("feedback %d: %s on %r", feedback_id, rating, record.get("question", "")[:80])
+        return gr.update(visible=True), feedback_id
+
+    # Gradio passes the LikeData by the parameter's type; this module's annotations are strings
+    # (`from __future__ import annotations`) naming a local import, which Gradio cannot resolve
+    rate.__annotations__["data"] = gr.LikeData
+
+    def add_comment(text: str, feedback_id: int | None):
+        if feedback_id is not None and isinstance(text, str) and text.strip():
+            store.comment(feedback_id, text)
+        return gr.update(visible=False), "", None
 
     def reject(message: str) -> gr.Error:
         """A refused /ask call: one log line, no traceback (Gradio prints one for every gr.Error by default)."""
@@ -175,18 +207,27 @@ def build_chat(assistant: Any):
         if warnings:
             gr.HTML(render_note(" ".join(warnings), kind="refusal"), elem_id="index-warning")
         gr.Markdown(f"## {TITLE}\n闵行区、静安区规划与计划报告的问答助手：每句回答都带引用 [n]，点击可查看原文段落。"
-                    " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)")
+                    " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)",
+                    elem_id="intro")
         history = gr.State([])
-        with gr.Row():
-            with gr.Column(scale=4):
-                chatbot = gr.Chatbot(label="对话 Chat", height=560, latex_delimiters=[], feedback_options=None,
-                                     elem_id="chat", buttons=["copy"])
-                with gr.Row():
+        records = gr.State({})  # message index -> the Answer's dict, for 👍/👎
+        feedback_id = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=300):
+                # the height comes from CHAT_CSS: the chat fills the window below the title and above the input
+                chatbot = gr.Chatbot(label="对话 Chat", latex_delimiters=[], feedback_options=("Like", "Dislike"),
+                                     elem_id="chat", buttons=["copy"], height="auto")
+                with gr.Row(visible=False, elem_id="feedback-row") as feedback_row:
+                    comment = gr.Textbox(placeholder="已记录评价。补充说明（可选），回车提交 · Rated — add a comment (optional), Enter to send",
+                                         show_label=False, scale=5, lines=1, max_lines=4, elem_id="feedback-comment")
+                    comment_send = gr.Button("提交 Send", scale=1, min_width=80, elem_id="feedback-send")
+                with gr.Row(elem_id="ask-row"):
                     box = gr.Textbox(placeholder="输入问题，回车发送 · Ask a question and press Enter", show_label=False,
                                      scale=5, lines=1, max_lines=4, elem_id="question", autofocus=True)
-                    send = gr.Button("发送 Ask", variant="primary", scale=1, elem_id="send")
-                gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="示例问题 Examples")
-            with gr.Column(scale=1, min_width=240):
+                    send = gr.Button("发送 Ask", variant="primary", scale=1, min_width=80, elem_id="send")
+            with gr.Column(scale=1, min_width=240, elem_id="side"):
+                examples = gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="示例问题（点击即问） Examples",
+                                       api_visibility="private", elem_id="examples")
                 district = gr.Dropdown(list(DISTRICTS), value=ALL, label="区 District", elem_id="district")
                 document = gr.Dropdown(doc_choices(ALL), value=ALL, label="报告 Document", elem_id="document")
                 mode = gr.Radio([("抽取式 Extractive", "extractive"), ("大模型 LLM", "llm")],
@@ -195,12 +236,20 @@ def build_chat(assistant: Any):
                                 info=None if has_llm else "未配置大模型，仅抽取式可用 · No LLM configured")
                 clear = gr.Button("清空对话 Clear")
 
-        inputs = [box, chatbot, history, district, document, mode]
-        outputs = [chatbot, history, box]
+        inputs = [box, chatbot, history, district, document, mode, records]
+        outputs = [chatbot, history, box, records]
         box.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
-        clear.click(lambda: ([], [], ""), None, outputs, api_visibility="private")
-        chatbot.clear(lambda: [], None, history, api_visibility="private")  # the chat's own trash icon
+        # a click asks it; on a phone the examples sit below the chat, so bring the chat into view
+        # (on a wide screen everything is in view already; on a phone: the question box at the bottom, the chat above it)
+        show_chat = "() => { if (innerWidth <= 640) document.getElementById('ask-row')?.scrollIntoView({block: 'end'}); }"
+        examples.load_input_event.then(None, js=show_chat).then(respond, inputs, outputs, api_visibility="private") \
+            .then(None, js=show_chat)
+        chatbot.like(rate, [records], [feedback_row, feedback_id], api_visibility="private")
+        comment.submit(add_comment, [comment, feedback_id], [feedback_row, comment, feedback_id], api_visibility="private")
+        comment_send.click(add_comment, [comment, feedback_id], [feedback_row, comment, feedback_id], api_visibility="private")
+        clear.click(lambda: ([], [], "", {}), None, outputs, api_visibility="private")
+        chatbot.clear(lambda: ([], {}), None, [history, records], api_visibility="private")  # the chat's own trash icon
         district.change(lambda d: gr.Dropdown(choices=doc_choices(d), value=ALL), district, document,
                         api_visibility="private")
         gr.api(ask, api_name="ask")
