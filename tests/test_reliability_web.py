@@ -186,9 +186,19 @@ def test_server_binds_loopback_by_default(monkeypatch):
     spec.loader.exec_module(app_module)
     seen = {}
     monkeypatch.setattr(app_module.Assistant, "load", classmethod(lambda cls, *a, **k: type("A", (), {
-        "build_report": None, "index": type("I", (), {"chunks": []})(), "settings": load_settings()})()))
+        "build_report": None, "index": type("I", (), {"chunks": []})(), "settings": load_settings(),
+        "warm_up": lambda self: None})()))
     monkeypatch.setattr(app_module, "create_app", lambda assistant: "app")
-    monkeypatch.setattr(app_module.uvicorn, "run", lambda app, host, port, **kw: seen.update(host=host, port=port))
+    class Server:  # app.py runs uvicorn.Server itself (it warms the model up once the server listens)
+        started, should_exit = True, False
+
+        def __init__(self, config):
+            seen.update(host=config.host, port=config.port)
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(app_module.uvicorn, "Server", Server)
     app_module.main([])
     assert seen["host"] == "127.0.0.1"
 
