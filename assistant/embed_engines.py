@@ -38,7 +38,12 @@ class _InferenceModule(InputModule):
         super().__init__()
         # One engine call at a time: each call already uses every core, and concurrent calls
         # (e.g. several web requests) would only oversubscribe them.
-        self._lock = threading.Lock()
+        self._lock: threading.Semaphore | threading.Lock = threading.Lock()
+
+    def allow_parallel_calls(self, calls: int) -> None:
+        """Let `calls` engine calls run at once: for callers that limit each call to one OpenMP
+        thread (the serving process's query workers, assistant/encoder.py)."""
+        self._lock = threading.BoundedSemaphore(max(1, calls))
 
     def preprocess(self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         return {"texts": [(prompt or "") + _clean(str(text)) for text in inputs]}

@@ -4,10 +4,14 @@ encoder that caches and batches.
 Measured on these 2-core machines (eval/reports/bench.md, "Serving: start-up and throughput"):
 * Importing torch + sentence-transformers and building the bundled e5 takes ~6 s; the first page
   does not need it, so `LazyEmbedder` loads it in a thread and any use waits for it.
-* One e5 query costs ~45 ms of CPU whatever the batching (the engine's work is per token), but a
-  single query on two OpenMP threads wastes ~10 ms of it waiting; several queries in one call run
-  one text per thread without that waste. Under load `QueryEncoder`'s one worker thread takes
-  every question waiting and embeds them in one call.
+* One e5 query costs ~45 ms of CPU whatever the batching (the engine's work is per token). Alone,
+  two OpenMP threads answer it in ~27 ms instead of ~47 ms; but beside the request threads (which
+  need a core for the pipeline's Python) every one of the engine's ~70 parallel regions per call
+  waits at a barrier for a descheduled thread: 20 concurrent clients got 3.7 answers/s with two
+  engine threads and 13.6 with one, measured on a busy machine. So `QueryEncoder`'s one worker runs
+  the engine on one thread (OpenMP's thread count is per calling thread; set with
+  torch.set_num_threads in the worker, as the engine uses torch's libgomp: see embed.py) and
+  takes every question waiting into one call.
 * A repeated question (the examples, a client retrying, the eval) is answered from an LRU cache.
 Batched and single embeddings are identical (the engine computes each text on its own).
 """
@@ -89,12 +93,14 @@ class QueryEncoder:
     an LRU cache and one worker thread that embeds the waiting queries together. Indexing and
     `fit_query` (model[0], len(model)) reach the wrapped model."""
 
-    def __init__(self, model: Any, cache_size: int = 4096, max_batch: int = 16) -> None:
-        self.model, self.cache_size, self.max_batch = model, cache_size, max_batch
+    def __init__(self, model: Any, cache_size: int = 4096, max_batch: int = 16, threads: int | None = 1,
+                 workers: int = 1) -> None:
+        self.model, self.cache_size, self.max_batch, self.threads = model, cache_size, max_batch, threads
+        self.workers = max(1, workers)
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[list[str], dict, Future]] = queue.SimpleQueue()
-        self._worker: threading.Thread | None = None
+        self._started = False
         self.hits = self.misses = self.calls = 0
 
     def __getitem__(self, index: int) -> Any:
@@ -131,13 +137,23 @@ class QueryEncoder:
         return np.stack([found[i] for i in range(len(texts))]) if texts else np.zeros((0, 0), dtype=np.float32)
 
     def _ensure_worker(self) -> None:
-        if self._worker is None:
-            with self._cache_lock:
-                if self._worker is None:
-                    self._worker = threading.Thread(target=self._run, name="query-encoder", daemon=True)
-                    self._worker.start()
+        if self._started:
+            return
+        with self._cache_lock:
+            if self._started:
+                return
+            self._started = True
+            module = self.model[0] if len(self.model) else None
+            if self.workers > 1 and self.threads == 1 and hasattr(module, "allow_parallel_calls"):
+                module.allow_parallel_calls(self.workers)  # one-thread calls may share the cores
+            for n in range(self.workers):
+                threading.Thread(target=self._run, name=f"query-encoder-{n}", daemon=True).start()
 
     def _run(self) -> None:
+        if self.threads:
+            import torch  # already imported with the model; its OpenMP runtime is the engine's
+
+            torch.set_num_threads(self.threads)  # this thread's OpenMP team only (see the module docstring)
         while True:
             batch = [self._queue.get()]
             size = len(batch[0][0])

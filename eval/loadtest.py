@@ -200,12 +200,19 @@ class RestClient:
 
     def ask(self, question: str) -> dict:
         body = json.dumps({"question": question}, ensure_ascii=False).encode("utf-8")
-        self.connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
-        response = self.connection.getresponse()
+        try:
+            response = self._post(body)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.connection.close()  # the server closed an idle keep-alive connection (uvicorn: after 5 s)
+            response = self._post(body)
         data = response.read()
         if response.status != 200:
             raise RuntimeError(f"HTTP {response.status}: {data[:200].decode('utf-8', 'replace')}")
         return json.loads(data)
+
+    def _post(self, body: bytes) -> http.client.HTTPResponse:
+        self.connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
+        return self.connection.getresponse()
 
     def close(self) -> None:
         self.connection.close()
