@@ -293,32 +293,32 @@ def add_api_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], 
         usage_wanted = bool(body.stream_options and body.stream_options.include_usage)
 
         def events() -> Iterator[str]:
-            def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
-                data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model,
-                        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}], **extra}
-                if usage_wanted:
-                    data["usage"] = None
-                return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+            head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": body.model}
 
-            yield chunk({"role": "assistant", "content": ""})
+            def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                return _sse(head | {"choices": [choice]} | ({"usage": None} if usage_wanted else {}) | extra)
+
+            yield chunk({"role": "assistant", "content": ""})  # the client sees the stream start at once
             try:
                 content, extra = completion_parts()
             except ApiError as exc:
-                yield f"data: {json.dumps(exc.body(), ensure_ascii=False)}\n\n"
+                yield _sse(exc.body())
                 yield "data: [DONE]\n\n"
                 return
             except Exception:  # noqa: BLE001 - the status is already sent: report inside the stream
                 log.exception("streaming an answer failed")
-                error = {"message": "something went wrong while answering; please try again", "type": "server_error"}
-                yield f"data: {json.dumps({'error': error})}\n\n"
+                yield _sse({"error": {"message": "something went wrong while answering; please try again",
+                                      "type": "server_error", "param": None, "code": None}})
                 yield "data: [DONE]\n\n"
                 return
-            # the answer is final (verified) before it is sent: streamed by line, never retracted
+            # the answer is verified before it is sent (the verifier may renumber or drop sentences):
+            # streamed by line, never retracted
             for piece in content.splitlines(keepends=True):
                 yield chunk({"content": piece})
             yield chunk({}, "stop", policy_qa=extra)
             if usage_wanted:
-                yield f"data: {json.dumps({'id': cid, 'object': 'chat.completion.chunk', 'created': created, 'model': body.model, 'choices': [], 'usage': _usage(prompt_chars, content)})}\n\n"
+                yield _sse(head | {"choices": [], "usage": _usage(prompt_chars, content)})
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",
@@ -353,6 +353,10 @@ def add_api_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], 
     app.include_router(router)
     _add_docs(app, router, allowed, bearer, login_required)
     _add_error_handlers(app)
+
+
+def _sse(data: dict) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
 def _usage(prompt_chars: int, content: str) -> dict[str, int]:
