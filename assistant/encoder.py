@@ -1,17 +1,19 @@
 """Query embeddings in a serving process: a model that loads in the background, and a query
-encoder that caches and batches.
+encoder with a cache and one engine worker per core.
 
 Measured on these 2-core machines (eval/reports/bench.md, "Serving: start-up and throughput"):
 * Importing torch + sentence-transformers and building the bundled e5 takes ~6 s; the first page
   does not need it, so `LazyEmbedder` loads it in a thread and any use waits for it.
-* One e5 query costs ~45 ms of CPU whatever the batching (the engine's work is per token). Alone,
-  two OpenMP threads answer it in ~27 ms instead of ~47 ms; but beside the request threads (which
-  need a core for the pipeline's Python) every one of the engine's ~70 parallel regions per call
-  waits at a barrier for a descheduled thread: 20 concurrent clients got 3.7 answers/s with two
-  engine threads and 13.6 with one, measured on a busy machine. So `QueryEncoder`'s one worker runs
-  the engine on one thread (OpenMP's thread count is per calling thread; set with
-  torch.set_num_threads in the worker, as the engine uses torch's libgomp: see embed.py) and
-  takes every question waiting into one call.
+* One e5 query costs ~47 ms of CPU whatever the batching (the engine's work is per token; batches
+  of 20 on one thread: 45.5 ms each). Alone, two OpenMP threads answer it in ~27 ms instead of
+  ~47 ms; but beside the request threads (which need a core for the pipeline's Python) each of the
+  engine's parallel regions waits at a barrier for a descheduled thread: 20 concurrent clients got
+  5.6 answers/s with one two-thread worker, 19 with one one-thread worker and 25 with two one-thread
+  workers (eval/reports/bench.md). So `QueryEncoder` runs one worker per core, each calling the
+  engine on one OpenMP thread (the thread count is per calling thread; set with
+  torch.set_num_threads in the worker, as the engine uses torch's libgomp: see embed.py), each
+  taking the next waiting question (max_batch=1: batching saves no CPU on one thread and would
+  leave the other worker idle).
 * A repeated question (the examples, a client retrying, the eval) is answered from an LRU cache.
 Batched and single embeddings are identical (the engine computes each text on its own).
 """
@@ -90,13 +92,15 @@ class LazyEmbedder:
 
 class QueryEncoder:
     """The retriever's model for queries: `encode_query` as sentence-transformers has it, through
-    an LRU cache and one worker thread that embeds the waiting queries together. Indexing and
+    an LRU cache and worker threads (one per core) that run the engine. Indexing and
     `fit_query` (model[0], len(model)) reach the wrapped model."""
 
-    def __init__(self, model: Any, cache_size: int = 4096, max_batch: int = 16, threads: int | None = 1,
-                 workers: int = 1) -> None:
+    def __init__(self, model: Any, cache_size: int = 4096, max_batch: int = 1, threads: int | None = 1,
+                 workers: int | None = None) -> None:
+        from .embed import _cpu_threads
+
         self.model, self.cache_size, self.max_batch, self.threads = model, cache_size, max_batch, threads
-        self.workers = max(1, workers)
+        self.workers = max(1, workers or _cpu_threads())
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._queue: queue.SimpleQueue[tuple[list[str], dict, Future]] = queue.SimpleQueue()
