@@ -6,11 +6,12 @@ Measured on these 2-core machines (eval/reports/bench.md, "Serving: start-up and
   does not need it, so `LazyEmbedder` loads it in a thread and any use waits for it.
 * One e5 query costs ~47 ms of CPU whatever the batching (the engine's work is per token; batches
   of 20 on one thread: 45.5 ms each). Alone, two OpenMP threads answer it in ~27 ms instead of
-  ~47 ms; but beside the request threads (which need a core for the pipeline's Python) each of the
-  engine's parallel regions waits at a barrier for a descheduled thread: 20 concurrent clients got
-  5.6 answers/s with one two-thread worker, 19 with one one-thread worker and 25 with two one-thread
-  workers (eval/reports/bench.md). So `QueryEncoder` runs one worker per core, each calling the
-  engine on one OpenMP thread (the thread count is per calling thread; set with
+  ~47 ms; but beside the request threads (which need a core for the pipeline's Python) the engine's
+  parallel regions wait at barriers for a descheduled thread (our reading of the numbers): 20
+  concurrent REST clients with new questions got 20.5 answers/s with each request calling the
+  engine itself (two threads, one call at a time), 5.6 with one two-thread worker batching, 19 with
+  one one-thread worker and 25 with two one-thread workers (eval/reports/bench.md). So
+  `QueryEncoder` runs one worker per core, each calling the engine on one OpenMP thread (the thread count is per calling thread; set with
   torch.set_num_threads in the worker, as the engine uses torch's libgomp: see embed.py), each
   taking the next waiting question (max_batch=1: batching saves no CPU on one thread and would
   leave the other worker idle).
