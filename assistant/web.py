@@ -216,7 +216,8 @@ def build_chat(assistant: Any):
             with gr.Column(scale=4, min_width=300):
                 # the height comes from CHAT_CSS: the chat fills the window below the title and above the input
                 chatbot = gr.Chatbot(label="对话 Chat", latex_delimiters=[], feedback_options=("Like", "Dislike"),
-                                     elem_id="chat", buttons=["copy"], height="auto")
+                                     elem_id="chat", buttons=["copy"], height="auto",
+                                     placeholder="在下方输入问题，或点击示例问题。<br>Ask below, or click an example.")
                 with gr.Row(visible=False, elem_id="feedback-row") as feedback_row:
                     comment = gr.Textbox(placeholder="已记录评价。补充说明（可选），回车提交 · Rated — add a comment (optional), Enter to send",
                                          show_label=False, scale=5, lines=1, max_lines=4, elem_id="feedback-comment")
