@@ -178,22 +178,6 @@ def _list_items(lead: Pick, next_chunk: Callable[[Chunk], Chunk | None] | None) 
     return picks
 
 
-_PLACE_EN = {"闵行区": "Minhang", "静安区": "Jing'an"}
-
-
-def compose(query: Query, chosen: list[Pick], kind: str) -> list[tuple[str, str, Chunk]]:
-    """Answer sentences (prefix, text without markers) with the chunk each one cites."""
-    lines = []
-    for pick in chosen:
-        as_row = pick.chunk.fields and (pick.chunk.kind != "task" or kind == "responsibility")
-        text = render_row(pick.chunk, query.english) if as_row else pick.text
-        prefix = ""
-        if query.english:  # the reports are Chinese: say in English where the quoted passage is from
-            prefix = f"{_PLACE_EN.get(pick.chunk.district, pick.chunk.district)} ({pick.chunk.year}): "
-        lines.append((prefix, text, pick.chunk))
-    return lines
-
-
 MIN_TASK_OVERLAP = 0.5  # a responsibility answer names most of the task asked about: measured on the eval set
 MIN_OVERLAP = 0.3  # share of the question's content words the best sentence must contain: measured on the eval set (eval/reports)
 

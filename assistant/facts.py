@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -264,10 +264,3 @@ class FactBook:
     def select(self, doc_id: str = "", subject: str = "", district: str = "") -> list[Fact]:
         return [f for f in self.facts if (not doc_id or f.doc_id == doc_id) and (not district or f.district == district)
                 and (not subject or subject in f.subject)]
-
-
-def as_decimal(value: str) -> Decimal | None:
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        return None

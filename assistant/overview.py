@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-from .normalize import sentences
 from .models import Query
-from .normalize import numbers
+from .normalize import numbers, sentences
 from .verify import Sentence
 
 MIN_FIGURES = 3  # a paragraph with fewer figures is an introduction, not a summary

@@ -65,17 +65,26 @@ def load_questions(count: int) -> list[str]:
     return questions[:count]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate a spawned app.py, killing it when it does not exit within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @contextlib.contextmanager
 def serve_in_thread(app: Any) -> Iterator[str]:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
                                            timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True, name="loadtest-uvicorn")
     thread.start()
@@ -259,7 +268,7 @@ def _compare(request: Request, expected: dict[str, tuple]) -> None:
 def spawn_server(timeout: float = 180.0, log=print) -> Iterator[str]:
     """`python app.py` on a free port (question limit per address off: every client is 127.0.0.1);
     yields its URL once it answers questions (the model loaded), terminates it at the end."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ASSISTANT_CLIENT_REQUESTS_PER_MINUTE="0", ASSISTANT_PORT=str(port))
     output = tempfile.TemporaryFile()  # not a pipe: a full pipe would block the server
     process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
@@ -284,11 +293,7 @@ def spawn_server(timeout: float = 180.0, log=print) -> Iterator[str]:
         log(f"server process {process.pid} ready on {url}")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         output.close()
 
 

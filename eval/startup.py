@@ -13,7 +13,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,13 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "eval"))
+from loadtest import free_port, stop_process  # noqa: E402 - one way to start and stop the app for both scripts
 QUESTION = "闵行区2023年社会消费品零售总额完成了多少？"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _status(port: int, method: str, path: str, body: bytes | None = None, timeout: float = 120) -> int:
@@ -43,7 +38,7 @@ def _status(port: int, method: str, path: str, body: bytes | None = None, timeou
 
 
 def measure(question: str = QUESTION, timeout: float = 120.0) -> dict[str, float]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ASSISTANT_PORT=str(port))
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
@@ -67,11 +62,7 @@ def measure(question: str = QUESTION, timeout: float = 120.0) -> dict[str, float
             status = _status(port, "POST", "/api/ask", body, timeout=timeout)
             first_answer = time.perf_counter() - started
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_process(process)
     return {"first_page_s": round(first_page, 2), "first_answer_s": round(first_answer, 2), "answer_status": status}
 
 
