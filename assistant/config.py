@@ -61,6 +61,9 @@ class Settings:
     public_url: str = ""  # e.g. "https://qa.example.gov.cn": base of absolute citation links; "" = the request's own
     api_key: str = ""  # when set, /v1 and /api need "Authorization: Bearer <key>" (prefer ASSISTANT_API_KEY to a file)
     data_dir: str = str(PROJECT_ROOT / "data")  # 👍/👎 feedback database (feedback.sqlite3); not committed
+    # knowledge-base management (assistant/library.py, the /library page)
+    admin_password: str = ""  # when set, the /library page asks for it (on top of the chat login, if any)
+    max_upload_bytes: int = 100 * 1024 * 1024  # one uploaded report; larger files are refused before they are stored
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)
