@@ -123,7 +123,7 @@ def build_docx(parsed: ParsedDocument, out: Path) -> None:
     task_table = parsed.document.kind == "task_table"
     sections = {s.section_id: s for s in parsed.sections}
     opened: set[str] = set()
-    for key, group in groupby(parsed.blocks, key=lambda b: (b.kind in ("table_row", "task"), b.caption, b.section_id if b.kind == "table_row" else "")):
+    for key, group in groupby(parsed.blocks, key=lambda b: (b.kind in ("table_row", "task"), b.caption, "" if task_table else b.section_id)):
         blocks = list(group)
         section = sections[blocks[0].section_id]
         if not task_table and section.section_id not in opened:

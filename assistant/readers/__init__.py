@@ -48,9 +48,9 @@ class UnreadableDocument(ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
-from . import text as _text  # noqa: E402  (the readers import the names above)
+from . import docx as _docx, text as _text  # noqa: E402  (the readers import the names above)
 
-_READERS = {".txt": _text.read_txt, ".md": _text.read_markdown}
+_READERS = {".txt": _text.read_txt, ".md": _text.read_markdown, ".docx": _docx.read_docx}
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_READERS)
 
 
@@ -89,6 +89,9 @@ def _check_content(path: Path, suffix: str) -> None:
         head = handle.read(1024)
     found = next(((magic, what) for magic, what, _ in _MAGIC if head.startswith(magic)), None)
     expected = _EXPECTED.get(suffix)
+    if suffix == ".docx" and found is not None and found[0] == _MAGIC[2][0]:
+        raise UnreadableDocument(path, "is password-protected (Word stores an encrypted .docx as an OLE2 file) "
+                                 "or an old-format .doc; remove the password, or save it as .docx, and upload it again")
     if expected is None:  # a text format: any known binary signature is a mismatch
         if found is not None:
             raise UnreadableDocument(path, f"is named {suffix} but its content is {found[1]}; "

@@ -1,0 +1,179 @@
+"""DOCX (Word 2007+) -> report text, with python-docx.
+
+What Word gives for free becomes the shapes parse.py reads:
+- a paragraph is one line, paragraphs separated by a blank line; a heading (Heading/Title style
+  or an outline level) stands alone, and its list number ("一、", "（一）", rendered from
+  numbering.xml: Word does not store it in the text) is put in front, so parse.py's numbered
+  heading patterns find it;
+- a table inside running text: one row per line, cells separated by tabs, the cells a vertical
+  merge continues left empty (parse.py carries the value of the row above into them);
+- a responsibility table (header cells 序号 and 牵头…, the layout of parse.py's task-table parser):
+  the shape the corpus's docx export has, each cell on its own line starting with a tab, rows
+  separated by blank lines, the merged category cell written out on every row.
+A DOCX has no fixed pages (pagination is the viewer's), so `page_starts` is empty.
+
+A DOCX is a ZIP package: before anything is decompressed, the sizes its directory declares are
+checked (a "zip bomb" named .docx is refused; Python's zipfile never inflates a member past its
+declared size, so the declared sizes are a real bound).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from docx import Document as open_docx
+from docx.oxml.ns import qn
+from docx.table import _Cell
+from docx.text.paragraph import Paragraph
+
+from ..normalize import join_lines
+from . import ExtractedText, UnreadableDocument
+from .numbering import Numbering
+
+MAX_EXPANSION = 5  # the package may inflate to at most this many times the file size limit
+MAX_RATIO = 200  # ...and no large member may be compressed more than this (text XML is ~10x)
+_TASK_HEADER = ("序号", "牵头")  # what parse.py's task-table parser keys on (parse._is_task_table)
+
+
+def check_package(path: Path, max_bytes: int, required: str) -> zipfile.ZipFile:
+    """Open a ZIP package after checking its declared sizes; UnreadableDocument if it is not safe or not whole."""
+    try:
+        package = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UnreadableDocument(path, f"is damaged: not a readable ZIP package ({exc}); export it again") from None
+    total = 0
+    for info in package.infolist():
+        total += info.file_size
+        if info.file_size > 1_000_000 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            package.close()
+            raise UnreadableDocument(path, f"looks like a ZIP bomb: {info.filename} would inflate from "
+                                     f"{info.compress_size} bytes to {info.file_size / 2**20:.0f} MB; refused")
+    if total > MAX_EXPANSION * max_bytes:
+        package.close()
+        raise UnreadableDocument(path, f"would inflate to {total / 2**20:.0f} MB, more than "
+                                 f"{MAX_EXPANSION * max_bytes / 2**20:.0f} MB; refused (a ZIP bomb or not a report)")
+    if required not in package.namelist():
+        package.close()
+        raise UnreadableDocument(path, f"is a ZIP package without {required}, so not a Word document; "
+                                 "save it again as .docx")
+    return package
+
+
+def _cell_text(cell: _Cell) -> str:
+    text = ""
+    for paragraph in cell.paragraphs:
+        text = join_lines(text, _plain(paragraph.text))
+    for inner in cell.tables:  # a table inside a cell: its cells in reading order
+        for row in inner.rows:
+            for inner_cell in row.cells:
+                text = join_lines(text, _cell_text(inner_cell))
+    return text
+
+
+def _plain(text: str) -> str:
+    """One line: tabs would split a row into cells and line breaks a paragraph into two."""
+    return " ".join(text.replace("\t", " ").split()) if any(c in text for c in "\t\n\r") else text.strip()
+
+
+def _rows(table_element, parent) -> list[list[tuple[str, bool]]]:
+    """Each row as (text, continues a vertical merge) per grid column; a horizontal span's extra columns are empty."""
+    rows = []
+    above: dict[int, str] = {}
+    for tr in table_element.tr_lst:
+        row: list[tuple[str, bool]] = []
+        column = 0
+        for tc in tr.tc_lst:
+            span = tc.grid_span
+            merged = tc.vMerge == "continue"
+            text = above.get(column, "") if merged else _cell_text(_Cell(tc, parent))
+            above[column] = text
+            row.append((text, merged))
+            row.extend(("", False) for _ in range(span - 1))
+            column += span
+        rows.append(row)
+    return rows
+
+
+def _table_lines(rows: list[list[tuple[str, bool]]]) -> list[str]:
+    header = [text for text, _ in rows[0]] if rows else []
+    if any(_TASK_HEADER[0] == h for h in header) and any(_TASK_HEADER[1] in h for h in header):
+        lines = []
+        for row in rows:  # the docx-export shape: a cell per line, merged cells written out
+            lines += ["\t" + text for text, _ in row] + [""]
+        return lines
+    return ["\t".join("" if merged else text for text, merged in row).rstrip("\t") or "\t" for row in rows] + [""]
+
+
+class _Reader:
+    def __init__(self, document) -> None:
+        self.document = document
+        part = document.part
+        try:
+            numbering = part.numbering_part.element
+        except (KeyError, NotImplementedError, AttributeError):
+            numbering = None
+        self.numbering = Numbering(numbering)
+        self.lines: list[str] = []
+
+    def _num_pr(self, paragraph: Paragraph) -> tuple[str, int] | None:
+        ppr = paragraph._p.pPr
+        num_pr = ppr.numPr if ppr is not None else None
+        style = paragraph.style
+        while num_pr is None and style is not None:  # numbering given by the style (heading styles)
+            spr = style.element.pPr
+            num_pr = spr.numPr if spr is not None else None
+            style = style.base_style
+        if num_pr is None or num_pr.numId is None:
+            return None
+        return str(num_pr.numId.val), int(num_pr.ilvl.val) if num_pr.ilvl is not None else 0
+
+    def _is_heading(self, paragraph: Paragraph) -> bool:
+        style = paragraph.style
+        name = (style.name or "").lower() if style is not None else ""
+        if name.startswith(("heading", "title", "标题")):
+            return True
+        ppr = paragraph._p.pPr
+        return ppr is not None and ppr.find(qn("w:outlineLvl")) is not None
+
+    def paragraph(self, paragraph: Paragraph) -> None:
+        text = _plain(paragraph.text)
+        number = self._num_pr(paragraph)
+        label = self.numbering.label(*number) if number else ""
+        if not text:
+            return
+        line = f"{label}{text}" if label else text
+        if self._is_heading(paragraph):
+            self.lines += ["", line, ""]
+        else:
+            self.lines += [line, ""]
+
+    def table(self, element) -> None:
+        self.lines += [""] + _table_lines(_rows(element, self.document._body))
+
+    def walk(self, container) -> None:
+        for child in container.iterchildren():
+            if child.tag == qn("w:p"):
+                self.paragraph(Paragraph(child, self.document._body))
+            elif child.tag == qn("w:tbl"):
+                self.table(child)
+            elif child.tag == qn("w:sdt"):  # content controls (a cover page, a table of contents)
+                content = child.find(qn("w:sdtContent"))
+                if content is not None:
+                    self.walk(content)
+
+
+def read_docx(path: Path, max_bytes: int) -> ExtractedText:
+    with check_package(path, max_bytes, "word/document.xml"):
+        pass
+    try:
+        document = open_docx(str(path))
+    except Exception as exc:  # python-docx raises KeyError/ValueError/lxml errors for broken parts
+        raise UnreadableDocument(path, f"is damaged: its Word XML cannot be read ({type(exc).__name__}: {exc}); "
+                                 "open it in Word or WPS and save it again") from None
+    reader = _Reader(document)
+    reader.walk(document.element.body)
+    text = "\n".join(reader.lines)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return ExtractedText(text.strip("\n") + "\n", "docx")
