@@ -48,9 +48,9 @@ class UnreadableDocument(ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
-from . import docx as _docx, text as _text  # noqa: E402  (the readers import the names above)
+from . import docx as _docx, pdf as _pdf, text as _text  # noqa: E402  (the readers import the names above)
 
-_READERS = {".txt": _text.read_txt, ".md": _text.read_markdown, ".docx": _docx.read_docx}
+_READERS = {".txt": _text.read_txt, ".md": _text.read_markdown, ".docx": _docx.read_docx, ".pdf": _pdf.read_pdf}
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_READERS)
 
 

@@ -5,11 +5,8 @@ What Word gives for free becomes the shapes parse.py reads:
   or an outline level) stands alone, and its list number ("一、", "（一）", rendered from
   numbering.xml: Word does not store it in the text) is put in front, so parse.py's numbered
   heading patterns find it;
-- a table inside running text: one row per line, cells separated by tabs, the cells a vertical
-  merge continues left empty (parse.py carries the value of the row above into them);
-- a responsibility table (header cells 序号 and 牵头…, the layout of parse.py's task-table parser):
-  the shape the corpus's docx export has, each cell on its own line starting with a tab, rows
-  separated by blank lines, the merged category cell written out on every row.
+- tables in the two shapes of tables.py (rows as tab-separated lines; the responsibility table
+  in the docx-export shape with its merged category written out on every row).
 A DOCX has no fixed pages (pagination is the viewer's), so `page_starts` is empty.
 
 A DOCX is a ZIP package: before anything is decompressed, the sizes its directory declares are
@@ -30,10 +27,10 @@ from docx.text.paragraph import Paragraph
 from ..normalize import join_lines
 from . import ExtractedText, UnreadableDocument
 from .numbering import Numbering
+from .tables import table_lines
 
 MAX_EXPANSION = 5  # the package may inflate to at most this many times the file size limit
 MAX_RATIO = 200  # ...and no large member may be compressed more than this (text XML is ~10x)
-_TASK_HEADER = ("序号", "牵头")  # what parse.py's task-table parser keys on (parse._is_task_table)
 
 
 def check_package(path: Path, max_bytes: int, required: str) -> zipfile.ZipFile:
@@ -95,16 +92,6 @@ def _rows(table_element, parent) -> list[list[tuple[str, bool]]]:
     return rows
 
 
-def _table_lines(rows: list[list[tuple[str, bool]]]) -> list[str]:
-    header = [text for text, _ in rows[0]] if rows else []
-    if any(_TASK_HEADER[0] == h for h in header) and any(_TASK_HEADER[1] in h for h in header):
-        lines = []
-        for row in rows:  # the docx-export shape: a cell per line, merged cells written out
-            lines += ["\t" + text for text, _ in row] + [""]
-        return lines
-    return ["\t".join("" if merged else text for text, merged in row).rstrip("\t") or "\t" for row in rows] + [""]
-
-
 class _Reader:
     def __init__(self, document) -> None:
         self.document = document
@@ -149,7 +136,7 @@ class _Reader:
             self.lines += [line, ""]
 
     def table(self, element) -> None:
-        self.lines += [""] + _table_lines(_rows(element, self.document._body))
+        self.lines += [""] + table_lines(_rows(element, self.document._body))
 
     def walk(self, container) -> None:
         for child in container.iterchildren():

@@ -1,0 +1,230 @@
+"""PDF with a text layer -> report text, with pdfplumber (chosen over pypdfium2 by the numbers in
+eval/reports/formats.md: same characters, but glyphs placed in reading order and table cells
+found; pypdfium2 is 35x faster but reads content-stream order and sees no tables).
+
+A PDF has lines, not paragraphs. Lines are re-joined into paragraphs from the layout: a new
+paragraph starts where the font size changes, after a taller gap than between the lines of a
+paragraph, at an indented first line, or after a line that stops short of the right margin;
+a line running to the margin continues on the next line, across a
+page break too (a line stopping short of the margin ends its paragraph). Tables (ruled cells found by pdfplumber) become rows in the shapes of
+tables.py; a row cut by a page break is put back together. Page-number lines in the top and
+bottom margins are dropped. Every page's start offset is kept (`page_starts`), so each block
+knows its page.
+
+A page without any text is named in a warning ("a scan?"); a PDF with no text on any page is an
+UnreadableDocument: there is no OCR here (see formats.md for why).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pdfplumber
+from pdfminer.pdfdocument import PDFPasswordIncorrect
+from pdfminer.pdfparser import PDFSyntaxError
+
+from ..normalize import join_lines
+from . import ExtractedText, UnreadableDocument
+from .tables import Cell, is_task_table, table_rows
+
+_PAGE_NUMBER = re.compile(r"^[-—–\s]*(第\s*)?\d{1,4}(\s*页)?(\s*/\s*\d{1,4})?[-—–\s]*$")
+_MARGIN = 0.07  # top/bottom share of the page where running headers and page numbers sit
+
+
+@dataclass
+class _Line:
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    size: float
+    page: int
+
+
+@dataclass
+class _Table:
+    rows: list[list[Cell]]
+    top: float
+    page: int
+    columns: int = field(init=False)
+    page_rows: dict[int, int] = field(default_factory=dict)  # index of the first row of each later page
+
+    def __post_init__(self) -> None:
+        self.columns = max((len(r) for r in self.rows), default=0)
+
+
+def _cell(value: str | None) -> str:
+    text = ""
+    for line in (value or "").split("\n"):
+        text = join_lines(text, " ".join(line.split()))
+    return text
+
+
+def _page_items(page, number: int) -> list[_Line | _Table]:
+    tables = page.find_tables()
+    rest = page
+    for table in tables:
+        rest = rest.outside_bbox(table.bbox)
+    items: list[_Line | _Table] = []
+    for table in tables:
+        rows = [[(_cell(c), c is None) for c in row] for row in table.extract()]
+        rows = [r for r in rows if any(text for text, _ in r)]
+        if rows:
+            items.append(_Table(rows, table.bbox[1], number))
+    for line in rest.extract_text_lines(return_chars=True):
+        text = line["text"].strip()
+        in_margin = line["bottom"] < page.height * _MARGIN or line["top"] > page.height * (1 - _MARGIN)
+        if not text or (in_margin and _PAGE_NUMBER.match(text)):
+            continue
+        size = statistics.median(round(c["size"], 1) for c in line["chars"]) if line["chars"] else 0.0
+        items.append(_Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number))
+    items.sort(key=lambda item: item.top)
+    return items
+
+
+class _Assembler:
+    """Lines -> paragraphs and tables -> text, remembering where each page starts."""
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self.left = min((l.x0 for l in lines), default=0.0)
+        self.right = max((l.x1 for l in lines), default=0.0)
+        gaps = [b.top - a.bottom for a, b in zip(lines, lines[1:]) if a.page == b.page and 0 <= b.top - a.bottom < 3 * a.size]
+        self.gap = statistics.median(gaps) if gaps else 0.0
+        self.out: list[str] = []
+        self.length = 0
+        self.page_starts: list[int] = []
+        self.paragraph = ""
+        self.last: _Line | None = None
+        self.table: _Table | None = None
+
+    def _write(self, text: str) -> None:
+        self.out.append(text)
+        self.length += len(text)
+
+    def _end_paragraph(self) -> None:
+        if self.paragraph:
+            self._write(self.paragraph + "\n\n")
+            self.paragraph = ""
+        self.last = None
+
+    def _end_table(self) -> None:
+        if self.table is None:
+            return
+        starts = {row: page for page, row in self.table.page_rows.items()}
+        for index, row in enumerate(table_rows(self.table.rows)):
+            if index in starts:  # a page that starts inside this table starts at this row
+                self.page_starts[starts[index] - 1] = self.length
+            self._write(row)
+        self._write("\n")
+        self.table = None
+
+    def _breaks(self, a: _Line, b: _Line) -> bool:
+        size = max(a.size, 1.0)
+        if abs(a.size - b.size) > 0.1 * size:
+            return True
+        if a.page == b.page and b.top - a.bottom > self.gap + 0.5 * size:
+            return True
+        if b.x0 > self.left + 1.5 * size:  # an indented first line
+            return True
+        # a line stopping short of the margin ends its paragraph (or is a heading); when the cut was
+        # mid-sentence after all, parse.py joins the unfinished paragraph to the next one again
+        return a.x1 < self.right - 2.5 * size
+
+    def start_page(self) -> None:
+        # the page starts where its first text will be written: inside a paragraph carried over
+        self.page_starts.append(self.length + len(self.paragraph) + (1 if self.paragraph else 0))
+
+    def line(self, line: _Line) -> None:
+        self._end_table()
+        if self.last is not None and self._breaks(self.last, line):
+            self._end_paragraph()
+        self.paragraph = join_lines(self.paragraph, line.text)
+        self.last = line
+
+    def add_table(self, table: _Table) -> None:
+        self._end_paragraph()
+        current = self.table
+        if current is not None and current.columns == table.columns and table.page != current.page:
+            rows = table.rows
+            if rows and rows[0] == current.rows[0]:
+                rows = rows[1:]  # the header repeated on the new page
+            current.page_rows[table.page] = len(current.rows)
+            if rows and _continues(current, rows[0]):
+                last = current.rows[-1]
+                current.rows[-1] = [(join_lines(a[0], b[0]), a[1]) for a, b in zip(last, rows[0])]
+                current.page_rows[table.page] -= 1
+                rows = rows[1:]
+            current.rows.extend(rows)
+            return
+        self._end_table()
+        self.table = table
+
+    def text(self) -> str:
+        self._end_paragraph()
+        self._end_table()
+        return "".join(self.out)
+
+
+def _continues(table: _Table, row: list[Cell]) -> bool:
+    """A row cut by a page break: its key column (the first filled in every row so far, e.g. 序号)
+    is empty on the new page."""
+    body = table.rows[1:] or table.rows
+    for column in range(table.columns):
+        if all(column < len(r) and r[column][0] and not r[column][1] for r in body):
+            return column < len(row) and not row[column][0]
+    return False
+
+
+def _fill_task_merges(table: _Table) -> None:
+    """pdfplumber returns None for the cells a merge covers; the task table's category is written out."""
+    if not is_task_table([text for text, _ in table.rows[0]]):
+        return
+    for above, row in zip(table.rows, table.rows[1:]):
+        for i, (text, merged) in enumerate(row):
+            if merged and i < len(above):
+                row[i] = (above[i][0], True)
+
+
+def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
+    try:
+        pdf = pdfplumber.open(path)
+    except PDFPasswordIncorrect:
+        raise UnreadableDocument(path, "is password-protected; remove the password (print or export it "
+                                 "without one) and upload it again") from None
+    except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableDocument(path, f"is damaged: not a readable PDF ({type(exc).__name__}: {exc}); "
+                                 "export it again") from None
+    warnings: list[str] = []
+    pages: list[list[_Line | _Table]] = []
+    try:
+        with pdf:
+            for number, page in enumerate(pdf.pages, start=1):
+                if not page.chars:
+                    kind = "only images (a scan?)" if page.images else "no text"
+                    warnings.append(f"page {number} has no text layer: {kind}; its content is not indexed")
+                    pages.append([])
+                    continue
+                pages.append(_page_items(page, number))
+    except PDFPasswordIncorrect:
+        raise UnreadableDocument(path, "is password-protected; remove the password and upload it again") from None
+    except Exception as exc:  # pdfminer raises many types for broken streams; name the file, keep the rest going
+        raise UnreadableDocument(path, f"is damaged: reading its pages failed ({type(exc).__name__}: {exc}); "
+                                 "export it again") from None
+    if not pages or all(not items for items in pages):
+        raise UnreadableDocument(path, f"has no text layer on any of its {len(pages)} pages: it is a scan or "
+                                 "an image-only PDF; OCR is not available here, so export the original "
+                                 "document (Word/WPS) to PDF, or upload the .docx")
+    assembler = _Assembler([item for items in pages for item in items if isinstance(item, _Line)])
+    for items in pages:
+        assembler.start_page()
+        for item in items:
+            if isinstance(item, _Table):
+                _fill_task_merges(item)
+                assembler.add_table(item)
+            else:
+                assembler.line(item)
+    return ExtractedText(assembler.text(), "pdf", tuple(assembler.page_starts), tuple(warnings))
