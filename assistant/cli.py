@@ -1,4 +1,5 @@
-"""`assistant` command line: a thin layer over the library (outline, chunks, facts, build, search, ask)."""
+"""`assistant` command line: a thin layer over the library (outline, chunks, facts, build, search, ask;
+add, replace, remove, documents)."""
 
 from __future__ import annotations
 
@@ -306,6 +307,124 @@ def feedback(as_json: bool = typer.Option(False, "--json", help="all fields, as 
     for row in rows:
         mark = "👍" if row.rating == "up" else "👎"
         typer.echo(f"{row.id:>4} {row.created} {mark} {row.question[:60]}{'  — ' + row.comment if row.comment else ''}")
+
+
+# ----------------------------------------------------------------------------- knowledge base (library.py)
+
+
+def _library(settings):
+    from .library import Library
+
+    return Library(settings)
+
+
+def _bar(label: str):
+    """A progress callback for library changes: one line per stage, a tqdm bar while embedding."""
+    from tqdm import tqdm
+
+    state: dict = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "embedding":
+            bar = state.get("bar") or state.setdefault("bar", tqdm(total=total, desc=f"{label}: embedding", unit="chunk"))
+            bar.update(done - bar.n)
+        elif stage != state.get("stage"):
+            state["stage"] = stage
+            typer.echo(f"{label}: {stage}…", err=True)
+
+    return progress
+
+
+@app.command()
+@_guard
+def add(
+    files: list[str] = typer.Argument(..., help="report files (PDF, DOCX, TXT, Markdown)"),
+    district: Optional[str] = typer.Option(None, help="e.g. 静安区 (default: from the title)"),
+    year: Optional[str] = typer.Option(None, help="e.g. 2023 or 2023-2024 (default: from the title)"),
+    kind: Optional[str] = typer.Option(None, help="yearly_report, five_year_plan, task_table, article (default: from the title)"),
+    title: Optional[str] = typer.Option(None, help="the title (one file only; default: the file name or its first lines)"),
+    doc_id: Optional[str] = typer.Option(None, "--doc-id", help="the id (one file only; default: from the file name)"),
+) -> None:
+    """Add reports to corpus/ and the catalog (fields prefilled from the title), then rebuild the index."""
+    import dataclasses
+    from pathlib import Path
+
+    from .library import LibraryError
+
+    if (title or doc_id) and len(files) > 1:
+        _fail("--title and --doc-id name one report: add the files one at a time")
+    library = _library(_settings())
+    items, staged = [], []
+    try:
+        for name in files:
+            upload = library.stage_file(Path(name))
+            staged.append(upload.token)
+            given = {"district": district, "year": year, "kind": kind, "title": title, "doc_id": doc_id}
+            fields = dataclasses.replace(upload.fields, **{k: v for k, v in given.items() if v is not None})
+            items.append((upload.token, fields))
+            typer.echo(f"{name}: {upload.format}, {upload.pages} pages, {upload.chars} characters -> "
+                       f"{fields.doc_id} | {fields.title} | {fields.district} | {fields.year} | {fields.kind}", err=True)
+            for warning in upload.warnings:
+                typer.echo(f"warning: {name}: {warning}", err=True)
+        change = library.add(items, _bar("add"))
+    except LibraryError as exc:
+        for token in staged:
+            library.uploads.discard(token)
+        _fail(str(exc))
+    typer.echo(change.summary)
+    typer.echo(f"added: {', '.join(change.doc_ids)}")
+
+
+@app.command()
+@_guard
+def replace(doc_id: str = typer.Argument(..., help="the report to replace"),
+            file: str = typer.Argument(..., help="its new version")) -> None:
+    """Replace a report's file with a new version (same id and catalog fields), then rebuild the index."""
+    from pathlib import Path
+
+    from .library import LibraryError
+
+    library = _library(_settings())
+    try:
+        upload = library.stage_file(Path(file))
+        change = library.replace(doc_id, upload.token, _bar("replace"))
+    except LibraryError as exc:
+        _fail(str(exc))
+    typer.echo(change.summary)
+
+
+@app.command()
+@_guard
+def remove(doc_id: str = typer.Argument(..., help="the report to remove (see `assistant documents`)")) -> None:
+    """Remove a report from corpus/ and the catalog; the rebuilt index drops everything derived from it."""
+    from .library import LibraryError
+
+    try:
+        change = _library(_settings()).remove(doc_id, _bar("remove"))
+    except LibraryError as exc:
+        _fail(str(exc))
+    typer.echo(change.summary)
+    typer.echo(f"removed: {doc_id}")
+
+
+@app.command()
+@_guard
+def documents(as_json: bool = typer.Option(False, "--json", help="all fields, as a JSON list")) -> None:
+    """List the reports with their status: pages, blocks, chunks, state, warnings, indexed at."""
+    from .library import LibraryError
+
+    try:
+        statuses = _library(_settings()).documents()
+    except LibraryError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json([s.to_dict() for s in statuses])
+        return
+    for s in statuses:
+        pages = f"{s.pages} pages, " if s.pages else ""
+        typer.echo(f"{s.doc_id:<36} {s.format:<5} {pages}{s.blocks} blocks, {s.chunks} chunks  {s.state}  {s.indexed_at}  {s.title}")
+        for warning in s.warnings:
+            typer.echo(f"    warning: {warning}")
 
 
 def main() -> None:  # pragma: no cover

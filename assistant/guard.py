@@ -9,7 +9,9 @@ the app does, and see the login response's status). In order:
   anywhere on disk into its cache and then served (issue 14). Closing the routes also ends
   `/file=https://…`, which fetches any public URL for the caller.
 * A body limit on every route: Content-Length over the limit is refused before anything is read;
-  a body without one is counted while it is read.
+  a body without one is counted while it is read. The one exception is `/library/upload` (the
+  knowledge-base page's file upload): its own limit, `max_upload_bytes`, is checked here against
+  Content-Length and by library_uploads.py while it streams the body to disk.
 * JSON bodies of Gradio's API routes are refused when they contain a file object anywhere
   (what `gradio_client.utils.is_file_obj` recognizes, or anything typed `gradio.FileData`):
   Gradio copies those into its cache while preprocessing, before our function sees them.
@@ -40,7 +42,9 @@ Send = Callable[[dict], Awaitable[None]]
 FILE_ROUTES = re.compile(r"^/(?:gradio_api/)?(?:file=|file/|proxy=|upload(?:_progress)?/?$|process_recording|stream/)")
 # requests that compute an answer or a search: Gradio's API and queue, the OpenAI-compatible and REST APIs
 QUESTION_ROUTES = re.compile(r"^/gradio_api/(?:queue/join|call/|run/|api/)|^/v1/chat/completions/?$|^/api/(?:ask|search)/?$")
-LOGIN_ROUTES = ("/login", "/login/")
+LOGIN_ROUTES = ("/login", "/login/", "/library/login")  # the chat's login and the knowledge base's admin password
+# streamed to disk by library_page.py under its own limit (max_upload_bytes), never held here
+UPLOAD_ROUTE = "/library/upload"
 _MAX_JSON_DEPTH = 64
 
 
@@ -129,6 +133,7 @@ class Guard:
     def __init__(self, app: Callable, settings: Any) -> None:
         self.app = app
         self.max_body = settings.max_body_bytes
+        self.max_upload = getattr(settings, "max_upload_bytes", 0)
         self.questions = SlidingWindow(settings.client_requests_per_minute)
         self.logins = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds, settings.login_delay_seconds)
 
@@ -153,6 +158,15 @@ class Guard:
             raise _Refused(404, "this app neither accepts nor serves files")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         length = headers.get("content-length")
+        if path == UPLOAD_ROUTE and method == "POST":
+            limit = self.max_upload
+            if length is not None and (not length.strip().isdigit() or (limit and int(length) > limit)):
+                from urllib.parse import parse_qs
+
+                name = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("name", ["the file"])[0]
+                raise _Refused(413, f"{short(name, 120)}: the file is larger than the upload limit of {limit // 2**20} MB "
+                                    "(setting max_upload_bytes); nothing was stored")
+            return receive
         if length is not None and (not length.strip().isdigit() or (self.max_body and int(length) > self.max_body)):
             raise _Refused(413, f"the request body is larger than the limit of {self.max_body} bytes")
         if method == "POST" and path in LOGIN_ROUTES:

@@ -136,6 +136,26 @@ class Assistant:
         query = self.pipeline.parser.parse(question, filters=filters)
         return self.retriever.search(query, k=k, filters=filters)
 
+    def switch_index(self, index: LoadedIndex) -> None:
+        """Serve `index` from now on, without a restart (the knowledge-base page calls this after a
+        rebuild). Its retriever, answer pipeline and structure are built and warmed *before* the
+        swap, so a question asked meanwhile is answered from the previous index, and one asked
+        after it from the new one; a question in flight keeps the pipeline it started with."""
+        from .index import load_structure
+        from .pipeline import AnswerPipeline
+        from .retrieve import HybridRetriever
+
+        structure = load_structure(index)  # damaged: raises here, and the previous index keeps serving
+        encoder = self.retriever.embedder  # the query encoder (its cache and workers) outlives the index
+        retriever = HybridRetriever(index, encoder, self.settings)
+        pipeline = AnswerPipeline(retriever, self.settings)
+        if index.chunks:  # one answer builds the lazy parts (the analyst's facts, the lexical stage)
+            for _ in pipeline.stream("预热 warm-up", [], "extractive", None):
+                pass
+        with self._lock:
+            self.index, self._retriever, self._pipeline, self._structure = index, retriever, pipeline, structure
+            self._chunk_by_id = {c.chunk_id: c for c in index.chunks}
+
     # ----------------------------------------------------------------- documents
 
     def documents(self) -> dict:

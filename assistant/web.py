@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from .api import add_api_routes
 from .feedback import FeedbackStore
 from .guard import Guard, short
+from .library_page import add_library_routes
 from .viewer import (CHAT_CSS, add_banner, render_answer, render_document, render_index, render_not_found, render_note,
                      render_partial, render_question)
 
@@ -67,7 +68,9 @@ def make_filters(district: str | None, doc_id: str | None):
 
 
 def _add_viewer_routes(app: FastAPI, assistant: Any, logged_in) -> None:
-    warnings = list(getattr(assistant, "warnings", []))
+    def warnings() -> list[str]:  # per request: the knowledge-base page switches the index while the app runs
+        return list(getattr(assistant, "warnings", []))
+
     pages = ["GET", "HEAD"]  # FastAPI routes answer only the methods listed; HEAD must match GET
 
     @app.api_route("/source", methods=pages, response_class=HTMLResponse)
@@ -75,7 +78,7 @@ def _add_viewer_routes(app: FastAPI, assistant: Any, logged_in) -> None:
     def source_index(request: Request) -> HTMLResponse:
         if not logged_in(request):
             return RedirectResponse("/", status_code=303)
-        return HTMLResponse(add_banner(render_index(assistant.documents()), warnings))
+        return HTMLResponse(add_banner(render_index(assistant.documents()), warnings()))
 
     # `:path` so that "/source/../x" or encoded slashes still land here (and get a 404) instead
     # of falling through to Gradio; the name is only ever a key into documents(), never a path.
@@ -86,7 +89,7 @@ def _add_viewer_routes(app: FastAPI, assistant: Any, logged_in) -> None:
         parsed = assistant.documents().get(doc_id)
         if parsed is None:
             return HTMLResponse(render_not_found(), status_code=404)
-        return HTMLResponse(add_banner(render_document(parsed), warnings))
+        return HTMLResponse(add_banner(render_document(parsed), warnings()))
 
 
 # ----------------------------------------------------------------------------- chat
@@ -116,12 +119,12 @@ def build_chat(assistant: Any):
     import gradio as gr
 
     settings = assistant.settings
-    documents = assistant.documents()
     has_llm = llm_available(settings)
     warnings = list(getattr(assistant, "warnings", []))
 
     def doc_choices(district: str) -> list[tuple[str, str]]:
-        docs = sorted((p.document for p in documents.values()), key=lambda d: (d.district, d.year, d.title))
+        # the current index's reports: the knowledge-base page adds and removes them while the app runs
+        docs = sorted((p.document for p in assistant.documents().values()), key=lambda d: (d.district, d.year, d.title))
         return [("全部 All", ALL)] + [(d.title, d.doc_id) for d in docs if district in (ALL, d.district)]
 
     store = FeedbackStore(settings.data_dir)
@@ -207,7 +210,8 @@ def build_chat(assistant: Any):
         if warnings:
             gr.HTML(render_note(" ".join(warnings), kind="refusal"), elem_id="index-warning")
         gr.Markdown(f"## {TITLE}\n闵行区、静安区规划与计划报告的问答助手：每句回答都带引用 [n]，点击可查看原文段落。"
-                    " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)",
+                    " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)"
+                    " · [资料库 Knowledge base](/library)",
                     elem_id="intro")
         history = gr.State([])
         records = gr.State({})  # message index -> the Answer's dict, for 👍/👎
@@ -282,6 +286,7 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
 
     _add_viewer_routes(app, assistant, logged_in)
     add_api_routes(app, assistant, logged_in)  # /v1 (OpenAI-compatible), /api (REST), /docs
+    add_library_routes(app, assistant, logged_in)  # /library: upload, replace, delete reports; re-index
     if include_chat:
         import gradio as gr
         from starlette.routing import Mount
