@@ -99,6 +99,7 @@ def chunk_document(parsed: ParsedDocument, settings: ChunkSettings = ChunkSettin
                     year=document.year,
                     title=document.title,
                     fields=block.fields,
+                    page=block.page,
                 )
             )
     return chunks
@@ -118,7 +119,7 @@ def chunk_corpus(corpus_dir: str, settings: ChunkSettings = ChunkSettings()) -> 
     result = ChunkedCorpus(problems=list(loaded.problems))
     for document, text in loaded.documents:
         try:
-            parsed = parse_document(document, text)
+            parsed = parse_document(document, text, loaded.pages.get(document.doc_id, ()))
         except (ParseError, ValueError) as exc:
             result.problems.append(CorpusProblem(document.path, f"could not be parsed: {exc}", doc_id=document.doc_id))
             continue

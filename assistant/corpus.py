@@ -1,5 +1,9 @@
 """The corpus: report files plus `catalog.toml`, loaded without ever writing to them.
 
+A report may be UTF-8 text, Markdown, PDF or DOCX (`readers.SUPPORTED_SUFFIXES`): each is read
+into the text shape parse.py reads by `readers.read_document`; a paged format's page of every
+line is kept (`LoadedCorpus.pages`) so blocks, chunks and citations know their page.
+
 A broken file (missing, not UTF-8, empty, binary, too large) becomes a `CorpusProblem`
 naming the file (and, for a catalogued report, its doc_id, so that a build can keep the
 report's previous version); the other reports still load. A file without a catalog entry is
@@ -17,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .models import Document
+from .readers import MAX_BYTES as MAX_DOCUMENT_BYTES
+from .readers import SUPPORTED_SUFFIXES, ExtractedText, UnreadableDocument, read_document
 
 log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.toml"
-MAX_FILE_BYTES = 20 * 1024 * 1024  # the largest report we expect is a few hundred KB
+MAX_FILE_BYTES = 20 * 1024 * 1024  # the largest text report we expect is a few hundred KB
+TEXT_SUFFIXES = (".txt", ".md")  # PDF/DOCX files may be larger (images, fonts): MAX_DOCUMENT_BYTES
 KINDS = ("yearly_report", "five_year_plan", "task_table", "article", "unknown")
 
 
@@ -40,6 +47,7 @@ class CorpusProblem:
 class LoadedCorpus:
     documents: list[tuple[Document, str]] = field(default_factory=list)  # (document, text)
     problems: list[CorpusProblem] = field(default_factory=list)
+    pages: dict[str, tuple[int, ...]] = field(default_factory=dict)  # doc_id -> page of each text line (paged formats)
 
     @property
     def errors(self) -> list[CorpusProblem]:
@@ -60,23 +68,19 @@ def slugify(name: str) -> str:
     return slug or "report"
 
 
-def read_report(path: Path) -> str:
-    """Read one report as UTF-8 text; raise ValueError with the reason when it is unusable."""
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"file is {size / 1e6:.1f} MB, larger than the {MAX_FILE_BYTES // 2**20} MB limit; split it")
-    data = path.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ValueError("is UTF-16 (it starts with a UTF-16 byte-order mark); re-save it as UTF-8")
-    if b"\x00" in data[:8192]:
-        raise ValueError("looks binary (contains NUL bytes); reports must be UTF-8 text")
+def extract_report(path: Path) -> ExtractedText:
+    """Read one report of any supported format; raise ValueError with the reason (not the path)
+    when it is unusable."""
+    limit = MAX_FILE_BYTES if path.suffix.lower() in TEXT_SUFFIXES else MAX_DOCUMENT_BYTES
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"is not valid UTF-8 (byte {exc.start}); re-save it as UTF-8") from None
-    if not text.strip():
-        raise ValueError("is empty")
-    return text
+        return read_document(path, max_bytes=limit)
+    except UnreadableDocument as exc:
+        raise ValueError(exc.reason) from None
+
+
+def read_report(path: Path) -> str:
+    """The text of one report (as parse.py reads it); ValueError with the reason when it is unusable."""
+    return extract_report(path).text
 
 
 def display_path(path: Path | str) -> str:
@@ -142,7 +146,7 @@ def load_corpus(corpus_dir: str | Path) -> LoadedCorpus:
         if kind not in KINDS:
             result.problems.append(CorpusProblem(str(path), f"unknown kind {kind!r}, expected one of {', '.join(KINDS)}", "warning"))
         _add(result, path, doc_id, entry)
-    for path in sorted(corpus_dir.glob("*.txt")):
+    for path in sorted(p for p in corpus_dir.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES):
         if path.name in catalogued_files:
             continue
         reason = _unusable_name(path, corpus_dir)
@@ -162,10 +166,15 @@ def load_corpus(corpus_dir: str | Path) -> LoadedCorpus:
 
 def _add(result: LoadedCorpus, path: Path, doc_id: str, entry: dict) -> bool:
     try:
-        text = read_report(path)
+        extracted = extract_report(path)
     except (ValueError, OSError) as exc:
         result.problems.append(CorpusProblem(str(path), str(exc), doc_id=doc_id if entry else ""))
         return False
+    text = extracted.text
+    for warning in extracted.warnings:  # e.g. a page without a text layer: the rest is indexed
+        result.problems.append(CorpusProblem(str(path), warning, "warning", doc_id if entry else ""))
+    if extracted.page_starts:
+        result.pages[doc_id] = extracted.line_pages()
     document = Document(
         doc_id=doc_id,
         title=str(entry.get("title", path.stem)),

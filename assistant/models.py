@@ -44,6 +44,7 @@ class Block:
     lines: tuple[int, int]  # 1-based line range in the source file: the way back to the original
     caption: str = ""  # table caption, e.g. "表一 2023年闵行区…主要目标完成情况"
     fields: tuple[tuple[str, str], ...] = ()  # (column header, cell) for table rows and tasks
+    page: int = 0  # 1-based page of the source file the block starts on (PDF); 0 when the format has no pages
 
     def readable(self) -> str:
         """`header: cell; ...` for rows (reads on its own), the text for everything else."""
@@ -78,6 +79,7 @@ class Chunk:
     year: str
     title: str
     fields: tuple[tuple[str, str], ...] = ()
+    page: int = 0  # the block's page in the source file (0: no pages)
 
     @property
     def url(self) -> str:
@@ -100,6 +102,7 @@ class Chunk:
             "year": self.year,
             "title": self.title,
             "fields": [list(f) for f in self.fields],
+            "page": self.page,
         }
 
     @classmethod
@@ -116,6 +119,7 @@ class Chunk:
             year=data["year"],
             title=data["title"],
             fields=tuple(tuple(f) for f in data.get("fields", [])),
+            page=int(data.get("page", 0) or 0),
         )
 
 
@@ -135,6 +139,7 @@ class Citation:
     breadcrumb: tuple[str, ...]
     quote: str
     url: str
+    page: int = 0  # the cited block's page in the source file (0: no pages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +150,7 @@ class Citation:
             "breadcrumb": list(self.breadcrumb),
             "text": self.quote,
             "url": self.url,
+            "page": self.page,
         }
 
 

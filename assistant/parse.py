@@ -12,7 +12,8 @@ Two layouts are recognised from the text itself, not from the file name:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 from .models import Block, Document, ParsedDocument, Section
 from .normalize import PARAGRAPH_END, clean_line, ends_paragraph, join_lines
@@ -55,11 +56,18 @@ class _Item:
     raw: str = ""
 
 
-def parse_document(document: Document, text: str) -> ParsedDocument:
+def parse_document(document: Document, text: str, line_pages: Sequence[int] = ()) -> ParsedDocument:
+    """`line_pages`: the source page of each line (index 0 = line 1), from the reader of a paged
+    format (readers.ExtractedText.line_pages); each block gets the page its first line is on."""
     lines = [_BOOKMARK.sub("", line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     if _is_task_table(lines):
-        return _TaskTableParser(document, lines).parse()
-    return _RunningTextParser(document, lines).parse()
+        parsed = _TaskTableParser(document, lines).parse()
+    else:
+        parsed = _RunningTextParser(document, lines).parse()
+    if any(line_pages):
+        last = len(line_pages)
+        parsed.blocks = [replace(b, page=line_pages[min(b.lines[0], last) - 1]) for b in parsed.blocks]
+    return parsed
 
 
 # --------------------------------------------------------------------------- sections

@@ -242,7 +242,8 @@ class AnswerPipeline:
                 if chunk_id not in numbering:
                     chunk = retrieved[chunk_id]
                     numbering[chunk_id] = len(numbering) + 1
-                    citations.append(Citation(numbering[chunk_id], chunk_id, chunk.doc_id, chunk.title, chunk.breadcrumb, chunk.text, chunk.url))
+                    citations.append(Citation(numbering[chunk_id], chunk_id, chunk.doc_id, chunk.title, chunk.breadcrumb, chunk.text,
+                                              chunk.url, chunk.page))
                 markers.append(f"[{numbering[chunk_id]}]")
             text = sentence.prefix + sentence.text.rstrip()
             parts.append(text + ("".join(markers) if markers else unsupported))

@@ -61,6 +61,12 @@ tr.block { scroll-margin-top:calc(var(--bar) + 4rem); }
 .block:target, .block.highlight { background:var(--hl); outline:2px solid #e0b400; outline-offset:2px; }
 tr.block:target td, tr.block.highlight td { background:var(--hl); }
 mark { background:var(--mark); padding:0 .1em; }
+/* the source page a block starts on (PDF): shown where the page changes and on the cited block;
+   drawn by ::before, so it is not part of the text the ?q= quote is searched in */
+p.pagestart::before, p.block:target::before, p.block.highlight::before,
+tr.pagestart td:first-child::before, tr.block:target td:first-child::before, tr.block.highlight td:first-child::before {
+  content:attr(data-page); float:right; margin-left:.6em; font-size:.75rem; color:var(--muted); font-weight:normal;
+  text-indent:0; border:1px solid var(--line); border-radius:3px; padding:0 .3em; line-height:1.5; background:#fff; }
 details.toc { margin:1rem 0 1.5rem; font-size:.95rem; }
 details.toc ul { margin:.3rem 0; padding-left:1.2rem; }
 ul.catalog { padding-left:1.2rem; }
@@ -159,15 +165,34 @@ def _cells(block: Block) -> list[str]:
     return [cell for _, cell in block.fields] if block.fields else block.text.split("\t")
 
 
-def _table(rows: list[Block], highlight_anchor: str | None, headers: tuple[str, ...]) -> str:
+def page_label(page: int) -> str:
+    """"第12页" for a block from page 12 of its source file; "" when the format has no pages."""
+    return f"第{page}页" if page else ""
+
+
+def _page_class(block: Block, pages: dict[str, int]) -> tuple[str, ...]:
+    """"pagestart" on the first block of each new source page."""
+    if not block.page or block.page == pages.get("last"):
+        return ()
+    pages["last"] = block.page
+    return ("pagestart",)
+
+
+def _page_attr(block: Block) -> str:
+    return f' data-page="{page_label(block.page)}" title="{page_label(block.page)}"' if block.page else ""
+
+
+def _row(row: Block, highlight_anchor: str | None, pages: dict[str, int]) -> str:
+    cells = _cells(row)
+    classes = _cls(row, highlight_anchor, *_page_class(row, pages))
+    return (f'<tr id="{escape(row.anchor)}" class="{classes}">'
+            + "".join(f"<td{_page_attr(row) if i == 0 else ''}>{_text(cell)}</td>" for i, cell in enumerate(cells)) + "</tr>")
+
+
+def _table(rows: list[Block], highlight_anchor: str | None, headers: tuple[str, ...], pages: dict[str, int]) -> str:
     caption = rows[0].caption
     head = "".join(f"<th>{_text(h)}</th>" for h in headers)
-    body = "".join(
-        f'<tr id="{escape(row.anchor)}" class="{_cls(row, highlight_anchor)}">'
-        + "".join(f"<td>{_text(cell)}</td>" for cell in _cells(row))
-        + "</tr>"
-        for row in rows
-    )
+    body = "".join(_row(row, highlight_anchor, pages) for row in rows)
     return (
         "<table>" + (f"<caption>{_text(caption)}</caption>" if caption else "")
         + (f"<thead><tr>{head}</tr></thead>" if head else "") + f"<tbody>{body}</tbody></table>"
@@ -181,15 +206,16 @@ def _group_key(block: Block) -> tuple:
     return (block.anchor,)  # anything else stands alone
 
 
-def _blocks(blocks: list[Block], highlight_anchor: str | None) -> Iterable[str]:
+def _blocks(blocks: list[Block], highlight_anchor: str | None, pages: dict[str, int]) -> Iterable[str]:
     for key, group in groupby(blocks, key=_group_key):
         rows = list(group)
         first = rows[0]
         if first.kind in ("table_row", "task"):
             headers = key[2] or (TASK_HEADERS if first.kind == "task" else ())
-            yield _table(rows, highlight_anchor, headers)
+            yield _table(rows, highlight_anchor, headers, pages)
         else:
-            yield f'<p id="{escape(first.anchor)}" class="{_cls(first, highlight_anchor, first.kind)}">{_text(first.text)}</p>'
+            classes = _cls(first, highlight_anchor, first.kind, *_page_class(first, pages))
+            yield f'<p id="{escape(first.anchor)}" class="{classes}"{_page_attr(first)}>{_text(first.text)}</p>'
 
 
 def _toc(sections: list[Section]) -> str:
@@ -212,13 +238,14 @@ def render_document(parsed: ParsedDocument, highlight_anchor: str | None = None)
         _toc(parsed.sections),
     ]
     known = set()
+    pages: dict[str, int] = {}  # the last source page labelled
     for section in parsed.sections:
         known.add(section.section_id)
         if section.heading and section.level > 0:
             parts.append(_heading(section))
-        parts.extend(_blocks(by_section.get(section.section_id, []), highlight_anchor))
+        parts.extend(_blocks(by_section.get(section.section_id, []), highlight_anchor, pages))
     orphans = [b for b in parsed.blocks if b.section_id not in known]  # defensive: never drop text
-    parts.extend(_blocks(orphans, highlight_anchor))
+    parts.extend(_blocks(orphans, highlight_anchor, pages))
     return _page(doc.title, "".join(parts), script=True)
 
 
@@ -285,6 +312,7 @@ CHAT_CSS = """
 .qa-sources ol { margin:.2rem 0 0; padding-left:1.6em; }
 .qa-sources li { margin:.25rem 0; }
 .qa-sources .crumb { opacity:.75; }
+.qa-sources .page { font-size:.85em; opacity:.75; }
 .qa-sources .quote { display:block; opacity:.85; }
 """
 _MAX_QUOTE = 220
@@ -328,13 +356,14 @@ def render_note(message: str, kind: str = "error") -> str:
     return f'<div class="qa-{kind}">{_text(message)}</div>'
 
 
-def _source_list(label: str, entries: list[tuple[str, str, str, tuple[str, ...], str, str, bool]]) -> str:
-    """An ordered list of passages: (li attributes, url, title, breadcrumb, quote, highlight, quoted)."""
+def _source_list(label: str, entries: list[tuple[str, str, str, tuple[str, ...], str, str, bool, int]]) -> str:
+    """An ordered list of passages: (li attributes, url, title, breadcrumb, quote, highlight, quoted, page)."""
     items = "".join(
         f'<li{attrs}>{_link(url, _text(title), highlight, quote if quoted else "")}'
+        f'{f" <span class=page>{page_label(page)}</span>" if page else ""}'
         f' <span class="crumb">{_text(" › ".join(crumb))}</span>'
         f'<span class="quote">{"“" if quoted else ""}{_text(_short(quote))}{"”" if quoted else ""}</span></li>'
-        for attrs, url, title, crumb, quote, highlight, quoted in entries
+        for attrs, url, title, crumb, quote, highlight, quoted, page in entries
     )
     return f'<div class="qa-sources"><b>{label}</b><ol>{items}</ol></div>' if items else ""
 
@@ -352,11 +381,11 @@ def render_answer(answer: Answer) -> str:
         return _link(citation.url, f"[{citation.n}]", cited.get(citation.n, ""), citation.quote, css="cite")
 
     body = _MARKER.sub(linked, _text(answer.text))  # escaping leaves "[n]" intact
-    sources = _source_list("来源 Sources", [(f' value="{c.n}"', c.url, c.title, c.breadcrumb, c.quote, cited.get(c.n, ""), True)
+    sources = _source_list("来源 Sources", [(f' value="{c.n}"', c.url, c.title, c.breadcrumb, c.quote, cited.get(c.n, ""), True, c.page)
                                            for c in answer.citations])
     reading = f'<div class="qa-reading">{_text(answer.reading)}</div>' if answer.reading else ""
     if not answer.refused:
         return f'<div class="qa-answer">{body}{reading}{sources}</div>'
     closest = _source_list("最接近的段落 Closest passages", [("", h.chunk.url, h.chunk.title, h.chunk.breadcrumb, h.chunk.text,
-                                                        h.chunk.text, False) for h in answer.closest])
+                                                        h.chunk.text, False, h.chunk.page) for h in answer.closest])
     return f'<div class="qa-answer"><div class="qa-refusal">{body}</div>{reading}{sources}{closest}</div>'

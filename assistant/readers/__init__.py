@@ -94,7 +94,7 @@ def _check_content(path: Path, suffix: str) -> None:
                                  "or an old-format .doc; remove the password, or save it as .docx, and upload it again")
     if expected is None:  # a text format: any known binary signature is a mismatch
         if found is not None:
-            raise UnreadableDocument(path, f"is named {suffix} but its content is {found[1]}; "
+            raise UnreadableDocument(path, f"is named {suffix} but its content is binary, {found[1]}; "
                                      "give it the right extension")
         return
     if expected == b"%PDF-" and b"%PDF-" in head:  # a PDF may have a few bytes of junk before its header
