@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from . import enumerations
 from .compute import Side, check_target, compare, target_pair
 from .coverage import KIND_NAMES, Coverage
+from .enumerations import Enumeration
 from .extractive import MIN_OVERLAP, Pick, mismatch, score_picks
 from .facts import Fact, FactBook
-from .lists import ListFinder
+from .lists import HeadingList, ListFinder
 from .models import Chunk, ParsedDocument, Period, Query
 from .phrasing import Place, lead, pick_fact, sentence_for
 from .retrieve import SearchResult
@@ -30,6 +32,7 @@ class Analyst:
     def __init__(self, chunks: list[Chunk], coverage: Coverage, facts: FactBook, structure: dict[str, ParsedDocument]) -> None:
         self.facts = facts
         self.lists = ListFinder(structure, chunks)
+        self.chunks = {c.chunk_id: c for c in chunks}
         self.places = {c.chunk_id: Place(c.district, p, coverage.doc_kinds.get(c.doc_id, ""))
                        for c, p in zip(chunks, coverage.periods)}
 
@@ -58,7 +61,7 @@ class Analyst:
 
     def computed(self, query: Query, result: SearchResult) -> list[Sentence] | None:
         if query.intent == "list":
-            return self._heading_list(query, result)
+            return self._list(query, result)
         if query.intent == "target_check":
             return self._target_check(query, result)
         sides = getattr(result, "sides", None)
@@ -66,11 +69,41 @@ class Analyst:
             return self._compare(query, sides)
         return None
 
-    def _heading_list(self, query: Query, result: SearchResult) -> list[Sentence] | None:
-        """The items under the heading the question names, one line each, "等N项" when shortened."""
+    def _list(self, query: Query, result: SearchResult) -> list[Sentence] | None:
+        """The items under the heading the question names, or the items one sentence enumerates when
+        the question's count matches them and not the heading's (四大功能区 listed in one sentence)."""
         found = self.lists.find(query, result.hits)
-        if found is None:
-            return None
+        enumeration = enumerations.find(query, result.hits)
+        if found is not None and query.item_kind and query.item_count and found.total != query.item_count:
+            # "四大功能区是哪四个" under a heading whose first paragraph introduces the four: the items of that kind
+            of_kind = [item for item in found.items if query.item_kind in item.text]
+            if len(of_kind) == query.item_count:
+                found = replace(found, items=of_kind, total=len(of_kind), first=of_kind[0].chunk)
+        if found is not None and enumeration is not None and enumeration.counted and found.total == query.item_count:
+            # both say "两大城市副中心": the sentence that names them, then each one's own passage
+            return self._enumeration(query, enumeration) + self._heading_list(query, found)[1:]
+        if found is not None and (enumeration is None or found.total == query.item_count):
+            return self._heading_list(query, found)
+        if enumeration is not None:
+            return self._enumeration(query, enumeration)
+        return None
+
+    def _enumeration(self, query: Query, found: Enumeration) -> list[Sentence]:
+        """七大场景共7项：智能分诊导诊、院内导航、…。 / one line per clause for parallel clauses."""
+        english = query.english
+        place = self.place(found.chunk)
+        count = str(len(found.items))
+        cite = dict(chunk_ids=[found.chunk.chunk_id], chunks=[found.chunk])
+        if found.clauses:
+            head = (f"the report names {count}:" if english else f"报告列出{count}项：")
+            lines = [Sentence(head, prefix=lead(place, head, english), derived=(count,), **cite)]
+            return lines + [Sentence(item + ("" if english else "。"), prefix=f"{i}. ", **cite) for i, item in enumerate(found.items, 1)]
+        text = (f"“{found.label}” ({count}): " + "; ".join(found.items) + "." if english
+                else f"{found.label}共{count}项：" + "、".join(found.items) + "。")
+        return [Sentence(text, prefix=lead(place, text, english, figure=False), derived=(count,), **cite)]
+
+    def _heading_list(self, query: Query, found: HeadingList) -> list[Sentence]:
+        """The items under the heading the question names, one line each, "等N项" when shortened."""
         english = query.english
         heading = found.section.heading
         count = str(found.total)
@@ -129,7 +162,31 @@ class Analyst:
             if best is not None:
                 found.append((best, pick))
                 found += [(f, pick) for f in facts if f is not best]
+        if question.measure and not any(f.relation == question.measure for f, _ in found):
+            found += self._looked_up(question)
         return found
+
+    def _looked_up(self, question: Query) -> list[tuple[Fact, Pick]]:
+        """The side's figure of the asked measure from the facts of the whole corpus, when its own
+        search found the subject only in other passages (闵行's 社零 amount is in the indicator table,
+        its growth in a paragraph the search ranked lower): same district, report, period and
+        measure, about the subject; the closest subject first."""
+        years = {p.year for p in question.periods if p.year}
+        kinds = question.period_kinds
+        found = [f for f in self.facts.facts
+                 if f.relation == question.measure and "、" not in f.subject
+                 and (not question.districts or f.district in question.districts)
+                 and (not question.doc_ids or f.doc_id in question.doc_ids)
+                 and (not years or f.period.year in years) and (not kinds or f.period.kind in kinds)
+                 and f.chunk_id in self.chunks and about_subject(question, f)]
+        terms = [t for t in question.terms if len(t) > 1]
+        found.sort(key=lambda f: (-sum(len(t) for t in terms if t in f.subject), len(f.subject)))
+        return [(f, self._fact_pick(f)) for f in found]
+
+    def _fact_pick(self, fact: Fact) -> Pick:
+        chunk = self.chunks[fact.chunk_id]
+        text = chunk.text if chunk.kind == "table_row" else chunk.text[fact.span[0]:fact.span[1]].strip()
+        return Pick(text, chunk, 0.0, overlap=1.0)
 
     def _side_name(self, query: Query, side_query: Query, chunk: Chunk) -> str:
         if len(query.doc_kinds) > 1:

@@ -248,6 +248,8 @@ class Query:
     asked: str = ""  # the question exactly as asked (echoed back in the Answer)
     operation: str = ""  # what a comparison computes: each | sum | consistency ("" = the difference)
     doc_kinds: tuple[str, ...] = ()  # kinds of report the question names (纲要, 责任分解表): sides of a comparison
+    item_count: int = 0  # how many items a list question asks for ("四大功能区是哪四个": 4; 0 = not said)
+    item_kind: str = ""  # what the items are ("功能区", "度", "镇和街道"; "" = not said)
 
     @property
     def english(self) -> bool:

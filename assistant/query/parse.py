@@ -65,10 +65,15 @@ class QueryParser:
             topic = re.sub(r"\s+", " ", re.sub("|".join(map(re.escape, named)), " ", topic)).strip(" 和与及在里中的")
             terms = self._terms(text if english else topic, report_terms, english)
         operation = next((name for name, words in self.vocab.operations.items() if _has(lowered, words)), "")
+        item_count, item_kind = self._items(text) if intent in ("list", "fact", "definition") else (0, "")
+        if intent != "list":  # "四大民俗节庆活动是什么": a count of a kind asks for the items
+            item_count, item_kind = (item_count, item_kind) if item_count > 1 and item_kind else (0, "")
+            intent = "list" if item_count else intent
+        terms = tuple(t for t in terms if not self.vocab.is_count_word(t))
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
-                      operation=operation, doc_kinds=doc_kinds)
+                      operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
@@ -156,6 +161,22 @@ class QueryParser:
         if any(p.year for p in periods) and not _has(lowered, self.vocab.question_phrases):
             return "figure"  # "GDP 闵行区2023": a subject and a year, no question word, asks for the figure
         return "fact"
+
+    def _items(self, text: str) -> tuple[int, str]:
+        """(how many, what kind) of items a list question asks for: (4, "功能区") for "四大功能区是哪四个",
+        (3, "度") for "提升哪三个“度”", (0, "镇和街道") for "包括哪些镇和街道"."""
+        v = self.vocab
+        found = [(v.item_numerals.get(m.group(1)) or int(m.group(1)), m.group(2)) for m in v.count_pattern().finditer(text)]
+        if not any(kind for _, kind in found):  # "哪两所高校建…": no end word after the kind, its first word is it
+            found += [(v.item_numerals.get(m.group(1)) or int(m.group(1)), (tokenize(m.group(2)) or [""])[0])
+                      for m in v.count_pattern(open_end=True).finditer(text)]
+        count = next((n for n, kind in found if kind), found[0][0] if found else 0)
+        kind = next((kind for _, kind in found if kind), "")
+        if not kind:
+            which = next((w for w in v.item_which if w in text), "")
+            if which:
+                kind = re.split(r"[?？，,。]", text.split(which, 1)[1])[0][:8]
+        return count, kind
 
     def _measure(self, lowered: str) -> str:
         for measure in self.vocab.measures:

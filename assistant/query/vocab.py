@@ -55,6 +55,25 @@ class Vocabulary:
     units_en: dict[str, str]  # 亿元 -> hundred million yuan
     districts_en: dict[str, str]  # 闵行区 -> Minhang
     kinds_en: dict[str, str]  # five_year_plan -> 14th Five-Year Plan
+    item_numerals: dict[str, int]  # 四 -> 4 (how many items a list question asks for)
+    item_counters: tuple[str, ...]  # 大, 个, 项 …
+    item_ends: tuple[str, ...]  # words after the kind of item (是, 包括, ？)
+    item_which: tuple[str, ...]  # 哪些: names the kind without a count
+
+    def count_pattern(self, open_end: bool = False) -> re.Pattern[str]:
+        """numeral + counter + the kind of item (quoted or not) up to an end word (`open_end`: the
+        CJK text that follows, for the caller to cut)."""
+        numerals = "|".join(map(re.escape, self.item_numerals)) + r"|\d{1,2}"
+        counters = "|".join(map(re.escape, sorted(self.item_counters, key=len, reverse=True)))
+        ends = "|".join(map(re.escape, self.item_ends))
+        if open_end:
+            return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{2,8}})")
+        return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{0,8}}?)[”\"’]?(?={ends}|$)")
+
+    def is_count_word(self, token: str) -> bool:
+        """四大, 两个, 3项: a count, not what the question is about."""
+        return any(token.startswith(n) and token[len(n):] in self.item_counters for n in self.item_numerals) or bool(
+            re.fullmatch(r"\d{1,2}", token[:-1]) and token[-1:] in self.item_counters)
 
     # ------------------------------------------------------------------ matching
 
@@ -112,4 +131,8 @@ def vocabulary() -> Vocabulary:
         units_en=dict(english["units"]),
         districts_en=dict(english["districts"]),
         kinds_en=dict(english["document_kinds"]),
+        item_numerals=dict(question["items"]["numerals"]),
+        item_counters=tuple(question["items"]["counters"]),
+        item_ends=tuple(question["items"]["ends"]),
+        item_which=_phrases(question["items"]["which"]),
     )
