@@ -164,7 +164,8 @@ class Guard:
                 from urllib.parse import parse_qs
 
                 name = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("name", ["the file"])[0]
-                raise _Refused(413, f"{short(name, 120)}: the file is larger than the upload limit of {limit // 2**20} MB "
+                name = "".join(ch for ch in name[:120] if ch.isprintable()).replace("<", "‹").replace(">", "›")
+                raise _Refused(413, f"{name}: the file is larger than the upload limit of {limit / 2**20:.3g} MB "
                                     "(setting max_upload_bytes); nothing was stored")
             return receive
         if length is not None and (not length.strip().isdigit() or (self.max_body and int(length) > self.max_body)):

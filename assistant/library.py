@@ -107,8 +107,9 @@ class _Transaction:
             path.unlink(missing_ok=True)
         for moved, original in self.trashed:
             os.replace(moved, original)
-        if self.catalog is not None:
-            atomic_write(self.corpus_dir / CATALOG_NAME, self.catalog)
+        catalog = self.corpus_dir / CATALOG_NAME
+        if self.catalog is not None and (not catalog.exists() or catalog.read_bytes() != self.catalog):
+            atomic_write(catalog, self.catalog)
         shutil.rmtree(self.trash, ignore_errors=True)
 
     def commit(self) -> None:
@@ -138,7 +139,7 @@ class Library:
         limit = self.settings.max_upload_bytes
         if limit and size > limit:  # before copying anything
             raise LibraryError(f"{name or Path(path).name}: the file is {size / 2**20:.1f} MB, larger than the upload limit of "
-                               f"{limit / 2**20:.0f} MB (setting max_upload_bytes); split it or raise the limit")
+                               f"{limit / 2**20:.3g} MB (setting max_upload_bytes); split it or raise the limit")
         return self.uploads.stage(name or Path(path).name, chunks())
 
     def documents(self, index: Any = None) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 import uuid
@@ -21,6 +22,8 @@ from typing import Iterable
 
 from .config import Settings
 from .library_catalog import CatalogError, CatalogFields, atomic_write, prefill, read_entries
+
+log = logging.getLogger(__name__)
 
 STALE_UPLOAD_SECONDS = 24 * 3600
 MAX_UNPACKED_RATIO = 100  # a ZIP package (DOCX, OFD) unpacking to more than this x its size is refused...
@@ -118,7 +121,7 @@ class Uploads:
                 for chunk in chunks:
                     size += len(chunk)
                     if limit and size > limit:
-                        raise LibraryError(f"{name}: the file is larger than the upload limit of {limit / 2**20:.0f} MB "
+                        raise LibraryError(f"{name}: the file is larger than the upload limit of {limit / 2**20:.3g} MB "
                                            "(setting max_upload_bytes); split it or ask the administrator to raise the limit")
                     digest.update(chunk)
                     out.write(chunk)
@@ -147,6 +150,10 @@ class Uploads:
             extracted = read_document(path, max_bytes=self.settings.max_upload_bytes or 2**62)
         except UnreadableDocument as exc:
             raise LibraryError(f"{name}: {exc.reason}") from None
+        except Exception as exc:  # noqa: BLE001 - a reader's own bug: the upload is refused, the app stays up
+            log.exception("reading upload %r failed", name)
+            raise LibraryError(f"{name}: the file could not be read ({type(exc).__name__}: {str(exc)[:200] or 'no details'}); "
+                               "check that it opens in an office program, or export it again") from None
         text_sha = hashlib.sha256(extracted.text.encode("utf-8")).hexdigest()
         duplicate = self.duplicate_of(sha, text_sha)
         if duplicate:
