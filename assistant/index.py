@@ -38,6 +38,7 @@ from .corpus import CorpusProblem, catalog_errors
 from .integrity import checksum_problems, file_checksums, usable_vectors
 from .facts import FactBook, extract_facts, read_facts, write_facts
 from .lexical import LexicalIndex
+from .stores import Rows as StoreRows, publish as publish_store, store_reasons
 from .models import Block, Chunk, Document, ParsedDocument, Section
 
 log = logging.getLogger(__name__)
@@ -352,7 +353,13 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         np.save(staging / "embeddings.npy", vectors)
         faiss_index = make_faiss_index(vectors, settings)
         faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
-        LexicalIndex.build([c.context for c in corpus.chunks]).save(staging / "lexical")
+        lexical = LexicalIndex.build([c.context for c in corpus.chunks])
+        lexical.save(staging / "lexical")
+        # the configured store's copy (Milvus: the standby collection; its alias moves after `current`)
+        published, activate_store = publish_store(settings, StoreRows(corpus.chunks, hashes, vectors, manifest_documents(corpus.documents)), lexical)
+        if published.entry["kind"] != "faiss":
+            notes.append(f"store {published.entry['kind']}: {published.entry.get('collection')} {published.upserted} rows written, "
+                         f"{published.deleted} deleted ({published.seconds:.1f} s)")
         index_type = "flat" if isinstance(faiss_index, faiss.IndexFlat) else "hnsw"
         manifest = {
             "format": FORMAT_VERSION,
@@ -360,6 +367,7 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
             "model": {"id": model_id, "setting": settings.model, "dim": dim},
             "chunking": {"max_chars": settings.max_chars, "overlap_chars": settings.overlap_chars},
             "faiss": {"type": index_type, "vectors": len(hashes)},
+            "store": published.entry,
             "documents": manifest_documents(corpus.documents),
             "problems": [str(p) for p in corpus.problems],
             # reports that failed to load: served from their previous version (kept) or absent
@@ -380,6 +388,7 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    activate_store()
     _remove_old_builds(index_dir, keep=(final, previous))
     for doc_id, why in {**kept, **missing}.items():
         log.error("%s failed to load (%s); %s", doc_id, why, "its previous version is kept" if doc_id in kept else "it is not in the index")
@@ -469,7 +478,7 @@ def load_structure(index: "LoadedIndex") -> dict[str, ParsedDocument]:
 
 
 def check_manifest(manifest: dict, settings: Settings, fingerprint: dict[str, str] | None, model_id: str) -> list[str]:
-    reasons = []
+    reasons = store_reasons(manifest, settings)
     if manifest.get("format") != FORMAT_VERSION or manifest.get("parser_version") != PARSER_VERSION:
         reasons.append("it was built by another version of the assistant")
     if manifest["model"]["id"] != model_id:

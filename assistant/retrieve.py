@@ -24,6 +24,7 @@ from .coverage import Coverage
 from .models import Chunk, Filters, Hit, Query
 from .normalize import squash
 from .query.vocab import vocabulary
+from .stores import Scope, open_search
 
 DISTRICT_ALIASES = {name: aliases for name, aliases in vocabulary().districts.items()}
 
@@ -58,6 +59,7 @@ class HybridRetriever:
         self._years = [_chunk_years(c) for c in self.chunks]
         self._squashed = [squash(c.text) for c in self.chunks]
         self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self.store = open_search(index, settings)
 
     def next_chunk(self, chunk: Chunk) -> Chunk | None:
         """The chunk after this one in its document (chunks are stored in reading order)."""
@@ -101,24 +103,22 @@ class HybridRetriever:
         # sides: cross-lingual similarities of the small model are compressed and rank poorly alone
         query_vector = self.embed_query(query.search_text)
         t1 = time.perf_counter()
-        lexical = self.index.lexical.scores(query.search_text)
-        t2 = time.perf_counter()
         allowed = self.scope_mask(query, filters) if scoped else (self._mask(filters) if filters else np.ones(n, dtype=bool))
-        restricted = int(allowed.sum()) < n
-        depth = min(n, max(self.settings.candidates, k) * (4 if restricted else 1))
-        scores, ids = self.index.faiss_index.search(query_vector[None, :].astype(np.float32), depth)
+        # the store ranks each side within the scope (assistant/stores: FAISS + bm25s here, or Milvus)
+        scope = Scope.of(query, filters, scoped)
+        lexical_side = self.store.lexical(query.search_text, self.settings.candidates, allowed, scope)
+        t2 = time.perf_counter()
+        dense_side = self.store.dense(query_vector, max(self.settings.candidates, k), allowed, scope)
         t3 = time.perf_counter()
-        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-
-        lexical_order = [int(i) for i in np.argsort(-lexical)[: self.settings.candidates * (4 if restricted else 1)]
-                         if lexical[i] > 0 and allowed[i]][: self.settings.candidates]
-        dense_order = [i for i in sorted(dense, key=dense.get, reverse=True) if allowed[i]][: self.settings.candidates]
+        lexical, dense = lexical_side.score, dense_side.scores
+        lexical_order = lexical_side.order[: self.settings.candidates]
+        dense_order = dense_side.order[: self.settings.candidates]
         fused: dict[int, float] = {}
         s = self.settings
         if s.fusion == "weighted":
-            top_lex = float(lexical.max()) or 1.0
+            top_lex = lexical_side.top or 1.0
             for i in set(lexical_order) | set(dense_order):
-                fused[i] = s.lexical_weight * float(lexical[i]) / top_lex + s.dense_weight * max(dense.get(i, 0.0), 0.0)
+                fused[i] = s.lexical_weight * lexical(i) / top_lex + s.dense_weight * max(dense.get(i, 0.0), 0.0)
         else:
             for rank, i in enumerate(lexical_order):
                 fused[i] = fused.get(i, 0.0) + s.lexical_weight / (s.rrf_k + rank + 1)
@@ -138,7 +138,7 @@ class HybridRetriever:
             if any(text == other or (len(text) > 30 and (text in other or other in text)) for other in seen):
                 continue
             seen.append(text)
-            hits.append(Hit(self.chunks[i], fused[i], {"lexical": float(lexical[i]), "dense": dense.get(i, 0.0)}))
+            hits.append(Hit(self.chunks[i], fused[i], {"lexical": lexical(i), "dense": dense.get(i, 0.0)}))
             if len(hits) == k:
                 break
         t4 = time.perf_counter()
