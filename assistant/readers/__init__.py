@@ -52,6 +52,13 @@ from . import docx as _docx, pdf as _pdf, text as _text  # noqa: E402  (the read
 
 _READERS = {".txt": _text.read_txt, ".md": _text.read_markdown, ".docx": _docx.read_docx, ".pdf": _pdf.read_pdf}
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_READERS)
+# formats staff have that we cannot read yet, with why and what to do instead (eval/reports/formats.md)
+_NOT_SUPPORTED = {
+    ".ofd": " yet (the one OFD library we could test, easyofd, failed to read OFD files; see "
+            "eval/reports/formats.md); open it in an OFD reader (数科, 福昕) and save it as PDF",
+    ".doc": " (the old binary Word format); open it in Word or WPS and save it as .docx",
+    ".wps": " (WPS's own format); open it in WPS and save it as .docx",
+}
 
 
 def read_document(path: Path, max_bytes: int = MAX_BYTES) -> ExtractedText:
@@ -59,13 +66,14 @@ def read_document(path: Path, max_bytes: int = MAX_BYTES) -> ExtractedText:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _READERS:
-        raise UnreadableDocument(path, f"files of type {suffix or '(no extension)'} are not supported; "
+        hint = _NOT_SUPPORTED.get(suffix, "")
+        raise UnreadableDocument(path, f"files of type {suffix or '(no extension)'} are not supported{hint}; "
                                  f"supported: {', '.join(SUPPORTED_SUFFIXES)}")
     if not path.is_file():
         raise UnreadableDocument(path, "does not exist or is not a regular file")
     size = path.stat().st_size
     if size > max_bytes:
-        raise UnreadableDocument(path, f"is {size / 2**20:.1f} MB, larger than the {max_bytes / 2**20:.0f} MB limit; "
+        raise UnreadableDocument(path, f"is {_mb(size)}, larger than the {_mb(max_bytes)} limit; "
                                  "split it or raise the limit")
     if size == 0:
         raise UnreadableDocument(path, "is empty (0 bytes); upload the file again")
@@ -74,6 +82,10 @@ def read_document(path: Path, max_bytes: int = MAX_BYTES) -> ExtractedText:
     if not extracted.text.strip():
         raise UnreadableDocument(path, "contains no text")
     return extracted
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.0f} MB" if size >= 10 * 2**20 else f"{size / 2**20:.1f} MB"
 
 
 # what a file's first bytes say it is (its "magic"), whatever its name says

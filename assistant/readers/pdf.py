@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pdfplumber
-from pdfminer.pdfdocument import PDFPasswordIncorrect
-from pdfminer.pdfparser import PDFSyntaxError
+from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
+from pdfplumber.utils.exceptions import PdfminerException
 
 from ..normalize import join_lines
 from . import ExtractedText, UnreadableDocument
@@ -156,8 +156,7 @@ class _Assembler:
             if rows and _continues(current, rows[0]):
                 last = current.rows[-1]
                 current.rows[-1] = [(join_lines(a[0], b[0]), a[1]) for a, b in zip(last, rows[0])]
-                current.page_rows[table.page] -= 1
-                rows = rows[1:]
+                rows = rows[1:]  # the row began on the previous page; this page's first row is the next one
             current.rows.extend(rows)
             return
         self._end_table()
@@ -192,11 +191,12 @@ def _fill_task_merges(table: _Table) -> None:
 def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
     try:
         pdf = pdfplumber.open(path)
-    except PDFPasswordIncorrect:
-        raise UnreadableDocument(path, "is password-protected; remove the password (print or export it "
-                                 "without one) and upload it again") from None
-    except (PDFSyntaxError, ValueError, KeyError, TypeError) as exc:
-        raise UnreadableDocument(path, f"is damaged: not a readable PDF ({type(exc).__name__}: {exc}); "
+    except Exception as exc:  # pdfplumber wraps pdfminer's errors in PdfminerException(original)
+        cause = exc.args[0] if isinstance(exc, PdfminerException) and exc.args else exc
+        if isinstance(cause, (PDFPasswordIncorrect, PDFEncryptionError)):
+            raise UnreadableDocument(path, "is password-protected; remove the password (print or export it "
+                                     "without one) and upload it again") from None
+        raise UnreadableDocument(path, f"is damaged: not a readable PDF ({type(cause).__name__}: {cause}); "
                                  "export it again") from None
     warnings: list[str] = []
     pages: list[list[_Line | _Table]] = []
@@ -209,8 +209,6 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
                     pages.append([])
                     continue
                 pages.append(_page_items(page, number))
-    except PDFPasswordIncorrect:
-        raise UnreadableDocument(path, "is password-protected; remove the password and upload it again") from None
     except Exception as exc:  # pdfminer raises many types for broken streams; name the file, keep the rest going
         raise UnreadableDocument(path, f"is damaged: reading its pages failed ({type(exc).__name__}: {exc}); "
                                  "export it again") from None
