@@ -80,11 +80,12 @@ def token_id(token: str) -> int:
     return zlib.crc32(token.encode("utf-8"))
 
 
-def chunk_years(year: str) -> list[int]:
+def chunk_years(year: str) -> tuple[int, int]:
+    """First and last year a chunk's report covers ((-1, -1): none), as retrieve._chunk_years reads them."""
     import re
 
     parts = [int(p) for p in re.findall(r"\d{4}", year)]
-    return list(range(parts[0], parts[-1] + 1)) if parts else []
+    return (parts[0], parts[-1]) if parts else (-1, -1)
 
 
 def _period_expr(period: Period) -> str:
@@ -105,8 +106,8 @@ def scope_expr(scope: Scope) -> str:
         parts.append(f"district in {json.dumps(list(scope.districts), ensure_ascii=False)}")
     if scope.doc_ids:
         parts.append(f"doc_id in {json.dumps(list(scope.doc_ids), ensure_ascii=False)}")
-    if scope.years:
-        parts.append(f"ARRAY_CONTAINS_ANY(years, {[int(y) for y in scope.years]})")
+    if scope.years:  # a chunk's years are one range; ranges, not an array field: Milvus Lite scans arrays row by row
+        parts.append("(" + " or ".join(f"(year_from <= {int(y)} and year_to >= {int(y)})" for y in scope.years) + ")")
     periods = [_period_expr(p) for p in scope.periods]
     if periods and all(periods):  # a period without year or kind allows everything
         parts.append("(" + " or ".join(periods) + ")")
@@ -133,8 +134,8 @@ def _schema(client, dim: int, mode: str):
     schema.add_field("lex", DataType.SPARSE_FLOAT_VECTOR)
     for name in ("district", "doc_id", "period_kind"):
         schema.add_field(name, DataType.VARCHAR, max_length=512)
-    schema.add_field("years", DataType.ARRAY, element_type=DataType.INT64, max_capacity=64)
-    schema.add_field("period_year", DataType.INT64)
+    for name in ("year_from", "year_to", "period_year"):
+        schema.add_field(name, DataType.INT64)
     schema.add_field("in_plan", DataType.BOOL)
     if mode == "bm25":
         schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
@@ -154,6 +155,8 @@ def _index_params(client, settings, count: int, mode: str):
     # bm25s's defaults (k1 1.5, b 0.75), so that both lexical modes score alike
     params.add_index("lex", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25" if mode == "bm25" else "IP",
                      params={"bm25_k1": 1.5, "bm25_b": 0.75} if mode == "bm25" else {})
+    for name in ("district", "doc_id", "period_kind", "period_year", "year_from", "year_to"):
+        params.add_index(name, index_type="INVERTED")  # the scope filters (the one scalar index Milvus Lite implements)
     return params
 
 
@@ -182,7 +185,7 @@ def _records(settings, rows: Rows, lexical) -> list[dict]:
     for i, (chunk, content_hash) in enumerate(zip(rows.chunks, rows.hashes)):
         period = coverage.periods[i]
         record = {"chunk_id": chunk.chunk_id, "text": fold(chunk.context), "district": chunk.district, "doc_id": chunk.doc_id,
-                  "years": chunk_years(chunk.year), "period_year": int(period.year or -1), "period_kind": period.kind,
+                  "year_from": chunk_years(chunk.year)[0], "year_to": chunk_years(chunk.year)[1], "period_year": int(period.year or -1), "period_kind": period.kind,
                   "in_plan": bool(plan[i])}
         if weights is not None:
             record["lex"] = {k: round(v, 6) for k, v in sorted(weights[i].items())} or {0: 0.0}
@@ -218,7 +221,7 @@ def _existing(client, name: str) -> dict[str, str]:
 def _matches(client, name: str, dim: int) -> bool:
     fields = {f["name"]: f for f in client.describe_collection(name)["fields"]}
     dense = fields.get("dense", {})
-    return "sig" in fields and int(dense.get("params", {}).get("dim", -1)) == dim
+    return "year_from" in fields and int(dense.get("params", {}).get("dim", -1)) == dim
 
 
 class PendingSwitch:
