@@ -131,7 +131,8 @@ def english_fact(place: Place, fact: Fact) -> tuple[str, str]:
     name = vocabulary().districts_en.get(place.district, place.district)
     value = fact.display() + (f" ({vocabulary().units_en[fact.unit]})" if fact.unit in vocabulary().units_en else "")
     if fact.period.kind == "outcome" and place.period.year:
-        return f"In {place.period.year}, {name}'s ", f"“{fact.subject}” was {value}."
+        verb = "grew" if fact.relation == "growth" and not fact.value.startswith("-") else "was"
+        return f"In {place.period.year}, {name}'s ", f"“{fact.subject}” {verb} {value}."
     if fact.period.kind == "target" and place.period.year:
         return f"{name}'s {place.period.year} target for ", f"“{fact.subject}” is {value}."
     return place.en() + ": ", f"“{fact.subject}”: {value}."
@@ -142,7 +143,7 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
     states the asked figure, the row as a sentence, or the report's sentence with where it is from."""
     is_row = bool(chunk.fields) and chunk.kind != "task"
     fact = pick_fact(query, facts) if kind in ("figure", "comparison", "fact") else None
-    if query.english and fact is not None and not is_row and kind == "figure":
+    if query.english and fact is not None and not is_row and (kind == "figure" or (kind == "fact" and query.measure)):
         return english_fact(place, fact)
     if is_row:
         label = next((v for k, v in chunk.fields if k not in ("序号", "属性") and v), "")

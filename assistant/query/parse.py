@@ -19,6 +19,7 @@ from .vocab import Vocabulary, vocabulary
 
 # A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure).
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)")
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b|\b\d[A-Z]\b")  # TOD, GDP, 5G
 _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps decimals whole
 
 
@@ -193,6 +194,11 @@ class QueryParser:
             return "missed"
         return "down" if _has(lowered, premise["down"]) else "up" if _has(lowered, premise["up"]) else ""
 
+    def _is_scope(self, term: str) -> bool:
+        """十四五规划 (for "five-year plan"): a period or a kind of report, i.e. where to look, not what for."""
+        scope = [w for kind in ("fyp", "prior") for w in self.vocab.period_words[kind] if not w.isascii()]
+        return any(w in term for w in scope + [w for ws in self.vocab.document_kinds.values() for w in ws if not w.isascii()])
+
     def _report_terms(self, lowered: str) -> list[str]:
         """The reports' terms for the colloquial words of the question, longest phrases first."""
         found: list[str] = []
@@ -224,14 +230,17 @@ class QueryParser:
         topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)
         pieces = [p.strip("的了是吗呢啊和与及年个为在有对由把将从里各") for p in _PUNCT.split(topic)]
         pieces = [p for p in pieces if p and p not in v.stopwords and not (len(p) == 1 and not p.isdigit())]
-        if is_english(text):  # the Chinese terms, without table column names (主要任务, 牵头单位)
-            pieces = [t for t in chinese_terms(" ".join(pieces)) if t not in v.columns_en] or [p for p in pieces if not p.isascii()]
+        if is_english(text):  # the Chinese terms, without table column names (主要任务, 牵头单位) and scope words
+            chinese = [t for t in chinese_terms(" ".join(pieces)) if t not in v.columns_en and not self._is_scope(t)]
+            acronyms = [a for a in _ACRONYM.findall(text) if self.known_term(a.lower())]  # TOD, 5G: the reports print them
+            pieces = chinese + acronyms or [p for p in pieces if not p.isascii()]
         return " ".join(dict.fromkeys(pieces + [t for t in report_terms if not any(t in p for p in pieces)]))[:60]
 
     def _terms(self, text: str, report_terms: list[str], english: bool) -> tuple[str, ...]:
         v = self.vocab
         aliases = set(v.alias_spans())
-        tokens = tokenize(text) + [t for term in report_terms + chinese_terms(text) for t in tokenize(term)]
+        chinese = [t for t in chinese_terms(text) if not self._is_scope(t)] if english else chinese_terms(text)
+        tokens = tokenize(text) + [t for term in report_terms + chinese for t in tokenize(term)]
         terms = []
         for token in tokens:
             if token in v.stopwords or token in aliases or _YEAR.fullmatch(token) or not any(c.isalnum() for c in token):
