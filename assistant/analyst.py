@@ -17,7 +17,7 @@ from .enumerations import Enumeration
 from .extractive import MIN_OVERLAP, Pick, mismatch, score_picks
 from .facts import Fact, FactBook
 from .lists import HeadingList, ListFinder
-from .models import Chunk, ParsedDocument, Period, Query
+from .models import Chunk, Hit, ParsedDocument, Period, Query
 from .phrasing import Place, lead, pick_fact, sentence_for
 from .retrieve import SearchResult
 from .verify import Sentence
@@ -26,6 +26,7 @@ from .verify import Sentence
 # then counts, areas and lengths, then rates.
 _RELATION_ORDER = ("amount", "count", "area", "length", "value", "share", "growth")
 SIDE_PICKS = 5  # picks per side searched for a comparable figure
+GROUNDING_FACTS = 40  # facts listed in an LLM prompt: the passages' figures, not a wall of numbers
 
 
 class Analyst:
@@ -56,6 +57,11 @@ class Analyst:
 
         stating = [p for p in chosen if direct(p)]
         return stating or chosen
+
+    def passage_facts(self, hits: list[Hit]) -> list[tuple[int, Fact]]:
+        """The facts of the passages an LLM reads, numbered as in its prompt."""
+        facts = [(n, f) for n, hit in enumerate(hits, 1) for f in self.facts.in_chunk(hit.chunk.chunk_id)]
+        return facts[:GROUNDING_FACTS]
 
     # ------------------------------------------------------------------ computed answers
 
@@ -153,8 +159,8 @@ class Analyst:
         question = replace(side_query, intent="figure")
         found: list[tuple[Fact, Pick]] = []
         for pick in score_picks(question, side_result.hits, "figure")[:SIDE_PICKS]:
-            if mismatch(question, pick, "figure"):
-                continue
+            if mismatch(question, pick, "figure") or (question.districts and pick.chunk.district not in question.districts):
+                continue  # never one district's figure for another's side
             facts = [f for f in self.facts.in_sentence(pick.chunk, pick.text) if about_subject(question, f)]
             if question.period_kinds:
                 facts = [f for f in facts if f.period.kind in question.period_kinds] or facts

@@ -108,8 +108,10 @@ def compare(query: Query, sides: list[Side], operation: str, stated: list[Senten
         return stated + [Sentence(text, cited, chunks=chunks)]
     name = vocabulary().districts_en.get(high.name, high.name) if english else high.name
     other = vocabulary().districts_en.get(low.name, low.name) if english else low.name
-    text = (f"{name} is higher, by {_fmt(diff, places)} {unit_en(unit)} ({formula})." if english
-            else f"{name}更高，比{other}高{_fmt(diff, places)}{unit}（{formula}）。")
+    rate = a.fact.relation in ("growth", "share")  # rates are higher, amounts and counts are more
+    word = "高" if rate else "多"
+    text = (f"{name} is {'higher' if rate else 'larger'}, by {_fmt(diff, places)} {unit_en(unit)} ({formula})." if english
+            else f"{name}更{word}，比{other}{word}{_fmt(diff, places)}{unit}（{formula}）。")
     return stated + [Sentence(text, cited, chunks=chunks, derived=(_fmt(diff, places),))]
 
 

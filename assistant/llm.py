@@ -9,13 +9,16 @@ import logging
 import os
 import re
 import socket
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from .config import Settings
+from .facts import Fact
 from .models import Hit, Query
+from .normalize import numbers
 from .verify import Sentence, split_cited
 
 log = logging.getLogger(__name__)
@@ -46,37 +49,80 @@ def format_passages(hits: list[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(query: Query, hits: list[Hit]) -> list:
-    """The question as understood (standalone, with its scope spelled out), never the raw text."""
+@dataclass(frozen=True)
+class Grounding:
+    """What the extractive stages already know, handed to the model with the passages: the figures
+    stated in them (facts.py) and the answer computed from those figures (analyst.py), so that
+    the model answers from the same facts and does not redo the arithmetic."""
+
+    facts: list[tuple[int, Fact]] = field(default_factory=list)  # (passage number, fact)
+    computed: list[Sentence] = field(default_factory=list)  # a comparison, a target check, a sum, a list
+
+    @property
+    def derived(self) -> tuple[str, ...]:
+        return tuple(n for s in self.computed for n in s.derived)
+
+
+def understood(query: Query) -> str:
+    """The Query in words the model can follow: what is asked, for which scope."""
+    parts = [f"intent={query.intent}"]
+    parts += [f"districts={'、'.join(query.districts)}"] if query.districts else []
+    parts += [f"periods={', '.join(p.label(False) for p in query.periods)}"] if query.periods else []
+    parts += [f"measure={query.measure}"] if query.measure else []
+    parts += [f"operation={query.operation}"] if query.operation else []
+    parts += [f"items asked={query.item_count}"] if query.item_count else []
+    parts += [f"topic={query.topic}"] if query.topic else []
+    return "; ".join(parts)
+
+
+def format_grounding(grounding: Grounding) -> str:
+    lines = []
+    if grounding.facts:
+        lines.append("Figures stated in the passages (passage, district, period, subject, value):")
+        lines += [f"- [{n}] {f.district} {f.period.label(False)} {f.subject}: {f.display()}" for n, f in grounding.facts]
+    if grounding.computed:
+        lines.append("Computed from those figures (exact; you may state these results, citing the same passages):")
+        lines += ["- " + s.prefix + s.text for s in grounding.computed]
+    return "\n".join(lines)
+
+
+def build_messages(query: Query, hits: list[Hit], grounding: Grounding | None = None) -> list:
+    """The question as understood (standalone, with its scope spelled out), never the raw text, with
+    the facts of the passages and any computed answer."""
     language = "English" if query.english else "Chinese"
     scope = query.reading or ""
+    known = format_grounding(grounding) if grounding else ""
     return [
         SystemMessage(SYSTEM_PROMPT.format(language=language)),
-        HumanMessage(f"Passages:\n\n{format_passages(hits)}\n\nQuestion: {query.text}\n"
-                     f"Standalone question: {query.standalone}\n{scope} (answer for exactly this scope)"),
+        HumanMessage(f"Passages:\n\n{format_passages(hits)}\n\n" + (f"{known}\n\n" if known else "")
+                     + f"Question: {query.text}\nStandalone question: {query.standalone}\n"
+                     f"Understood as: {understood(query)}\n{scope} (answer for exactly this scope)"),
     ]
 
 
-def parse_answer(text: str, hits: list[Hit]) -> tuple[list[Sentence], bool]:
-    """Model output -> sentences citing chunk ids; (.., True) when the model found nothing."""
+def parse_answer(text: str, hits: list[Hit], derived: tuple[str, ...] = ()) -> tuple[list[Sentence], bool]:
+    """Model output -> sentences citing chunk ids; (.., True) when the model found nothing. A sentence
+    stating a computed result carries it as derived, so the verifier checks its inputs instead."""
     if NOT_FOUND in text or not text.strip():
         return [], True
     sentences = []
     for sentence, markers in split_cited(text):
         chunk_ids = [hits[n - 1].chunk.chunk_id for n in markers if 1 <= n <= len(hits)]
-        sentences.append(Sentence(sentence, list(dict.fromkeys(chunk_ids))))
+        results = tuple(n for n in derived if n in numbers(sentence))
+        sentences.append(Sentence(sentence, list(dict.fromkeys(chunk_ids)), derived=results))
     return sentences, False
 
 
-def llm_answer_stream(model: BaseChatModel, query: Query, hits: list[Hit]) -> Iterator[str | tuple[list[Sentence], bool]]:
+def llm_answer_stream(model: BaseChatModel, query: Query, hits: list[Hit],
+                      grounding: Grounding | None = None) -> Iterator[str | tuple[list[Sentence], bool]]:
     """Stream the model's text as it grows, then yield the parsed (sentences, refused)."""
     text = ""
-    for piece in model.stream(build_messages(query, hits)):
+    for piece in model.stream(build_messages(query, hits, grounding)):
         content = piece.content if isinstance(piece.content, str) else "".join(str(p) for p in piece.content)
         text += content
         if NOT_FOUND not in text and not NOT_FOUND.startswith(text.strip()[:9] or "_"):
             yield re.sub(r"\s+$", "", text)
-    yield parse_answer(text, hits)
+    yield parse_answer(text, hits, grounding.derived if grounding else ())
 
 
 def _free_port() -> int:

@@ -93,7 +93,7 @@ class AnswerPipeline:
             if not sentences:
                 why = self._clarify(query)
         elif mode == "llm":
-            sentences, refused_by_model = yield from self._compose_llm(query, result.hits)
+            sentences, refused_by_model = yield from self._compose_llm(query, result)
             why = not_found_reason(query) if refused_by_model or not sentences else None
         else:
             sentences, why = self._compose_extractive(query, result)
@@ -149,12 +149,15 @@ class AnswerPipeline:
             chosen = self.analyst.direct_first(query, chosen)
         return [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)], None
 
-    def _compose_llm(self, query: Query, hits: list[Hit]):
-        from .llm import llm_answer_stream
+    def _compose_llm(self, query: Query, result: SearchResult):
+        from .llm import Grounding, llm_answer_stream
 
+        hits = result.hits
+        # the model answers from the same facts and computed answer as the extractive mode
+        grounding = Grounding(self.analyst.passage_facts(hits), self.analyst.computed(query, result) or [])
         sentences: list[Sentence] = []
         refused = False
-        for event in llm_answer_stream(self.llm(), query, hits):
+        for event in llm_answer_stream(self.llm(), query, hits, grounding):
             if isinstance(event, str):
                 yield event
             else:

@@ -53,7 +53,7 @@ def test_comparison_difference_and_sum():
     fa, fb = (text_facts(c, Period(2023, "outcome"))[0] for c in (a, b))
     sides = [Side("闵行区", Place("闵行区", Period(2023, "outcome"), ""), fa, a), Side("静安区", Place("静安区", Period(2023, "outcome"), ""), fb, b)]
     difference = compare(Query("q", "q", "q"), sides, "")[-1]
-    assert "闵行区更高" in difference.text and "1983.09－1707.89＝275.20亿元" in difference.text
+    assert "闵行区更多，比静安区多275.20亿元" in difference.text and "1983.09－1707.89＝275.20亿元" in difference.text
     total = compare(Query("q", "q", "q"), sides, "sum")[-1]
     assert "3690.98亿元" in total.text and Decimal("1983.09") + Decimal("1707.89") == Decimal("3690.98")
 

@@ -95,3 +95,39 @@ def test_real_local_gguf_model(real_assistant):
     pipeline = AnswerPipeline(real_assistant.retriever, settings)
     answer = list(pipeline.stream("静安区2023年外贸进出口总额是多少？", [], "llm"))[-1]
     assert answer.refused or answer.citations
+
+
+PROMPTS: list = []  # the messages the recording fake model was given
+
+
+class RecordingFakeModel(GenericFakeChatModel):
+    """The fake chat model, keeping the messages it was given."""
+
+    def _stream(self, messages, *args, **kwargs):
+        PROMPTS.append(messages)
+        yield from super()._stream(messages, *args, **kwargs)
+
+
+def run_recorded(question, text):
+    PROMPTS.clear()
+    model = RecordingFakeModel(messages=iter([AIMessage(content=text)]))
+    pipeline = AnswerPipeline(FakeRetriever(), load_settings(), llm=model)
+    answer = list(pipeline.stream(question, [], "llm"))[-1]
+    return answer, PROMPTS[-1][-1].content
+
+
+def test_the_model_gets_the_facts_the_query_and_the_computed_answer():
+    answer, prompt = run_recorded("2023年闵行和静安的社会消费品零售总额哪个多？多多少？",
+                                  "闵行区1983.09亿元[1]，静安区1707.89亿元[2]，闵行多275.20亿元[1][2]。")
+    assert "Figures stated in the passages" in prompt
+    assert "[1] 闵行区 2023年 实际完成 社会消费品零售总额: 1983.09亿元" in prompt and "[2] 静安区" in prompt
+    assert "intent=comparison" in prompt and "districts=闵行区、静安区" in prompt
+    assert "1983.09－1707.89＝275.20亿元" in prompt  # the analyst's arithmetic, exact
+    # the model may state the computed result: it is checked against its cited inputs, not marked
+    assert "[未核实]" not in answer.text and "275.20" in answer.text
+
+
+def test_a_result_the_model_computed_itself_is_not_trusted():
+    answer, _ = run_recorded("2023年闵行和静安的社会消费品零售总额哪个多？多多少？",
+                             "闵行多280.00亿元[1][2]。")
+    assert "[未核实]" in answer.text
