@@ -17,7 +17,7 @@ from assistant.corpus import load_corpus
 from assistant.models import Answer, Citation
 from assistant.normalize import squash
 from assistant.parse import parse_document
-from assistant.readers import SUPPORTED_SUFFIXES, ExtractedText, UnreadableDocument, read_document
+from assistant.readers import SUPPORTED_SUFFIXES, ocr, ExtractedText, UnreadableDocument, read_document
 from assistant.readers.numbering import chinese_number, format_number
 from assistant.viewer import render_answer, render_document
 
@@ -142,31 +142,38 @@ def test_encrypted_pdf_is_refused():
     _refused(FIXTURES / "encrypted.pdf", "password-protected", "remove the password")
 
 
-def _scan(tmp_path: Path, pages: int) -> Path:
-    """An image-only PDF: pages of the real report rendered to pictures (what a scanner gives)."""
+def _scan(tmp_path: Path, crop: float = 1.0) -> Path:
+    """An image-only PDF: the top `crop` of the report's first page as a 144 dpi picture (what a scanner gives)."""
     import pypdfium2
 
-    source = pypdfium2.PdfDocument(FIXTURES / f"{JINGAN}.pdf")
-    images = [source[i].render(scale=0.5).to_pil().convert("RGB") for i in range(pages)]
+    image = pypdfium2.PdfDocument(FIXTURES / f"{JINGAN}.pdf")[0].render(scale=2).to_pil().convert("RGB")
+    image = image.crop((0, 0, image.width, int(image.height * crop)))
     path = tmp_path / "scan.pdf"
-    images[0].save(path, save_all=True, append_images=images[1:])
+    image.save(path, resolution=144)  # page size in points = pixels * 72 / 144: the original's
     return path
 
 
 def test_pdf_without_text_is_refused(tmp_path):
-    _refused(_scan(tmp_path, 2), "no text layer on any of its 2 pages", "scan")
+    from PIL import Image
+
+    blank = tmp_path / "blank-scan.pdf"  # two scanned white pages: no text layer, and nothing for OCR to read
+    Image.new("RGB", (300, 300), "white").save(blank, save_all=True, append_images=[Image.new("RGB", (300, 300), "white")])
+    _refused(blank, "no text layer on any of its 2 pages", "OCR")
 
 
-def test_pdf_with_a_scanned_page_is_read_with_a_warning(tmp_path):
+@pytest.mark.skipif(not ocr.available(), reason="rapidocr-onnxruntime is not installed")
+def test_scanned_page_is_read_by_ocr_with_a_warning(tmp_path):
     import pypdfium2
 
     merged = pypdfium2.PdfDocument(FIXTURES / f"{TASKS}.pdf")
-    merged.import_pages(pypdfium2.PdfDocument(_scan(tmp_path, 1)))
+    merged.import_pages(pypdfium2.PdfDocument(_scan(tmp_path, crop=0.35)))  # a text PDF with one scanned page after it
     path = tmp_path / "mixed.pdf"
     merged.save(path)
     extracted = read_document(path)
-    assert "全力建设上海南部科创中心" in extracted.text
-    assert extracted.warnings == ("page 16 has no text layer: only images (a scan?); its content is not indexed",)
+    assert "全力建设上海南部科创中心" in extracted.text  # the text layer of pages 1-15
+    assert extracted.warnings == ("page 16 has no text layer: its text was read by OCR; check figures against the original",)
+    scanned = extracted.text[extracted.page_starts[15]:]
+    assert "受静安区人民政府委托，现将静安区2023年国民经济和社会发展计划执行情况与2024年国民经济和社会发展计划草案提交大会" in scanned
 
 
 def test_corrupt_docx_is_refused(tmp_path):

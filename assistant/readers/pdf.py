@@ -11,8 +11,8 @@ tables.py; a row cut by a page break is put back together. Page-number lines in 
 bottom margins are dropped. Every page's start offset is kept (`page_starts`), so each block
 knows its page.
 
-A page without any text is named in a warning ("a scan?"); a PDF with no text on any page is an
-UnreadableDocument: there is no OCR here (see formats.md for why).
+A page without any text (a scan) is read by OCR (ocr.py) when rapidocr-onnxruntime is installed,
+and named in a warning either way; a PDF with no text found on any page is an UnreadableDocument.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import PdfminerException
 
 from ..normalize import join_lines
-from . import ExtractedText, UnreadableDocument
+from . import ExtractedText, UnreadableDocument, ocr
 from .tables import Cell, is_task_table, table_rows
 
 _PAGE_NUMBER = re.compile(r"^[-—–\s]*(第\s*)?\d{1,4}(\s*页)?(\s*/\s*\d{1,4})?[-—–\s]*$")
@@ -100,6 +100,7 @@ class _Assembler:
         self.paragraph = ""
         self.last: _Line | None = None
         self.table: _Table | None = None
+        self.rows_open = False  # OCR table rows were written last
 
     def _write(self, text: str) -> None:
         self.out.append(text)
@@ -110,6 +111,11 @@ class _Assembler:
             self._write(self.paragraph + "\n\n")
             self.paragraph = ""
         self.last = None
+
+    def _end_rows(self) -> None:
+        if self.rows_open:
+            self._write("\n")
+            self.rows_open = False
 
     def _end_table(self) -> None:
         if self.table is None:
@@ -140,6 +146,12 @@ class _Assembler:
 
     def line(self, line: _Line) -> None:
         self._end_table()
+        if "\t" in line.text:  # a table row OCR found on a scanned page: a row line of its own
+            self._end_paragraph()
+            self._write(line.text + "\n")
+            self.rows_open = True
+            return
+        self._end_rows()
         if self.last is not None and self._breaks(self.last, line):
             self._end_paragraph()
         self.paragraph = join_lines(self.paragraph, line.text)
@@ -147,6 +159,7 @@ class _Assembler:
 
     def add_table(self, table: _Table) -> None:
         self._end_paragraph()
+        self._end_rows()
         current = self.table
         if current is not None and current.columns == table.columns and table.page != current.page:
             rows = table.rows
@@ -164,6 +177,7 @@ class _Assembler:
 
     def text(self) -> str:
         self._end_paragraph()
+        self._end_rows()
         self._end_table()
         return "".join(self.out)
 
@@ -188,6 +202,29 @@ def _fill_task_merges(table: _Table) -> None:
                 row[i] = (above[i][0], True)
 
 
+def _scanned_page(path: Path, page, number: int, warnings: list[str]) -> list[_Line]:
+    """A page without a text layer: its lines read by OCR when it is installed, else a warning."""
+    if not page.images or not ocr.available():
+        kind = "only images (a scan?)" if page.images else "no text"
+        warnings.append(f"page {number} has no text layer: {kind}; its content is not indexed")
+        return []
+    try:
+        found = ocr.recognise(path, number - 1)
+    except Exception as exc:  # a broken image must not fail the document: the page is named instead
+        warnings.append(f"page {number} has no text layer and OCR failed ({type(exc).__name__}: {exc}); "
+                        "its content is not indexed")
+        return []
+    if not found:
+        warnings.append(f"page {number} has no text layer and OCR found no text on it")
+        return []
+    warnings.append(f"page {number} has no text layer: its text was read by OCR; check figures against the original")
+    # one size per page (the boxes' median height): box heights vary with the glyphs, font sizes do not;
+    # a line much taller than the rest (a heading) keeps its own
+    body = statistics.median(bottom - top for _, _, _, top, bottom in found)
+    return [_Line(text, x0, x1, top, bottom, bottom - top if bottom - top > 1.3 * body else body, number)
+            for text, x0, x1, top, bottom in found]
+
+
 def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
     try:
         pdf = pdfplumber.open(path)
@@ -204,18 +241,18 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
         with pdf:
             for number, page in enumerate(pdf.pages, start=1):
                 if not page.chars:
-                    kind = "only images (a scan?)" if page.images else "no text"
-                    warnings.append(f"page {number} has no text layer: {kind}; its content is not indexed")
-                    pages.append([])
+                    pages.append(_scanned_page(path, page, number, warnings))
                     continue
                 pages.append(_page_items(page, number))
     except Exception as exc:  # pdfminer raises many types for broken streams; name the file, keep the rest going
         raise UnreadableDocument(path, f"is damaged: reading its pages failed ({type(exc).__name__}: {exc}); "
                                  "export it again") from None
     if not pages or all(not items for items in pages):
-        raise UnreadableDocument(path, f"has no text layer on any of its {len(pages)} pages: it is a scan or "
-                                 "an image-only PDF; OCR is not available here, so export the original "
-                                 "document (Word/WPS) to PDF, or upload the .docx")
+        why = ("and OCR found no text on them" if ocr.available() else
+               "and OCR is not installed here (pip install rapidocr-onnxruntime)")
+        raise UnreadableDocument(path, f"has no text layer on any of its {len(pages)} pages (a scan or an "
+                                 f"image-only PDF) {why}; export the original document (Word/WPS) to PDF, "
+                                 "or upload the .docx")
     assembler = _Assembler([item for items in pages for item in items if isinstance(item, _Line)])
     for items in pages:
         assembler.start_page()
