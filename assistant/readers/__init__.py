@@ -77,8 +77,11 @@ def read_document(path: Path, max_bytes: int = MAX_BYTES) -> ExtractedText:
                                  "split it or raise the limit")
     if size == 0:
         raise UnreadableDocument(path, "is empty (0 bytes); upload the file again")
-    _check_content(path, suffix)
-    extracted = _READERS[suffix](path, max_bytes)
+    try:
+        _check_content(path, suffix)
+        extracted = _READERS[suffix](path, max_bytes)
+    except OSError as exc:  # unreadable (permissions, a disk error): named like every other failure
+        raise UnreadableDocument(path, f"cannot be read ({exc.strerror or exc}); check the file and upload it again") from None
     if not extracted.text.strip():
         raise UnreadableDocument(path, "contains no text")
     return extracted
@@ -89,9 +92,10 @@ def _mb(size: int) -> str:
 
 
 # what a file's first bytes say it is (its "magic"), whatever its name says
-_MAGIC = ((b"%PDF-", "a PDF file", ".pdf"), (b"PK\x03\x04", "a ZIP package (DOCX, OFD, XLSX, ...)", ".docx"),
-          (b"\xd0\xcf\x11\xe0", "an OLE2 file (an old .doc/.xls, or an encrypted Office file)", ".doc"),
-          (b"\x89PNG", "a PNG image", ".png"), (b"\xff\xd8\xff", "a JPEG image", ".jpg"))
+_OLE2 = b"\xd0\xcf\x11\xe0"
+_MAGIC = ((b"%PDF-", "a PDF file"), (b"PK\x03\x04", "a ZIP package (DOCX, OFD, XLSX, ...)"),
+          (_OLE2, "an OLE2 file (an old .doc/.xls, or an encrypted Office file)"),
+          (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"))
 _EXPECTED = {".txt": None, ".md": None, ".pdf": b"%PDF-", ".docx": b"PK\x03\x04", ".ofd": b"PK\x03\x04"}
 
 
@@ -99,9 +103,9 @@ def _check_content(path: Path, suffix: str) -> None:
     """The name's suffix and the content must agree: a PDF renamed .docx is named, not mis-parsed."""
     with path.open("rb") as handle:
         head = handle.read(1024)
-    found = next(((magic, what) for magic, what, _ in _MAGIC if head.startswith(magic)), None)
+    found = next(((magic, what) for magic, what in _MAGIC if head.startswith(magic)), None)
     expected = _EXPECTED.get(suffix)
-    if suffix == ".docx" and found is not None and found[0] == _MAGIC[2][0]:
+    if suffix == ".docx" and found is not None and found[0] == _OLE2:
         raise UnreadableDocument(path, "is password-protected (Word stores an encrypted .docx as an OLE2 file) "
                                  "or an old-format .doc; remove the password, or save it as .docx, and upload it again")
     if expected is None:  # a text format: any known binary signature is a mismatch
