@@ -9,7 +9,8 @@ recovers from the .txt: section headings as Word heading styles (Heading 1/2) wh
 .txt's PDF page-break cuts joined); tables as Word tables with a header row, a category cell
 merged vertically over its rows (the task table: one category over 4-13 tasks). The PDF is
 LibreOffice's export of that DOCX (`soffice --headless --convert-to pdf`), so it has a real text
-layer, page breaks inside paragraphs and tables across pages. Also written: a password-protected
+layer, page breaks inside paragraphs and tables across pages, a running header and a "— 3 —"
+page-number footer on every page (which the reader must drop). Also written: a password-protected
 PDF (LibreOffice's PDF export with EncryptFile) for the bad-input tests.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from docx import Document as Docx
 from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls, qn
 from docx.shared import Cm, Pt
@@ -116,10 +118,22 @@ def _table(doc, rows: list[Block], merge_first: bool) -> None:
         start = r
 
 
+def _header_footer(doc, header: str) -> None:
+    """A running header and a "— 3 —" page-number footer, as government documents have them."""
+    section = doc.sections[0]
+    section.header.paragraphs[0].text = header
+    footer = section.footer.paragraphs[0]
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.add_run("— ")
+    footer._p.append(parse_xml(f'<w:fldSimple {nsdecls("w")} w:instr="PAGE"><w:r><w:t>1</w:t></w:r></w:fldSimple>'))
+    footer.add_run(" —")
+
+
 def build_docx(parsed: ParsedDocument, out: Path) -> None:
     doc = Docx()
     _fonts(doc)
     _numbering(doc)
+    _header_footer(doc, f"{parsed.document.district}{parsed.document.year.split('-')[0]}年")
     task_table = parsed.document.kind == "task_table"
     sections = {s.section_id: s for s in parsed.sections}
     opened: set[str] = set()

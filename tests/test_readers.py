@@ -80,6 +80,8 @@ def test_docx_renders_word_list_numbering():
 def test_pdf_blocks_know_their_page(corpus):
     import pypdfium2  # another library's page text as the reference
 
+    text = _extracted(f"{JINGAN}.pdf").text  # every page has a running header and a "— 3 —" footer: dropped
+    assert "— 3 —" not in text and "\n静安区2023年\n" not in text and "静安区2023年静安区" not in text
     parsed = _parsed(corpus, JINGAN, ".pdf")
     pages = [b.page for b in parsed.blocks]
     assert all(p >= 1 for p in pages) and pages == sorted(pages) and pages[-1] == 23

@@ -5,10 +5,10 @@ found; pypdfium2 is 35x faster but reads content-stream order and sees no tables
 A PDF has lines, not paragraphs. Lines are re-joined into paragraphs from the layout: a new
 paragraph starts where the font size changes, after a taller gap than between the lines of a
 paragraph, at an indented first line, or after a line that stops short of the right margin;
-a line running to the margin continues on the next line, across a
-page break too (a line stopping short of the margin ends its paragraph). Tables (ruled cells found by pdfplumber) become rows in the shapes of
-tables.py; a row cut by a page break is put back together. Page-number lines in the top and
-bottom margins are dropped. Every page's start offset is kept (`page_starts`), so each block
+a line running to the margin continues on the next line, across a page break too. Tables
+(ruled cells found by pdfplumber) become rows in the shapes of tables.py; a row cut by a page
+break is put back together. Page numbers and running headers/footers (margin lines recurring on
+half the pages) are dropped. Every page's start offset is kept (`page_starts`), so each block
 knows its page.
 
 A page without any text (a scan) is read by OCR (ocr.py) when rapidocr-onnxruntime is installed,
@@ -31,7 +31,7 @@ from . import ExtractedText, UnreadableDocument, ocr
 from .tables import Cell, is_task_table, table_rows
 
 _PAGE_NUMBER = re.compile(r"^[-—–\s]*(第\s*)?\d{1,4}(\s*页)?(\s*/\s*\d{1,4})?[-—–\s]*$")
-_MARGIN = 0.07  # top/bottom share of the page where running headers and page numbers sit
+_MARGIN = 0.08  # top/bottom share of the page where running headers and page numbers sit
 
 
 @dataclass
@@ -43,6 +43,7 @@ class _Line:
     bottom: float
     size: float
     page: int
+    margin: bool = False  # in the top/bottom margin: a running header or footer if it repeats
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _page_items(page, number: int) -> list[_Line | _Table]:
         if not text or (in_margin and _PAGE_NUMBER.match(text)):
             continue
         size = statistics.median(round(c["size"], 1) for c in line["chars"]) if line["chars"] else 0.0
-        items.append(_Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number))
+        items.append(_Line(text, line["x0"], line["x1"], line["top"], line["bottom"], size, number, in_margin))
     items.sort(key=lambda item: item.top)
     return items
 
@@ -202,6 +203,21 @@ def _fill_task_merges(table: _Table) -> None:
                 row[i] = (above[i][0], True)
 
 
+def _drop_running_lines(pages: list[list[_Line | _Table]]) -> None:
+    """Remove running headers/footers: margin lines whose text (numbers aside) recurs on half the pages."""
+    def key(line: _Line) -> str:
+        return re.sub(r"\d+", "#", "".join(line.text.split()))
+
+    counts: dict[str, int] = {}
+    for items in pages:
+        for k in {key(i) for i in items if isinstance(i, _Line) and i.margin}:
+            counts[k] = counts.get(k, 0) + 1
+    threshold = max(2, sum(1 for items in pages if items) // 2)
+    running = {k for k, n in counts.items() if n >= threshold}
+    for items in pages:
+        items[:] = [i for i in items if not (isinstance(i, _Line) and i.margin and key(i) in running)]
+
+
 def _scanned_page(path: Path, page, number: int, warnings: list[str]) -> list[_Line]:
     """A page without a text layer: its lines read by OCR when it is installed, else a warning."""
     if not page.images or not ocr.available():
@@ -253,6 +269,7 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
         raise UnreadableDocument(path, f"has no text layer on any of its {len(pages)} pages (a scan or an "
                                  f"image-only PDF) {why}; export the original document (Word/WPS) to PDF, "
                                  "or upload the .docx")
+    _drop_running_lines(pages)
     assembler = _Assembler([item for items in pages for item in items if isinstance(item, _Line)])
     for items in pages:
         assembler.start_page()
