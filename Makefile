@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: test run install chromium bench eval clean-index
+.PHONY: test run install chromium ocr-libs bench eval clean-index
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,7 +19,11 @@ install: $(VENV)/.installed
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; } || echo "chromium not installed: the browser test will be skipped"
 
-test: install chromium
+# OpenCV (under the OCR of scanned PDF pages, rapidocr-onnxruntime) loads libGL and GLib; without them OCR is off.
+ocr-libs:
+	@ldconfig -p | grep -q libGL.so.1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null; } || echo "libgl1 not installed: OCR of scanned PDFs is off and its test skipped"
+
+test: install chromium ocr-libs
 	$(PY) -m pytest -q
 
 run: install

@@ -23,10 +23,11 @@ def _engine():
     return RapidOCR()
 
 
+@lru_cache(maxsize=1)
 def available() -> bool:
     try:
         import rapidocr_onnxruntime  # noqa: F401
-    except ImportError:
+    except Exception:  # not installed, or OpenCV missing a system library (libGL: `make ocr-libs`)
         return False
     return True
 
