@@ -27,8 +27,8 @@ class UnigramTokenizer:
         for i, piece in enumerate(pieces):
             if piece and i != unk and piece not in self.ids:  # e5.c: first of equal pieces, never <unk>
                 self.ids[piece] = i
-        self.scores = [float(s) for s in scores]
-        self.max_chars = max(len(p) for p in pieces)
+        self.scores = [float(s) for s in scores] if not hasattr(scores, "tolist") else scores.tolist()
+        self.max_chars = max(map(len, pieces))
         # e5.c computes this in float32: min score - 10
         self.unk_score = array("f", [array("f", [min(self.scores)])[0] - 10.0])[0]
         self._table = str.maketrans({chr(cp): out for cp, out in normalization.items()})
