@@ -187,3 +187,8 @@ def test_store_mismatch_and_bad_uri_say_what_to_do(tmp_path):
         connect(settings.replace(milvus_uri=str(tmp_path / "milvus")))
     with pytest.raises(ValueError, match="not one of faiss, milvus"):
         open_search(load_index(settings), settings.replace(store="elastic"))
+    milvus = settings.replace(store="milvus")
+    build_index(milvus, progress=False)
+    connect(milvus).drop_collection(load_index(milvus).manifest["store"]["collection"])  # a Milvus that lost its data
+    with pytest.raises(IndexStaleError, match="collection policy_chunks_sparse_a is missing"):
+        load_index(milvus)

@@ -57,4 +57,10 @@ def store_reasons(manifest: dict, settings) -> list[str]:
         return ["it was built without a Milvus collection, the settings ask for store = milvus"]
     wanted = {"uri": milvus_uri(settings), "alias": settings.milvus_collection, "lexical": settings.milvus_lexical}
     differs = [f"{k} {entry.get(k)!r} -> {v!r}" for k, v in wanted.items() if entry.get(k) != v]
-    return [f"Milvus settings changed ({', '.join(differs)})"] if differs else []
+    if differs:
+        return [f"Milvus settings changed ({', '.join(differs)})"]
+    from .milvus_store import connect
+
+    if not connect(settings).has_collection(entry["collection"]):  # e.g. a new, empty Milvus server
+        return [f"its Milvus collection {entry['collection']} is missing at {wanted['uri']}"]
+    return []
