@@ -14,8 +14,9 @@ from . import enumerations
 from .compute import Side, check_target, compare, target_pair
 from .coverage import KIND_NAMES, Coverage
 from .enumerations import Enumeration
-from .extractive import MIN_OVERLAP, Pick, mismatch, score_picks
-from .facts import Fact, FactBook
+from .extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
+from .facts import Fact, FactBook, same_quantity_words
+from .lexical import tokenize
 from .lists import HeadingList, ListFinder
 from .models import Chunk, Hit, ParsedDocument, Period, Query
 from .phrasing import Place, lead, pick_fact, sentence_for
@@ -56,7 +57,23 @@ class Analyst:
                     and about_subject(query, fact))
 
         stating = [p for p in chosen if direct(p)]
+        if query.periods and not any(self._tight(query, pick_fact(query, self.facts.in_sentence(p.chunk, p.text))) for p in stating):
+            # the picks state the figure of a part ("合计" of a breakdown, 商贸服务业税收总收入) while the
+            # report states the subject's own figure elsewhere ("全年实现税收总收入847.50亿元")
+            exact = [(f, pick) for f, pick in self._looked_up(query) if self._tight(query, f)]
+            if exact:
+                return [exact[0][1]]
         return stating or chosen
+
+    def _tight(self, query: Query, fact: Fact | None) -> bool:
+        """The fact's subject is what the question names, without words of its own (合计, 商贸服务业)."""
+        if fact is None:
+            return False
+        terms = [t for t in query.terms if len(t) > 1 and not form_word(t, "*")]
+        own = [w for w in tokenize(fact.subject) if len(w) > 1 and not any(w in t or t in w for t in terms)
+               and w not in same_quantity_words()]
+        lost = [t for t in terms if t not in fact.subject]  # 莘庄工业区's figure is not the district's
+        return bool(terms) and not own and not lost
 
     def passage_facts(self, hits: list[Hit]) -> list[tuple[int, Fact]]:
         """The facts of the passages an LLM reads, numbered as in its prompt."""
@@ -173,14 +190,16 @@ class Analyst:
         return found
 
     def _looked_up(self, question: Query) -> list[tuple[Fact, Pick]]:
-        """The side's figure of the asked measure from the facts of the whole corpus, when its own
-        search found the subject only in other passages (闵行's 社零 amount is in the indicator table,
-        its growth in a paragraph the search ranked lower): same district, report, period and
-        measure, about the subject; the closest subject first."""
+        """The figure of the asked measure from the facts of the whole corpus, for when the search
+        found the subject only in other passages (闵行's 社零 amount is in the indicator table, its
+        growth in a paragraph the search ranked lower): same district, report, period and measure,
+        about the subject; the closest subject first."""
         years = {p.year for p in question.periods if p.year}
         kinds = question.period_kinds
+        # without a measure word the question asks for the quantity itself, not its growth or share
+        relations = (question.measure,) if question.measure else ("amount", "count", "area", "length", "value")
         found = [f for f in self.facts.facts
-                 if f.relation == question.measure and "、" not in f.subject
+                 if f.relation in relations and "、" not in f.subject
                  and (not question.districts or f.district in question.districts)
                  and (not question.doc_ids or f.doc_id in question.doc_ids)
                  and (not years or f.period.year in years) and (not kinds or f.period.kind in kinds)

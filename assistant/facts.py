@@ -81,6 +81,13 @@ class _FactWords:
 
 
 @lru_cache(maxsize=1)
+def same_quantity_words() -> frozenset[str]:
+    """Words a subject may add without naming another quantity (lead-ins, 全区, 区级)."""
+    data = _load("facts.toml")["subject"]
+    return frozenset(data["lead"] + data["same_quantity"])
+
+
+@lru_cache(maxsize=1)
 def _words() -> _FactWords:
     data = _load("facts.toml")
     relation: dict[str, str] = {}

@@ -122,3 +122,14 @@ def test_chinese_rows_read_as_sentences(real_assistant):
     answer = real_assistant.ask("静安区2024年社会消费品零售总额的目标是多少？")
     assert "静安区2024年社会消费品零售总额" in answer.text and "1700亿元" in answer.text
     assert "单位" not in answer.text and "：" not in answer.text.split("\n")[0]
+
+
+@pytest.mark.integration
+def test_the_subjects_own_figure_beats_a_breakdown_row(real_assistant):
+    # the search ranks the "合计" rows of two tax breakdown tables first; the district's own total is
+    # stated in a paragraph ("全年实现税收总收入847.50亿元")
+    answer = real_assistant.ask("静安区2023年税收总收入多少？")
+    assert "847.50亿元" in answer.text and "590.84" not in answer.text and "675.33" not in answer.text
+    # a part named by the question keeps its own figure (莘庄工业区, not the district's total)
+    part = real_assistant.ask("莘庄工业区2023年规上工业总产值和税收各多少？")
+    assert "1019.40亿元" in part.text and "3365.77" not in part.text
