@@ -84,8 +84,11 @@ class Jobs:
             change = run(progress)
             progress("switching", 0, 1)
             self.assistant.switch_index(load_index(self.assistant.settings, check=False))
-            job.doc_ids = change.doc_ids or job.doc_ids
-            job.message = f"{change.embedded} chunks embedded, {change.reused} reused"
+            if change is not None:
+                job.doc_ids = change.doc_ids or job.doc_ids
+                job.message = f"{change.embedded} chunks embedded, {change.reused} reused"
+            else:
+                job.message = "switched to the index built outside the app (assistant add/remove/build)"
             job.state = "done"
         except LibraryError as exc:
             job.message, job.state = str(exc), "failed"
@@ -95,6 +98,23 @@ class Jobs:
             job.state = "failed"
         job.seconds = round(time.time() - job.started, 1)
         log.info("library job %s %s %s: %s (%.1f s)", job.action, job.doc_ids, job.state, job.message, job.seconds)
+
+
+    def sync(self) -> None:
+        """Serve the index `current` points at when it is another than the one served (a change made
+        with the CLI while the app runs): checked when the page lists the documents."""
+        from .index import current_path, load_index
+
+        with self._lock:
+            if self.current is not None and self.current.state == "running":
+                return
+            try:
+                if current_path(self.assistant.settings).resolve() == Path(self.assistant.index.path).resolve():
+                    return
+            except (OSError, AttributeError):
+                return
+            job = self.current = Job(uuid.uuid4().hex[:12], "reload", [])
+        self._run(job, lambda progress: None)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -147,11 +167,12 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
         return response
 
     @app.get("/library/documents")
-    def documents(request: Request):
+    async def documents(request: Request):
         if (no := refused(request, change=False)) is not None:
             return no
         try:
-            items = [d.to_dict() for d in library.documents(assistant.index)]
+            await anyio.to_thread.run_sync(jobs.sync)
+            items = await anyio.to_thread.run_sync(lambda: [d.to_dict() for d in library.documents(assistant.index)])
         except LibraryError as exc:
             return _error(500, str(exc))
         return {"documents": items, "job": jobs.current.to_dict() if jobs.current else None}

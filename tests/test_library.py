@@ -288,7 +288,7 @@ def test_cli_add_documents_remove(base, tmp_path):
     assert removed.returncode == 0, removed.stderr.decode()
     assert JINGAN not in {e["doc_id"] for e in tomllib.loads((base / "corpus" / "catalog.toml").read_text(encoding="utf-8"))["document"]}
     assert JINGAN not in load_index(settings).manifest["documents"]
-    assert_clean_failure(run_cli(["remove", JINGAN], env), JINGAN, "not in the catalog")  # the library's errors as `error:` lines
+    assert_clean_failure(run_cli(["remove", JINGAN], env), JINGAN, "in the catalog")  # the library's errors as `error:` lines
 
 
 # ----------------------------------------------------------------------------- the /library routes
@@ -421,3 +421,19 @@ def test_web_admin_password(base):
         assert http.post("/library/login", data={"password": "s3cret-admin"}).status_code == 303
         assert http.get("/library/documents").status_code == 200
         assert '<div id="app" >' in http.get("/library").text
+
+
+def test_web_picks_up_a_change_made_with_the_cli(base, tmp_path):
+    from assistant.service import Assistant
+    from assistant.web import create_app
+
+    settings = _settings(base)
+    assistant = Assistant.load(settings, build_if_needed=False, warm=False)
+    with serve(create_app(assistant, include_chat=False)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        library = Library(settings)  # as `assistant add` does, in another process
+        upload = library.stage_file(_jingan_txt(tmp_path))
+        library.add([(upload.token, upload.fields)])
+        assert JINGAN not in assistant.documents()
+        listed = http.get("/library/documents").json()
+        assert listed["job"]["action"] == "reload" and listed["job"]["state"] == "done"
+        assert JINGAN in assistant.documents() and JINGAN in {d["doc_id"] for d in listed["documents"]}
