@@ -437,3 +437,26 @@ def test_web_picks_up_a_change_made_with_the_cli(base, tmp_path):
         listed = http.get("/library/documents").json()
         assert listed["job"]["action"] == "reload" and listed["job"]["state"] == "done"
         assert JINGAN in assistant.documents() and JINGAN in {d["doc_id"] for d in listed["documents"]}
+
+
+def test_web_library_needs_the_chat_login_when_auth_is_set(base):
+    from assistant.service import Assistant
+    from assistant.web import create_app
+
+    settings = _settings(base, auth="staff:s3cret-pass", admin_password="admin-pass", login_delay_seconds=0.0,
+                         login_max_failures=3)
+    assistant = Assistant.load(settings, build_if_needed=False, warm=False)
+    with serve(create_app(assistant)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        assert http.get("/library").status_code == 303  # to the chat's login
+        assert http.get("/library/documents").status_code == 401
+        assert http.post("/library/upload", params={"name": "a.txt"}, headers={"X-Library": "1"}, content=b"x").status_code == 401
+        assert http.post("/library/login", data={"password": "admin-pass"}).status_code == 401  # not logged in to the chat
+        assert http.post("/login", data={"username": "staff", "password": "s3cret-pass"}).status_code == 200
+        assert 'id="login"' in http.get("/library").text and http.get("/library/documents").status_code == 403
+        for _ in range(2):
+            assert http.post("/library/login", data={"password": "guess"}).status_code == 401
+        assert http.post("/library/login", data={"password": "admin-pass"}).status_code == 303
+        assert http.get("/library/documents").status_code == 200
+        for _ in range(3):  # the admin password is throttled like the chat's login
+            http.post("/library/login", data={"password": "guess"})
+        assert http.post("/library/login", data={"password": "admin-pass"}).status_code == 429
