@@ -64,7 +64,7 @@ mark { background:var(--mark); padding:0 .1em; }
 /* the source page a block starts on (PDF): shown where the page changes and on the cited block;
    drawn by ::before, so it is not part of the text the ?q= quote is searched in */
 p.pagestart::before, p.block:target::before, p.block.highlight::before,
-tr.pagestart td:first-child::before, tr.block:target td:first-child::before, tr.block.highlight td:first-child::before {
+tr.pagestart td:last-child::before, tr.block:target td:last-child::before, tr.block.highlight td:last-child::before {
   content:attr(data-page); float:right; margin-left:.6em; font-size:.75rem; color:var(--muted); font-weight:normal;
   text-indent:0; border:1px solid var(--line); border-radius:3px; padding:0 .3em; line-height:1.5; background:#fff; }
 details.toc { margin:1rem 0 1.5rem; font-size:.95rem; }
@@ -186,7 +186,7 @@ def _row(row: Block, highlight_anchor: str | None, pages: dict[str, int]) -> str
     cells = _cells(row)
     classes = _cls(row, highlight_anchor, *_page_class(row, pages))
     return (f'<tr id="{escape(row.anchor)}" class="{classes}">'
-            + "".join(f"<td{_page_attr(row) if i == 0 else ''}>{_text(cell)}</td>" for i, cell in enumerate(cells)) + "</tr>")
+            + "".join(f"<td{_page_attr(row) if i == len(cells) - 1 else ''}>{_text(cell)}</td>" for i, cell in enumerate(cells)) + "</tr>")
 
 
 def _table(rows: list[Block], highlight_anchor: str | None, headers: tuple[str, ...], pages: dict[str, int]) -> str:
