@@ -65,6 +65,13 @@ class Analyst:
                 return [exact[0][1]]
         return stating or chosen
 
+    def states_measure(self, query: Query, pick: Pick) -> bool:
+        """The sentence states a figure of the asked measure about the subject, in a clause the subject
+        words did not reach ("…低保救助和临时救助12.25万人次,救助金额1.59亿元" for 花了多少钱)."""
+        terms = [t for t in query.terms if len(t) > 1 and not form_word(t, "*")]
+        return bool(query.measure) and any(f.relation == query.measure and any(t in f.subject for t in terms)
+                                           for f in self.facts.in_sentence(pick.chunk, pick.text))
+
     def _tight(self, query: Query, fact: Fact | None) -> bool:
         """The fact's subject is what the question names, without words of its own (合计, 商贸服务业)."""
         if fact is None:

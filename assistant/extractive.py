@@ -137,6 +137,10 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
             if other:
                 chosen.append(other)
     else:
+        if best.overlap < MIN_OVERLAP:
+            # ranked first by its passage's score, but without the question's words: a close second with them wins
+            best = next((p for p in picks if p.overlap >= MIN_OVERLAP and p.score >= 0.8 * best.score), best)
+            chosen = [best]
         if query.measure and not states_measure(query, best.text, best.chunk):
             # a close second that states the asked quantity beats a best pick that does not
             best = next((p for p in picks if p.score >= 0.8 * best.score and p.overlap >= best.overlap

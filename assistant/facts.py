@@ -189,6 +189,19 @@ def _subject(words: str) -> str:
     return text.strip(" 、")
 
 
+def _naming_verb(words: str) -> str:
+    """完工 for "、完工": a verb that names what it counts, when it is all the words before a figure."""
+    stripped = re.sub(r"[^\u4e00-\u9fff]", "", words)
+    for lead in _words().lead:
+        stripped = stripped.removeprefix(lead)
+    return stripped if stripped in _naming_verbs() else ""
+
+
+@lru_cache(maxsize=1)
+def _naming_verbs() -> frozenset[str]:
+    return frozenset(_load("facts.toml")["subject"]["naming_verbs"])
+
+
 def text_facts(chunk: Chunk, period: Period, text: str | None = None, offset: int = 0) -> list[Fact]:
     """The figures of running text, each with the subject of its clause (or of the clause it continues)."""
     w = _words()
@@ -207,7 +220,7 @@ def text_facts(chunk: Chunk, period: Period, text: str | None = None, offset: in
                 before = clause[cursor:match.start()]
                 if not unit:
                     continue  # a bare number (a year, an ordinal) is not a figure; its words stay with the next one
-                own = _subject(before)
+                own = _subject(before) or _naming_verb(before)
                 if len(re.sub(r"[^\u4e00-\u9fffA-Za-z]", "", own)) >= 2:
                     subject = own
                 if subject:

@@ -17,7 +17,7 @@ from .answer_check import subject_clauses
 from .normalize import squash
 from .config import Settings
 from .analyst import Analyst, side_queries
-from .extractive import form_word, mismatch, render_row, premise_correction, score_picks, select
+from .extractive import Pick, form_word, mismatch, render_row, premise_correction, score_picks, select
 from .index import load_facts, load_structure
 from .models import Answer, Chunk, Citation, Filters, Hit, Query
 from .overview import overview_sentences
@@ -28,6 +28,8 @@ from .retrieve import HybridRetriever, SearchResult
 from .verify import Sentence, VerificationStats, verify
 
 TOP_K = 8  # passages given to the answerer (8 vs 12 measured: eval/reports/answer-thresholds.md)
+SECOND_CHANCE = 8  # picks searched for one that states the asked quantity when the best states an alike one
+SECOND_CHANCE_OVERLAP = 0.5  # ...and still names half of what the question is about
 History = list[tuple[str, str]]
 
 
@@ -136,7 +138,18 @@ class AnswerPipeline:
         asked = _letters(query.text)  # the question's own words (not synonym expansions)
         unknown_task = kind == "responsibility" and bool(self.task_text) and any(
             len(t) > 1 and not t.isascii() and t in asked and t not in self.task_text for t in query.terms)
-        failed = "task" if unknown_task else mismatch(query, best, kind)
+        def fails(pick: Pick) -> str:
+            failed = mismatch(query, pick, kind)
+            # the asked measure may sit in a clause the subject words did not reach ("…救助金额1.59亿元")
+            return "" if failed == "measure" and self.analyst.states_measure(query, pick) else failed
+
+        failed = "task" if unknown_task else fails(best)
+        if failed in ("measure", "contrast"):
+            # the best sentence is about the alike quantity (开工 for 完工): a lower one that states the asked one
+            other = next((p for p in score_picks(query, result.hits, kind)[:SECOND_CHANCE]
+                          if p.overlap >= SECOND_CHANCE_OVERLAP and not fails(p)), None)
+            if other is not None:
+                best, chosen, failed = other, [other], ""
         if failed:
             measure = next((m.label for m in vocabulary().measures if m.name == query.measure), "")
             if failed in ("measure", "contrast") and best.overlap >= 0.6:  # the subject is there, the asked quantity is not
