@@ -68,14 +68,33 @@ def slugify(name: str) -> str:
     return slug or "report"
 
 
+# A PDF takes seconds to read (7-12 pages/s) and every build reloads the whole corpus: a running
+# app that re-indexes after each upload reads an unchanged file once. Keyed by what changes when
+# the file is replaced or edited; holds text only (a report is a few hundred KB of it).
+_EXTRACTED: dict[tuple, ExtractedText] = {}
+_EXTRACTED_MAX = 64
+
+
 def extract_report(path: Path) -> ExtractedText:
     """Read one report of any supported format; raise ValueError with the reason (not the path)
     when it is unusable."""
     limit = MAX_FILE_BYTES if path.suffix.lower() in TEXT_SUFFIXES else MAX_DOCUMENT_BYTES
     try:
-        return read_document(path, max_bytes=limit)
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, limit)
+    except OSError:
+        key = None
+    if key in _EXTRACTED:
+        return _EXTRACTED[key]
+    try:
+        extracted = read_document(path, max_bytes=limit)
     except UnreadableDocument as exc:
         raise ValueError(exc.reason) from None
+    if key is not None and path.suffix.lower() not in TEXT_SUFFIXES:  # text is read faster than it is looked up
+        if len(_EXTRACTED) >= _EXTRACTED_MAX:
+            _EXTRACTED.pop(next(iter(_EXTRACTED)))
+        _EXTRACTED[key] = extracted
+    return extracted
 
 
 def read_report(path: Path) -> str:

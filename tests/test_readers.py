@@ -256,3 +256,19 @@ def test_a_bad_file_in_the_corpus_is_named_and_the_rest_loads(tmp_path):
     [problem] = loaded.errors
     assert problem.path.endswith("encrypted.pdf") and "password-protected" in problem.message
     assert isinstance(io.StringIO(loaded.documents[0][1]).read(), str)
+
+
+def test_corpus_reads_an_unchanged_pdf_once(tmp_path):
+    import os
+    import time
+
+    from assistant.corpus import extract_report
+
+    path = tmp_path / "report.pdf"
+    shutil.copy(FIXTURES / f"{TASKS}.pdf", path)
+    first = extract_report(path)
+    started = time.perf_counter()
+    assert extract_report(path) is first and time.perf_counter() - started < 0.05
+    shutil.copy(FIXTURES / f"{JINGAN}.pdf", path)  # replaced by another file: read again
+    os.utime(path, ns=(time.time_ns(), time.time_ns()))
+    assert "静安" in extract_report(path).text
