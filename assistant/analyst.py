@@ -149,7 +149,21 @@ class Analyst:
         return lines
 
     def _target_check(self, query: Query, result: SearchResult) -> list[Sentence] | None:
-        """The indicator row that gives both the year's target and its outcome."""
+        """The indicator row that gives both the year's target and its outcome; or, for "2023年完成多少，
+        离十四五2025年目标还差多少", the year's outcome against the plan's target (two reports)."""
+        plan = next((p for p in query.periods if p.kind == "fyp_target"), None)
+        done = next((p for p in query.periods if p.kind == "outcome"), None)
+        if plan and done:
+            outcome = self._looked_up(replace(query, periods=(done,)), any_relation=True)
+            if outcome:
+                fact, pick = outcome[0]
+                target = [(f, t) for f, t in self._looked_up(replace(query, periods=(plan,), measure=fact.relation))
+                          if f.unit == fact.unit]
+                if target:
+                    sentence = check_target(query, fact, target[0][0], self.place(pick.chunk), pick.chunk,
+                                            target_chunk=target[0][1].chunk, target_label=plan.label(query.english).replace(" ", "" if not query.english else " "))
+                    if sentence is not None:
+                        return [sentence]
         for pick in score_picks(query, result.hits, "figure")[:SIDE_PICKS]:
             if pick.chunk.kind != "table_row" or pick.overlap < MIN_OVERLAP:
                 continue
@@ -196,7 +210,7 @@ class Analyst:
             found += self._looked_up(question)
         return found
 
-    def _looked_up(self, question: Query) -> list[tuple[Fact, Pick]]:
+    def _looked_up(self, question: Query, any_relation: bool = False) -> list[tuple[Fact, Pick]]:
         """The figure of the asked measure from the facts of the whole corpus, for when the search
         found the subject only in other passages (闵行's 社零 amount is in the indicator table, its
         growth in a paragraph the search ranked lower): same district, report, period and measure,
@@ -206,7 +220,7 @@ class Analyst:
         # without a measure word the question asks for the quantity itself, not its growth or share
         relations = (question.measure,) if question.measure else ("amount", "count", "area", "length", "value")
         found = [f for f in self.facts.facts
-                 if f.relation in relations and "、" not in f.subject
+                 if (any_relation or f.relation in relations) and "、" not in f.subject
                  and (not question.districts or f.district in question.districts)
                  and (not question.doc_ids or f.doc_id in question.doc_ids)
                  and (not years or f.period.year in years) and (not kinds or f.period.kind in kinds)

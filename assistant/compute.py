@@ -122,8 +122,10 @@ def target_pair(facts: list[Fact]) -> tuple[Fact, Fact] | None:
     return (outcome, target) if outcome and target else None
 
 
-def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk: Chunk) -> Sentence | None:
-    """完成情况10.6%，年度目标10%左右，已完成目标（10.6－10＝0.6个百分点）。"""
+def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk: Chunk,
+                 target_chunk: Chunk | None = None, target_label: str = "") -> Sentence | None:
+    """完成情况10.6%，年度目标10%左右，已完成目标（10.6－10＝0.6个百分点）。The target may come from
+    another report (`target_chunk`: the five-year plan's 2025 target), then both are cited."""
     if outcome.unit != target.unit and target.unit and outcome.unit:
         return None
     lower_better = any(w in outcome.subject for w in _lower_better()) or re.search(r"以下|以内|控制", target.qualifier)
@@ -136,16 +138,21 @@ def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk:
     formula = f"{high.value}－{low.value}＝{gap}{unit}"
     english = query.english
     if english:
-        verdict = ("met the target" if met else "missed the target") + (f" by {gap} {unit_en(unit)} ({formula})" if diff else "")
-        text = f"“{outcome.subject}”: result {outcome.value} {unit_en(outcome.unit)}, target {target.value}{target.unit}{target.qualifier}; {verdict}."
-    else:
-        head = f"{outcome.subject}完成{outcome.display()}，{column_label(target)}{target.display()}"
-        if diff == 0:
-            verdict = "恰好完成目标"
-        elif met:
-            verdict = f"已完成目标（{'低' if lower_better else '高'}出{gap}{unit}：{formula}）"
+        if target_label:
+            verdict = ("already reached" if met else f"{gap} {unit_en(unit)} still to go ({formula})") if diff else "reached"
         else:
-            verdict = f"未完成目标，还差{gap}{unit}（{formula}）"
+            verdict = ("met the target" if met else "missed the target") + (f" by {gap} {unit_en(unit)} ({formula})" if diff else "")
+        text = f"“{outcome.subject}”: result {outcome.value} {unit_en(outcome.unit)}, {target_label or 'target'} {target.value}{target.unit}{target.qualifier}; {verdict}."
+    else:
+        head = f"{outcome.subject}完成{outcome.display()}，{target_label or column_label(target)}{target.display()}"
+        ahead = bool(target_label)  # a later plan target: reached early, or still to go, never "missed"
+        if diff == 0:
+            verdict = "已达到该目标" if ahead else "恰好完成目标"
+        elif met:
+            verdict = f"已{'提前达到' if ahead else '完成'}目标（{'低' if lower_better else '高'}出{gap}{unit}：{formula}）"
+        else:
+            verdict = f"距目标还差{gap}{unit}（{formula}）" if ahead else f"未完成目标，还差{gap}{unit}（{formula}）"
         text = f"{head}，{verdict}。"
-    return Sentence(text, [chunk.chunk_id], prefix=lead(place, text, english), chunks=[chunk],
+    chunks = [chunk] + ([target_chunk] if target_chunk is not None and target_chunk.chunk_id != chunk.chunk_id else [])
+    return Sentence(text, [c.chunk_id for c in chunks], prefix=lead(place, text, english), chunks=chunks,
                     derived=(gap,) if diff else ())

@@ -133,3 +133,12 @@ def test_the_subjects_own_figure_beats_a_breakdown_row(real_assistant):
     # a part named by the question keeps its own figure (莘庄工业区, not the district's total)
     part = real_assistant.ask("莘庄工业区2023年规上工业总产值和税收各多少？")
     assert "1019.40亿元" in part.text and "3365.77" not in part.text
+
+
+@pytest.mark.integration
+def test_a_years_outcome_against_the_five_year_plans_target(real_assistant):
+    # the outcome is in the 2023 report's table, the 2025 target in the five-year plan's text: both cited
+    answer = real_assistant.ask("闵行森林覆盖率2023年完成多少？离十四五2025年目标还差多少？")
+    assert "19.23%" in answer.text and "19.5%" in answer.text and "还差0.27个百分点" in answer.text
+    assert "未完成" not in answer.text  # a 2025 target is not missed in 2023
+    assert {c.doc_id for c in answer.citations} == {"minhang-2023-plan-report", "minhang-14th-five-year-plan"}
