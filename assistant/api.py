@@ -125,8 +125,8 @@ def reply_markdown(body: dict) -> str:
     if body["reading"]:
         parts.append(f"*{_md(body['reading'])}*")
     if body["citations"]:
-        items = [f"{c['n']}. [{_md(c['title'])}]({c['url']}) {_md(' › '.join(c['breadcrumb']))}：“{_md(c['text'][:160])}”"
-                 for c in body["citations"]]
+        items = [f"{c['n']}. [{_md(c['title'])}]({c['url']}) {'第%d页 ' % c['page'] if c.get('page') else ''}"
+                 f"{_md(' › '.join(c['breadcrumb']))}：“{_md(c['text'][:160])}”" for c in body["citations"]]
         parts.append("**来源 Sources**\n\n" + "\n".join(items))
     if body["refused"] and body["closest"]:
         items = [f"- [{_md(p['title'])}]({p['url']}) {_md(p['text'][:120])}" for p in body["closest"]]

@@ -49,6 +49,7 @@ class Citation(BaseModel):
     breadcrumb: list[str]
     text: str = Field(..., description="the cited passage")
     url: str = Field(..., description="absolute link to the passage in the source viewer")
+    page: int = Field(0, description="the passage's page in the source file (PDF reports); 0 when it has no pages")
 
 
 class Passage(BaseModel):
