@@ -136,6 +136,9 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
             other = other or next((p for p in picks if p.chunk.doc_id != best.chunk.doc_id and p.score >= 0.7 * best.score), None)
             if other:
                 chosen.append(other)
+    elif kind in ("definition", "fact") and any(_defines(query, p.text) and p.overlap >= best.overlap for p in picks[:DEFINITION_PICKS]):
+        # "③功能性外资机构数:指…", "“物码”是以…": the sentence that defines the term is the answer, alone
+        return [next(p for p in picks[:DEFINITION_PICKS] if _defines(query, p.text) and p.overlap >= best.overlap)], kind
     else:
         if best.overlap < MIN_OVERLAP:
             # ranked first by its passage's score, but without the question's words: a close second with them wins
@@ -158,6 +161,20 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
                     and states_measure(query, pick.text, pick.chunk)):
                 chosen.append(pick)
     return chosen, kind
+
+
+DEFINITION_PICKS = 6  # sentences searched for the one that defines the asked term
+_DEFINES = re.compile(r"^[”\"’》]?[¹²³⁴⁵⁶⁷⁸⁹\d①-⑩]*\s*[:：]?\s*(?:是指|指|即|是以|是)")
+
+
+def _defines(query: Query, text: str) -> bool:
+    """The sentence defines one of the question's terms: the term, then (a note mark, a colon) 指/是指/是."""
+    lowered = text.lower()
+    for term in (t for t in query.terms if len(t) > 1):
+        at = lowered.find(term)
+        if at >= 0 and _DEFINES.match(lowered[at + len(term):at + len(term) + 8]):
+            return True
+    return False
 
 
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九]是|[（(][一二三四五六七八九][）)]|第[一二三四五六七八九]，|首先|其次)")

@@ -142,3 +142,13 @@ def test_a_years_outcome_against_the_five_year_plans_target(real_assistant):
     assert "19.23%" in answer.text and "19.5%" in answer.text and "还差0.27个百分点" in answer.text
     assert "未完成" not in answer.text  # a 2025 target is not missed in 2023
     assert {c.doc_id for c in answer.citations} == {"minhang-2023-plan-report", "minhang-14th-five-year-plan"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("question, needle", [
+    ("报告里说的“物码”管理是什么？", "二维码"),
+    ("功能性外资机构数这个指标怎么统计？", "独立外资研发机构"),
+])
+def test_the_sentence_that_defines_the_term_answers_alone(real_assistant, question, needle):
+    answer = real_assistant.ask(question)
+    assert needle in answer.text and len(answer.citations) == 1, answer.text
