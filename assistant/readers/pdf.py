@@ -17,9 +17,11 @@ and named in a warning either way; a PDF with no text found on any page is an Un
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pdfplumber
@@ -31,6 +33,8 @@ from . import ExtractedText, UnreadableDocument, ocr
 from .tables import Cell, is_task_table, table_rows
 
 _PAGE_NUMBER = re.compile(r"^[-—–\s]*(第\s*)?\d{1,4}(\s*页)?(\s*/\s*\d{1,4})?[-—–\s]*$")
+# pdfminer logs a warning per glyph for some fonts ("Could not get FontBBox…"): thousands per file
+logging.getLogger("pdfminer").setLevel(logging.ERROR)
 _MARGIN = 0.08  # top/bottom share of the page where running headers and page numbers sit
 
 
@@ -58,9 +62,24 @@ class _Table:
         self.columns = max((len(r) for r in self.rows), default=0)
 
 
+@lru_cache(maxsize=1)
+def _radicals() -> dict[int, str]:
+    """Radical code points some PDF fonts use for ideographs (⺠ for 民, ⼤ for 大) -> the ideograph."""
+    table = {}
+    for line in (Path(__file__).with_name("radicals.tsv")).read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            radical, ideograph = line.split("\t")
+            table[ord(radical)] = ideograph
+    return table
+
+
+def _unradical(text: str) -> str:
+    return text.translate(_radicals())
+
+
 def _cell(value: str | None) -> str:
     text = ""
-    for line in (value or "").split("\n"):
+    for line in _unradical(value or "").split("\n"):
         text = join_lines(text, " ".join(line.split()))
     return text
 
@@ -77,7 +96,7 @@ def _page_items(page, number: int) -> list[_Line | _Table]:
         if rows:
             items.append(_Table(rows, table.bbox[1], number))
     for line in rest.extract_text_lines(return_chars=True):
-        text = line["text"].strip()
+        text = _unradical(line["text"]).strip()
         in_margin = line["bottom"] < page.height * _MARGIN or line["top"] > page.height * (1 - _MARGIN)
         if not text or (in_margin and _PAGE_NUMBER.match(text)):
             continue
