@@ -4,9 +4,10 @@
     .venv/bin/python eval/format_parity.py --libraries      # only the PDF library comparison (fast)
 
 1. PDF libraries: pypdfium2 and pdfplumber on the LibreOffice PDFs of tests/fixtures/formats/
-   (made by eval/make_format_fixtures.py), scored against the DOCX (the document's true text):
-   paragraphs found verbatim (CJK characters, reading order, line joins; whitespace ignored), table
-   rows whose cells come out on one line, pages/s.
+   (made by eval/make_format_fixtures.py) and on a Chromium-printed PDF of the 静安 report (when
+   chromium is installed), scored against the DOCX (the document's true text): CJK radical code
+   points in place of ideographs, paragraphs found verbatim (CJK characters, reading order, line
+   joins; whitespace ignored), table rows whose cells come out on one line, pages/s.
 2. Ingestion speed: read_document (and read + parse + chunk) pages/s for the PDF and DOCX of the
    静安 report and the task table (a DOCX's pages: as LibreOffice lays it out, its PDF's pages).
 3. Parity: an index of the real corpus with the real bundled model, where the 静安 report is the
@@ -73,8 +74,50 @@ def _plain_pdfplumber(path: Path) -> list[str]:
         return [page.extract_text() or "" for page in pdf.pages]
 
 
+def _chrome_pdf(workdir: Path) -> Path | None:
+    """The 静安 report as Chromium prints it (its source-viewer page): a second PDF producer, whose
+    fonts map some glyphs to CJK radical code points. None without chromium."""
+    import subprocess
+
+    from assistant.corpus import load_corpus
+    from assistant.parse import parse_document
+    from assistant.viewer import render_document
+
+    if not shutil.which("chromium"):
+        return None
+    document, text = next((d, t) for d, t in load_corpus(ROOT / "corpus").documents if d.doc_id == DOC_ID)
+    html = render_document(parse_document(document, text)).replace("position:sticky", "position:static")
+    page, pdf = workdir / f"{DOC_ID}.html", workdir / f"{DOC_ID}.chrome.pdf"
+    page.write_text(html, encoding="utf-8")
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+                    f"--print-to-pdf={pdf}", page.as_uri()], capture_output=True, timeout=300, check=True)
+    return pdf
+
+
+def _radicals(text: str) -> int:
+    return sum(1 for c in text if 0x2E80 <= ord(c) <= 0x2FDF)
+
+
 def compare_libraries() -> list[dict]:
     rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        chrome = _chrome_pdf(Path(tmp))
+        if chrome is not None:
+            truth = read_document(FIXTURES / f"{DOC_ID}.docx").text
+            paragraphs = [squash(p) for p in re.split(r"\n\s*\n", truth) if p.strip() and "\t" not in p]
+            pages = len(__import__("pypdfium2").PdfDocument(chrome))
+            for library, extract in (("pypdfium2", _plain_pypdfium2), ("pdfplumber", _plain_pdfplumber)):
+                seconds, texts = _best(lambda: extract(chrome))
+                flat = squash("".join(texts))
+                rows.append({"pdf": f"{DOC_ID} (Chromium)", "library": library, "pages": pages,
+                             "pages_per_s": round(pages / seconds, 1), "radicals": _radicals("".join(texts)),
+                             "paragraphs": f"{sum(p in flat for p in paragraphs)}/{len(paragraphs)}",
+                             "table_rows_on_one_line": "-", "missing": []})
+            ours = read_document(chrome).text
+            rows.append({"pdf": f"{DOC_ID} (Chromium)", "library": "pdfplumber + our reader", "pages": pages,
+                         "pages_per_s": "-", "radicals": _radicals(ours),
+                         "paragraphs": f"{sum(p in squash(ours) for p in paragraphs)}/{len(paragraphs)}",
+                         "table_rows_on_one_line": "-", "missing": []})
     for name in REPORTS:
         truth = read_document(FIXTURES / f"{name}.docx").text
         if "\t类别" in truth:  # the task table: its cells, not its lines, are the units
@@ -91,7 +134,7 @@ def compare_libraries() -> list[dict]:
             found = sum(p in flat for p in paragraphs)
             on_one_line = sum(any(squash("".join(cells)) in line for line in lines) for cells in table_rows)
             rows.append({"pdf": name, "library": library, "pages": pages, "pages_per_s": round(pages / seconds, 1),
-                         "paragraphs": f"{found}/{len(paragraphs)}",
+                         "radicals": _radicals("".join(texts)), "paragraphs": f"{found}/{len(paragraphs)}",
                          "table_rows_on_one_line": f"{on_one_line}/{len(table_rows)}" if table_rows else "-",
                          "missing": [p[:40] for p in paragraphs if p not in flat][:3]})
     return rows
@@ -195,10 +238,11 @@ def parity(seed_index: Path | None) -> dict:
 
 
 def markdown(libraries: list[dict], speed: list[dict], result: dict | None) -> str:
-    out = ["## PDF libraries on the LibreOffice PDFs (plain text per page, best of 3)", "",
-           "| PDF | library | pages | pages/s | paragraphs found verbatim | table rows on one line |", "|---|---|---|---|---|---|"]
-    out += [f"| {r['pdf']} | {r['library']} | {r['pages']} | {r['pages_per_s']} | {r['paragraphs']} | {r['table_rows_on_one_line']} |"
-            for r in libraries]
+    out = ["## PDF libraries (plain text per page, best of 3)", "",
+           "| PDF | library | pages | pages/s | radical code points | paragraphs found verbatim | table rows on one line |",
+           "|---|---|---|---|---|---|---|"]
+    out += [f"| {r['pdf']} | {r['library']} | {r['pages']} | {r['pages_per_s']} | {r['radicals']} | {r['paragraphs']} | "
+            f"{r['table_rows_on_one_line']} |" for r in libraries]
     out += ["", "## Ingestion speed (our readers, best of 3)", "",
             "| file | pages | read s | read pages/s | read+parse+chunk pages/s | chunks |", "|---|---|---|---|---|---|"]
     out += [f"| {r['file']} | {r['pages']} | {r['read_s']} | {r['read_pages_per_s']} | {r['read_parse_chunk_pages_per_s']} | {r['chunks']} |"

@@ -1,6 +1,9 @@
-"""PDF with a text layer -> report text, with pdfplumber (chosen over pypdfium2 by the numbers in
-eval/reports/formats.md: same characters, but glyphs placed in reading order and table cells
-found; pypdfium2 is 35x faster but reads content-stream order and sees no tables).
+"""PDF with a text layer -> report text, with pdfplumber for the layout and tables and PDFium
+(pypdfium2) as a second opinion on the characters (eval/reports/formats.md: pdfplumber places
+glyphs in reading order and finds table cells, pypdfium2 reads content-stream order and sees no
+tables; but where a font's ToUnicode map is ambiguous pdfminer returns radicals or variants,
+"⼤⼒" or "账戶" for 大力, 账户, and PDFium the characters shown, so its codes replace pdfminer's
+one for one). Radical code points both let through are mapped back with radicals.tsv.
 
 A PDF has lines, not paragraphs. Lines are re-joined into paragraphs from the layout: a new
 paragraph starts where the font size changes, after a taller gap than between the lines of a
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+from difflib import SequenceMatcher
 import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -222,6 +226,34 @@ def _fill_task_merges(table: _Table) -> None:
                 row[i] = (above[i][0], True)
 
 
+def _pdfium(path: Path):
+    """The same PDF opened with pypdfium2 (PDFium), whose character codes are the second opinion."""
+    import pypdfium2
+
+    try:
+        return pypdfium2.PdfDocument(str(path))
+    except Exception:  # pdfplumber could open it: its own characters are used
+        return None
+
+
+def _correct_chars(page, pdfium, index: int) -> None:
+    """Take each character's code from PDFium where it disagrees with pdfminer one for one.
+
+    Both read the content stream in the same order, but some fonts' ToUnicode maps are ambiguous:
+    pdfminer then returns radicals or variants (⼤ for 大, 戶 for 户 in Chromium's PDFs), PDFium the
+    character shown (eval/reports/formats.md). Layout and tables stay pdfplumber's."""
+    chars = [c for c in page.chars if not c["text"].isspace()]
+    try:
+        theirs = [c for c in pdfium[index].get_textpage().get_text_range() if not c.isspace()]
+    except Exception:  # PDFium cannot read this page: pdfminer's characters stand
+        return
+    matcher = SequenceMatcher(None, [c["text"] for c in chars], theirs, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "replace" and i2 - i1 == j2 - j1:
+            for k in range(i2 - i1):
+                chars[i1 + k]["text"] = theirs[j1 + k]
+
+
 def _drop_running_lines(pages: list[list[_Line | _Table]]) -> None:
     """Remove running headers/footers: margin lines whose text (numbers aside) recurs on half the pages."""
     def key(line: _Line) -> str:
@@ -272,9 +304,12 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
                                  "export it again") from None
     warnings: list[str] = []
     pages: list[list[_Line | _Table]] = []
+    pdfium = _pdfium(path)
     try:
         with pdf:
             for number, page in enumerate(pdf.pages, start=1):
+                if pdfium is not None and page.chars:
+                    _correct_chars(page, pdfium, number - 1)
                 if not page.chars:
                     pages.append(_scanned_page(path, page, number, warnings))
                     continue
@@ -282,6 +317,9 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
     except Exception as exc:  # pdfminer raises many types for broken streams; name the file, keep the rest going
         raise UnreadableDocument(path, f"is damaged: reading its pages failed ({type(exc).__name__}: {exc}); "
                                  "export it again") from None
+    finally:
+        if pdfium is not None:
+            pdfium.close()
     if not pages or all(not items for items in pages):
         why = ("and OCR found no text on them" if ocr.available() else
                "and OCR is not installed here (pip install rapidocr-onnxruntime)")
