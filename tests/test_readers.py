@@ -289,3 +289,24 @@ def test_chrome_pdf_radicals_and_variants_are_read_as_the_characters_shown(tmp_p
     text = read_document(pdf).text
     assert not [c for c in text if 0x2E80 <= ord(c) <= 0x2FDF], text
     assert "国民经济和社会发展计划执行情况，社会消费品零售总额增长率，大力推动，见表一。自由贸易账户。" in text  # not 账戶
+
+
+def test_docx_tracked_changes_hyperlinks_and_fields(tmp_path):
+    from docx import Document as Docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    doc = Docx()
+    paragraph = doc.add_paragraph("全年新增就业岗位")
+    paragraph._p.append(parse_xml(  # tracked: "34368个" inserted, "3万个" deleted
+        f'<w:ins {nsdecls("w")} w:id="1" w:author="a"><w:r><w:t>34368个</w:t></w:r></w:ins>'))
+    paragraph._p.append(parse_xml(
+        f'<w:del {nsdecls("w")} w:id="2" w:author="a"><w:r><w:delText>3万个</w:delText></w:r></w:del>'))
+    paragraph._p.append(parse_xml(f'<w:r {nsdecls("w")}><w:t>，详见</w:t></w:r>'))
+    paragraph._p.append(parse_xml(
+        f'<w:hyperlink {nsdecls("w")}><w:r><w:t>附件</w:t></w:r></w:hyperlink>'))
+    paragraph._p.append(parse_xml(
+        f'<w:fldSimple {nsdecls("w")} w:instr="PAGE"><w:r><w:t>3</w:t></w:r></w:fldSimple>'))
+    path = tmp_path / "tracked.docx"
+    doc.save(str(path))
+    assert read_document(path).text.strip() == "全年新增就业岗位34368个，详见附件3"

@@ -57,10 +57,32 @@ def check_package(path: Path, max_bytes: int, required: str) -> zipfile.ZipFile:
     return package
 
 
+_SKIPPED = {qn("w:del"), qn("w:moveFrom"), qn("w:pPr"), qn("w:rPr")}  # deleted text, tab-stop definitions
+
+
+def paragraph_text(p) -> str:
+    """The text a reader sees: runs, hyperlinks, tracked insertions, fields' shown results, inline
+    content controls; not tracked deletions (python-docx's Paragraph.text sees only direct runs
+    and hyperlinks, so an accepted-looking insertion would be lost)."""
+    parts = []
+    for element in p.iter(qn("w:t"), qn("w:tab"), qn("w:br"), qn("w:cr"), qn("w:noBreakHyphen")):
+        if any(a.tag in _SKIPPED for a in element.iterancestors()):
+            continue
+        if element.tag == qn("w:t"):
+            parts.append(element.text or "")
+        elif element.tag == qn("w:tab"):
+            parts.append("\t")
+        elif element.tag == qn("w:noBreakHyphen"):
+            parts.append("-")
+        else:
+            parts.append("\n")
+    return "".join(parts)
+
+
 def _cell_text(cell: _Cell) -> str:
     text = ""
     for paragraph in cell.paragraphs:
-        text = join_lines(text, _plain(paragraph.text))
+        text = join_lines(text, _plain(paragraph_text(paragraph._p)))
     for inner in cell.tables:  # a table inside a cell: its cells in reading order
         for row in inner.rows:
             for inner_cell in row.cells:
@@ -124,7 +146,7 @@ class _Reader:
         return ppr is not None and ppr.find(qn("w:outlineLvl")) is not None
 
     def paragraph(self, paragraph: Paragraph) -> None:
-        text = _plain(paragraph.text)
+        text = _plain(paragraph_text(paragraph._p))
         number = self._num_pr(paragraph)
         label = self.numbering.label(*number) if number else ""
         if not text:
