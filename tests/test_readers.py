@@ -195,6 +195,14 @@ def test_corrupt_docx_is_refused(tmp_path):
     _refused(not_word, "without word/document.xml")
 
 
+def test_truncated_pdf_is_refused(tmp_path):
+    data = (FIXTURES / f"{JINGAN}.pdf").read_bytes()
+    for share in (0.5, 0.99):  # an upload or download cut off
+        path = tmp_path / f"cut{share}.pdf"
+        path.write_bytes(data[: int(len(data) * share)])
+        _refused(path, "damaged or incomplete", "upload it again")
+
+
 def test_zip_bomb_named_docx_is_refused_before_inflating(tmp_path):
     bomb = tmp_path / "bomb.docx"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as target:

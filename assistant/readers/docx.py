@@ -38,7 +38,8 @@ def check_package(path: Path, max_bytes: int, required: str) -> zipfile.ZipFile:
     try:
         package = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UnreadableDocument(path, f"is damaged: not a readable ZIP package ({exc}); export it again") from None
+        raise UnreadableDocument(path, f"is damaged or incomplete (an interrupted upload?): not a readable ZIP "
+                                 f"package ({exc}); save or upload it again") from None
     total = 0
     for info in package.infolist():
         total += info.file_size

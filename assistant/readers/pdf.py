@@ -151,8 +151,8 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
         if isinstance(cause, (PDFPasswordIncorrect, PDFEncryptionError)):
             raise UnreadableDocument(path, "is password-protected; remove the password (print or export it "
                                      "without one) and upload it again") from None
-        raise UnreadableDocument(path, f"is damaged: not a readable PDF ({type(cause).__name__}: {cause}); "
-                                 "export it again") from None
+        raise UnreadableDocument(path, f"is damaged or incomplete (an interrupted upload?): not a readable PDF "
+                                 f"({type(cause).__name__}: {cause}); export or upload it again") from None
     warnings: list[str] = []
     pages: list[list[Line | Table]] = []
     pdfium = _pdfium(path)
