@@ -99,11 +99,10 @@ class Jobs:
         job.seconds = round(time.time() - job.started, 1)
         log.info("library job %s %s %s: %s (%.1f s)", job.action, job.doc_ids, job.state, job.message, job.seconds)
 
-
     def sync(self) -> None:
         """Serve the index `current` points at when it is another than the one served (a change made
         with the CLI while the app runs): checked when the page lists the documents."""
-        from .index import current_path, load_index
+        from .index import current_path
 
         with self._lock:
             if self.current is not None and self.current.state == "running":
