@@ -107,6 +107,23 @@ def test_milvus_and_faiss_stores_return_the_same_hits(built):
     assert unscoped >= 2
 
 
+def test_concurrent_searches_get_their_own_results(built):
+    """The app searches from several threads at once (Gradio workers, the API): one client, no cross-talk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, index = built
+    store = open_search(index, settings)
+    everything = np.ones(len(index.chunks), dtype=bool)
+    expected = {q: store.lexical(q, 20, everything, Scope()).order for q in QUESTIONS}
+    vectors = {i: index.embeddings[i] for i in range(0, len(index.chunks), 97)}
+    nearest = {i: store.dense(v, 5, everything, Scope()).order for i, v in vectors.items()}
+    with ThreadPoolExecutor(4) as pool:
+        lexical = list(pool.map(lambda q: (q, store.lexical(q, 20, everything, Scope()).order), QUESTIONS * 3))
+        dense = list(pool.map(lambda i: (i, store.dense(vectors[i], 5, everything, Scope()).order), list(vectors) * 3))
+    assert all(order == expected[q] for q, order in lexical)
+    assert all(order == nearest[i] and order[0] == i for i, order in dense)
+
+
 def test_incremental_build_upserts_changed_chunks_and_switches_the_alias(tmp_path):
     settings = _settings(tmp_path, milvus_lexical="bm25")
     first = build_index(settings, progress=False)
