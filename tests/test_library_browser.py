@@ -132,6 +132,7 @@ def test_upload_pdf_answer_cites_its_page_then_delete_refuses(served):
         page.screenshot(path=str(ARTIFACTS / "library-2-indexing.png"))
         page.wait_for_selector("#job[data-state='done']", timeout=INDEX_TIMEOUT_MS)
         indexed = time.perf_counter()
+        build = page.locator("#job-text").inner_text() + " · " + page.locator("#job-message").inner_text()
         doc_row = page.locator(f"#docs tr[data-doc='{JINGAN}']")
         doc_row.wait_for()
         assert doc_row.locator(".state").inner_text() == "indexed"
@@ -178,6 +179,6 @@ def test_upload_pdf_answer_cites_its_page_then_delete_refuses(served):
 
     timing = {"pdf": PDF.name, "pdf_bytes": PDF.stat().st_size, "upload_and_check_s": round(uploaded - started, 1),
               "upload_to_indexed_s": round(indexed - started, 1), "upload_to_first_answer_s": round(answered - started, 1),
-              "first_answer_after_indexed_s": round(answered - indexed, 1)}
+              "first_answer_after_indexed_s": round(answered - indexed, 1), "build": build}
     (ARTIFACTS / "library-timing.json").write_text(json.dumps(timing, indent=2), encoding="utf-8")
     print(timing)
