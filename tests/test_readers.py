@@ -77,18 +77,22 @@ def test_docx_renders_word_list_numbering():
     assert format_number(3, "decimalEnclosedCircle") == "③" and format_number(4, "upperRoman") == "IV"
 
 
-def test_pdf_blocks_know_their_page(corpus):
+@pytest.mark.parametrize("doc_id, last_page", [(JINGAN, 23), (TASKS, 15)])
+def test_pdf_blocks_know_their_page(corpus, doc_id, last_page):
     import pypdfium2  # another library's page text as the reference
 
-    text = _extracted(f"{JINGAN}.pdf").text  # every page has a running header and a "— 3 —" footer: dropped
+    text = _extracted(f"{doc_id}.pdf").text  # every page has a running header and a "— 3 —" footer: dropped
     assert "— 3 —" not in text and "\n静安区2023年\n" not in text and "静安区2023年静安区" not in text
-    parsed = _parsed(corpus, JINGAN, ".pdf")
+    parsed = _parsed(corpus, doc_id, ".pdf")
     pages = [b.page for b in parsed.blocks]
-    assert all(p >= 1 for p in pages) and pages == sorted(pages) and pages[-1] == 23
-    pdf = pypdfium2.PdfDocument(FIXTURES / f"{JINGAN}.pdf")
-    page_text = [squash(page.get_textpage().get_text_range()) for page in pdf]
+    assert all(p >= 1 for p in pages) and pages == sorted(pages) and pages[-1] == last_page
+    pdf = pypdfium2.PdfDocument(FIXTURES / f"{doc_id}.pdf")
+    def bare(text: str) -> str:  # pypdfium2 puts fallback-font quote marks at the line's end: compare without them
+        return "".join(c for c in squash(text) if c not in "\"'“”‘’")
+
+    page_text = [bare(page.get_textpage().get_text_range()) for page in pdf]
     for block in parsed.blocks:  # the block's first words are on the page it names
-        assert squash(block.text)[:8] in page_text[block.page - 1], (block.anchor, block.page)
+        assert bare(block.text)[:8] in page_text[block.page - 1], (block.anchor, block.page)
 
 
 def test_pages_reach_chunks_citations_and_the_viewer(tmp_path):

@@ -59,6 +59,7 @@ class Assembler:
         self.last: Line | None = None
         self.table: Table | None = None
         self.rows_open = False  # OCR table rows were written last
+        self.pages_in_table: list[int] = []  # pages that began while a table was open (their start is set with it)
 
     def _write(self, text: str) -> None:
         self.out.append(text)
@@ -79,11 +80,16 @@ class Assembler:
         if self.table is None:
             return
         starts = {row: page for page, row in self.table.page_rows.items()}
-        for index, row in enumerate(table_rows(self.table.rows)):
+        rows = table_rows(self.table.rows)
+        for index, row in enumerate(rows):
             if index in starts:  # a page that starts inside this table starts at this row
                 self.page_starts[starts[index] - 1] = self.length
             self._write(row)
         self._write("\n")
+        for page in self.pages_in_table:  # began after the table's last row (or inside a row cut in two)
+            if self.table.page_rows.get(page, len(rows)) >= len(rows):
+                self.page_starts[page - 1] = self.length
+        self.pages_in_table = []
         self.table = None
 
     def _breaks(self, a: Line, b: Line) -> bool:
@@ -99,8 +105,11 @@ class Assembler:
         return a.x1 < self.right - 2.5 * size
 
     def start_page(self) -> None:
-        # the page starts where its first text will be written: inside a paragraph carried over
+        # the page starts where its first text will be written: inside a paragraph carried over,
+        # or, while a table is open, where the table's rows on this page (or what follows it) go
         self.page_starts.append(self.length + len(self.paragraph) + (1 if self.paragraph else 0))
+        if self.table is not None:
+            self.pages_in_table.append(len(self.page_starts))
 
     def line(self, line: Line) -> None:
         self._end_table()
