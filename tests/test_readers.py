@@ -322,3 +322,32 @@ def test_docx_tracked_changes_hyperlinks_and_fields(tmp_path):
     path = tmp_path / "tracked.docx"
     doc.save(str(path))
     assert read_document(path).text.strip() == "全年新增就业岗位34368个，详见附件3"
+
+
+def test_docx_pages_from_words_rendered_page_breaks(tmp_path):
+    """Word writes w:lastRenderedPageBreak where its last layout broke a page: those give the pages."""
+    from docx import Document as Docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls, qn
+
+    def page_break(paragraph, at_start: bool) -> None:
+        run = parse_xml(f'<w:r {nsdecls("w")}><w:lastRenderedPageBreak/><w:t>续</w:t></w:r>')
+        first = paragraph._p.find(qn("w:r"))
+        first.addprevious(run) if at_start else paragraph._p.append(run)
+
+    doc = Docx()
+    doc.add_paragraph("第一页的段落。")
+    page_break(doc.add_paragraph("第二页开头的段落。"), at_start=True)  # the page breaks before it
+    page_break(doc.add_paragraph("跨页的段落"), at_start=False)  # ...inside it: it starts on page 2
+    table = doc.add_table(rows=3, cols=2)
+    for row, cells in zip(table.rows, (("指标", "完成"), ("甲", "1"), ("乙", "2"))):
+        row.cells[0].text, row.cells[1].text = cells
+    table.rows[1].cells[1].paragraphs[0]._p.append(parse_xml(f'<w:r {nsdecls("w")}><w:lastRenderedPageBreak/></w:r>'))
+    doc.add_paragraph("表后的段落。")
+    path = tmp_path / "paged.docx"
+    doc.save(str(path))
+    extracted = read_document(path)
+    pages = dict(zip(extracted.text.split("\n"), extracted.line_pages()))
+    assert pages["第一页的段落。"] == 1 and pages["续第二页开头的段落。"] == 2 and pages["跨页的段落续"] == 2
+    assert pages["指标\t完成"] == 3 and pages["甲\t1"] == 3 and pages["乙\t2"] == 4 and pages["表后的段落。"] == 4
+    assert read_document(FIXTURES / f"{JINGAN}.docx").page_starts == ()  # LibreOffice writes no such marks

@@ -7,7 +7,9 @@ What Word gives for free becomes the shapes parse.py reads:
   heading patterns find it;
 - tables in the two shapes of tables.py (rows as tab-separated lines; the responsibility table
   in the docx-export shape with its merged category written out on every row).
-A DOCX has no fixed pages (pagination is the viewer's), so `page_starts` is empty.
+A DOCX has no fixed pages, but Word records where its last layout broke them
+(`w:lastRenderedPageBreak`); those (or, without any, manual page breaks) give `page_starts`, and
+a DOCX with neither (LibreOffice, python-docx output) has no pages.
 
 A DOCX is a ZIP package: before anything is decompressed, the sizes its directory declares are
 checked (a "zip bomb" named .docx is refused; Python's zipfile never inflates a member past its
@@ -27,7 +29,7 @@ from docx.text.paragraph import Paragraph
 from ..normalize import join_lines
 from . import ExtractedText, UnreadableDocument
 from .numbering import Numbering
-from .tables import table_lines
+from .tables import table_lines, table_rows
 
 MAX_EXPANSION = 5  # the package may inflate to at most this many times the file size limit
 MAX_RATIO = 200  # ...and no large member may be compressed more than this (text XML is ~10x)
@@ -125,6 +127,26 @@ class _Reader:
             numbering = None
         self.numbering = Numbering(numbering)
         self.lines: list[str] = []
+        # Word records where its last layout broke pages (w:lastRenderedPageBreak); without those
+        # (LibreOffice, python-docx) only manual page breaks are known, and without either, no pages
+        body = document.element.body
+        rendered = body.find(".//" + qn("w:lastRenderedPageBreak")) is not None
+        self.break_tag = qn("w:lastRenderedPageBreak") if rendered else qn("w:br")
+        self.page_lines: list[int] = []  # index in `lines` where each page after the first starts
+
+    def _breaks(self, element) -> tuple[int, int]:
+        """Page breaks in `element` before its first text, and after it."""
+        before = after = 0
+        seen_text = False
+        for node in element.iter(qn("w:t"), self.break_tag):
+            if node.tag == qn("w:t"):
+                seen_text = seen_text or bool((node.text or "").strip())
+            elif node.tag != qn("w:br") or node.get(qn("w:type")) == "page":
+                if seen_text:
+                    after += 1
+                else:
+                    before += 1
+        return before, after
 
     def _num_pr(self, paragraph: Paragraph) -> tuple[str, int] | None:
         ppr = paragraph._p.pPr
@@ -150,16 +172,45 @@ class _Reader:
         text = _plain(paragraph_text(paragraph._p))
         number = self._num_pr(paragraph)
         label = self.numbering.label(*number) if number else ""
-        if not text:
-            return
-        line = f"{label}{text}" if label else text
-        if self._is_heading(paragraph):
-            self.lines += ["", line, ""]
-        else:
-            self.lines += [line, ""]
+        before, after = self._breaks(paragraph._p)
+        heading = self._is_heading(paragraph)
+        self.page_lines += [len(self.lines) + (1 if heading and text else 0)] * before
+        if text:
+            line = f"{label}{text}" if label else text
+            self.lines += ["", line, ""] if heading else [line, ""]
+        self.page_lines += [len(self.lines)] * after  # the page broke inside it: the next one starts on the new page
 
     def table(self, element) -> None:
-        self.lines += [""] + table_lines(_rows(element, self.document._body))
+        rows = _rows(element, self.document._body)
+        self.lines.append("")
+        line = len(self.lines)
+        starts = []  # first line of each row
+        for text in table_rows(rows):
+            starts.append(line)
+            line += text.count("\n")
+        for index, tr in enumerate(element.tr_lst):  # a row the page broke in: the next row is on the new page
+            before, after = self._breaks(tr)
+            self.page_lines += [starts[index]] * before
+            self.page_lines += [starts[index + 1] if index + 1 < len(starts) else line] * after
+        self.lines += table_lines(rows)
+
+    def text(self) -> tuple[str, tuple[int, ...]]:
+        """The lines joined, runs of blank lines made one; the offset where each page starts."""
+        kept: list[str] = []
+        new_index: list[int] = []
+        for line in self.lines:
+            new_index.append(len(kept))  # a dropped blank line maps to the next kept line
+            if line or (kept and kept[-1]):
+                kept.append(line)
+        while kept and not kept[-1]:
+            kept.pop()
+        offsets, offset = [], 0
+        for line in kept:
+            offsets.append(offset)
+            offset += len(line) + 1
+        offsets.append(offset)
+        pages = tuple(offsets[min(new_index[i] if i < len(new_index) else len(kept), len(kept))] for i in self.page_lines)
+        return "\n".join(kept) + "\n", ((0,) + pages if pages else ())
 
     def walk(self, container) -> None:
         for child in container.iterchildren():
@@ -183,7 +234,5 @@ def read_docx(path: Path, max_bytes: int) -> ExtractedText:
                                  "open it in Word or WPS and save it again") from None
     reader = _Reader(document)
     reader.walk(document.element.body)
-    text = "\n".join(reader.lines)
-    while "\n\n\n" in text:
-        text = text.replace("\n\n\n", "\n\n")
-    return ExtractedText(text.strip("\n") + "\n", "docx")
+    text, page_starts = reader.text()
+    return ExtractedText(text, "docx", page_starts)
