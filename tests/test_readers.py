@@ -264,7 +264,7 @@ def test_a_bad_file_in_the_corpus_is_named_and_the_rest_loads(tmp_path):
         f'[[document]]\ndoc_id = "tasks"\nfile = "{TASKS}.docx"\nkind = "task_table"\n', encoding="utf-8")
     loaded = load_corpus(corpus_dir)
     assert [d.doc_id for d, _ in loaded.documents] == ["tasks"]
-    assert loaded.pages == {}  # a DOCX has no fixed pages
+    assert loaded.pages == {}  # LibreOffice's DOCX carries no page marks
     [problem] = loaded.errors
     assert problem.path.endswith("encrypted.pdf") and "password-protected" in problem.message
     assert isinstance(io.StringIO(loaded.documents[0][1]).read(), str)
