@@ -210,8 +210,8 @@ def build_chat(assistant: Any):
         if warnings:
             gr.HTML(render_note(" ".join(warnings), kind="refusal"), elem_id="index-warning")
         gr.Markdown(f"## {TITLE}\n闵行区、静安区规划与计划报告的问答助手：每句回答都带引用 [n]，点击可查看原文段落。"
-                    " Answers cite the reports; click [n] to open the passage. [全部报告原文 All source reports](/source)"
-                    " · [资料库 Knowledge base](/library)",
+                    " Answers cite the reports; click [n] to open the passage. [报告原文 Sources](/source)"
+                    " · [资料库 Library](/library)",
                     elem_id="intro")
         history = gr.State([])
         records = gr.State({})  # message index -> the Answer's dict, for 👍/👎
