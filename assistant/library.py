@@ -186,7 +186,7 @@ class Library:
 
     def replace(self, doc_id: str, token: str, progress: Progress | None = None) -> Change:
         """A new version of a catalogued report: same doc_id and fields, the new file."""
-        entry = self._entry_of(doc_id)
+        entry = self.entry(doc_id)
 
         def change(tx: _Transaction) -> list[str]:
             upload = self.uploads.get(token)
@@ -210,7 +210,7 @@ class Library:
     def remove(self, doc_id: str, progress: Progress | None = None) -> Change:
         """Take a report out of corpus/ and the catalog; the rebuild drops its chunks, vectors,
         BM25 terms, facts and structure (nothing of it is carried over: the index is made from corpus/)."""
-        entry = self._entry_of(doc_id)
+        entry = self.entry(doc_id)
 
         def change(tx: _Transaction) -> list[str]:
             path = self.corpus_dir / str(entry.get("file", ""))
@@ -231,7 +231,8 @@ class Library:
             self.embedder = load_embedder(self.settings.model)
         return self.embedder
 
-    def _entry_of(self, doc_id: str) -> dict:
+    def entry(self, doc_id: str) -> dict:
+        """The catalog entry of a report; LibraryError naming the known ids when there is none."""
         entry = next((e for e in self.uploads.entries() if e.get("doc_id") == doc_id), None)
         if entry is None:
             known = ", ".join(sorted(str(e.get("doc_id")) for e in self.uploads.entries()))

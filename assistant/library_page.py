@@ -230,9 +230,11 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
                 doc_ids = [fields.doc_id for _, fields in items]
             elif action == "replace":
                 doc_id, token = str(body.get("doc_id", "")), str(body.get("token", ""))
+                library.entry(doc_id), library.uploads.get(token)  # unknown ones are refused now, not in the job
                 run, doc_ids = (lambda progress: library.replace(doc_id, token, progress)), [doc_id]
             elif action == "remove":
                 doc_id = str(body.get("doc_id", ""))
+                library.entry(doc_id)
                 run, doc_ids = (lambda progress: library.remove(doc_id, progress)), [doc_id]
             else:
                 run, doc_ids = library.reindex, []

@@ -463,3 +463,28 @@ def test_web_library_needs_the_chat_login_when_auth_is_set(base):
         for _ in range(3):  # the admin password is throttled like the chat's login
             http.post("/library/login", data={"password": "guess"})
         assert http.post("/library/login", data={"password": "admin-pass"}).status_code == 429
+
+
+def test_web_replace_and_discard(base):
+    from assistant.service import Assistant
+    from assistant.web import create_app
+
+    settings = _settings(base)
+    assistant = Assistant.load(settings, build_if_needed=False, warm=False)
+    doc = "minhang-2023-priorities-article"
+    version = "# 闵行区2023年重点工作（修订）\n\n虹桥国际中央商务区新增总部企业12家。\n".encode()
+    with serve(create_app(assistant, include_chat=False)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        headers = {"X-Library": "1"}
+        staged = http.post("/library/upload", params={"name": "v2.md"}, headers=headers, content=version).json()
+        other = http.post("/library/upload", params={"name": "other.md"}, headers=headers, content=b"# other\n\ntext\n").json()
+        assert http.post("/library/discard", headers=headers, json={"token": other["token"]}).json() == {"ok": True}
+        assert sorted(p.name for p in (base / "data" / "uploads").iterdir()) == [f"{staged['token']}.json", f"{staged['token']}.md"]
+        assert http.post("/library/replace", headers=headers, json={"doc_id": doc, "token": staged["token"]}).status_code == 200
+        assert _wait(http)["state"] == "done"
+        blocks = [b.text for b in assistant.documents()[doc].blocks]
+        assert any("新增总部企业12家" in t for t in blocks) and len(blocks) < 5
+        assert not list((base / "data" / "uploads").iterdir())
+        missing = http.post("/library/remove", headers=headers, json={"doc_id": "no-such-report"})
+        assert missing.status_code == 400 and "no-such-report" in missing.json()["error"]["message"]
+        expired = http.post("/library/replace", headers=headers, json={"doc_id": doc, "token": staged["token"]})
+        assert expired.status_code == 400 and "unknown or expired" in expired.json()["error"]["message"]
