@@ -139,7 +139,7 @@ class Library:
         limit = self.settings.max_upload_bytes
         if limit and size > limit:  # before copying anything
             raise LibraryError(f"{name or Path(path).name}: the file is {size / 2**20:.1f} MB, larger than the upload limit of "
-                               f"{limit / 2**20:.3g} MB (setting max_upload_bytes); split it or raise the limit")
+                               f"{limit / 2**20:.3g} MB (setting max_upload_bytes); split it or raise the limit", "too_large")
         return self.uploads.stage(name or Path(path).name, chunks())
 
     def documents(self, index: Any = None) -> list:
@@ -169,7 +169,7 @@ class Library:
                     raise LibraryError(f"{upload.name}: {exc}") from None
                 duplicate = self.uploads.duplicate_of(upload.sha256, upload.text_sha256)
                 if duplicate:
-                    raise LibraryError(f"{upload.name}: the same content was added meanwhile as {duplicate!r}; nothing was added")
+                    raise LibraryError(f"{upload.name}: the same content was added meanwhile as {duplicate!r}; nothing was added", "duplicate")
                 target = self.corpus_dir / f"{fields.doc_id}{upload.suffix}"
                 if target.exists():
                     raise LibraryError(f"{upload.name}: {target.name} already exists in {self.corpus_dir}; choose another doc_id")
@@ -192,7 +192,7 @@ class Library:
             upload = self.uploads.get(token)
             duplicate = self.uploads.duplicate_of(upload.sha256, upload.text_sha256)
             if duplicate:
-                raise LibraryError(f"{upload.name}: the same content is already in the knowledge base as {duplicate!r}")
+                raise LibraryError(f"{upload.name}: the same content is already in the knowledge base as {duplicate!r}", "duplicate")
             old = self.corpus_dir / str(entry["file"])
             target = self.corpus_dir / f"{doc_id}{upload.suffix}"
             if old.is_file():
@@ -257,7 +257,7 @@ class Library:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            raise LibraryError("another change to the knowledge base is running; wait for it to finish") from None
+            raise LibraryError("another change to the knowledge base is running; wait for it to finish", "busy") from None
         started = time.perf_counter()
         try:
             progress("saving", 0, 1)
@@ -269,10 +269,10 @@ class Library:
                 failed = [d for d in doc_ids if d in report.kept or d in report.missing]
                 if failed:
                     why = "; ".join({**report.kept, **report.missing}[d] for d in failed)
-                    raise LibraryError(f"{', '.join(failed)} could not be indexed ({why}); nothing was changed")
+                    raise LibraryError(f"{', '.join(failed)} could not be indexed ({why}); nothing was changed", "failed")
             except IndexProblem as exc:
                 tx.rollback()
-                raise LibraryError(f"the index could not be rebuilt, nothing was changed and the previous index keeps serving: {exc}") from None
+                raise LibraryError(f"the index could not be rebuilt, nothing was changed and the previous index keeps serving: {exc}", "failed") from None
             except BaseException:
                 tx.rollback()
                 raise

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).resolve().parent / "static" / "library.html"
 COOKIE = "library-admin"
+STATUS = {"too_large": 413, "duplicate": 409, "busy": 409}  # LibraryError.kind -> HTTP status (else 400)
 STAGES = {"queued": "排队 Queued", "saving": "保存文件 Saving files", "indexing": "解析与分块 Parsing and chunking",
           "embedding": "向量化 Embedding", "switching": "切换到新索引 Switching to the new index"}
 
@@ -69,7 +70,7 @@ class Jobs:
     def start(self, action: str, doc_ids: list[str], run: Callable[[Callable], Any]) -> Job:
         with self._lock:
             if self.current is not None and self.current.state == "running":
-                raise LibraryError(f"a change is running ({self.current.action} {', '.join(self.current.doc_ids)}); wait for it to finish")
+                raise LibraryError(f"a change is running ({self.current.action} {', '.join(self.current.doc_ids)}); wait for it to finish", "busy")
             job = self.current = Job(uuid.uuid4().hex[:12], action, doc_ids)
         threading.Thread(target=self._run, args=(job, run), name=f"library-{action}", daemon=True).start()
         return job
@@ -202,8 +203,7 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
             staged = await anyio.to_thread.run_sync(library.stage, name, chunks())
         except LibraryError as exc:
             log.info("upload refused: %s", exc)
-            status = 413 if "larger than the upload limit" in str(exc) else 409 if "same content" in str(exc) else 400
-            return _error(status, str(exc))
+            return _error(STATUS.get(exc.kind, 400), str(exc))
         return staged.to_dict()
 
     @app.post("/library/discard")
@@ -240,7 +240,7 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
                 run, doc_ids = library.reindex, []
             return {"job": jobs.start(action, doc_ids, run).to_dict()}
         except LibraryError as exc:
-            return _error(409 if "is running" in str(exc) else 400, str(exc))
+            return _error(STATUS.get(exc.kind, 400), str(exc))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return _error(400, f"malformed request ({type(exc).__name__}); use the /library page")
 

@@ -31,7 +31,12 @@ MAX_UNPACKED_BYTES = 1024 * 2**20  # ...and so is one unpacking to more than 1 G
 
 
 class LibraryError(ValueError):
-    """A change that was refused or failed; the message names the file and the problem, and nothing was changed."""
+    """A change that was refused or failed; the message names the file and the problem, and nothing was changed.
+    `kind`: invalid (the input), too_large, duplicate, busy (another change runs), failed (the build)."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ class Uploads:
                     size += len(chunk)
                     if limit and size > limit:
                         raise LibraryError(f"{name}: the file is larger than the upload limit of {limit / 2**20:.3g} MB "
-                                           "(setting max_upload_bytes); split it or ask the administrator to raise the limit")
+                                           "(setting max_upload_bytes); split it or ask the administrator to raise the limit", "too_large")
                     digest.update(chunk)
                     out.write(chunk)
             if size == 0:
@@ -158,7 +163,7 @@ class Uploads:
         duplicate = self.duplicate_of(sha, text_sha)
         if duplicate:
             raise LibraryError(f"{name}: the same content is already in the knowledge base as {duplicate!r}; "
-                               "nothing was added (replace that report to update it)")
+                               "nothing was added (replace that report to update it)", "duplicate")
         taken = {str(e.get("doc_id", "")) for e in self.entries()}
         upload = Upload(token, name, path.suffix, size, sha, text_sha, extracted.format, len(extracted.page_starts),
                         len(extracted.text), tuple(extracted.warnings), prefill(name, extracted.text, taken))
