@@ -151,8 +151,12 @@ class Uploads:
 
         if path.suffix in (".docx", ".ofd"):
             check_archive(path, name)
+        from .corpus import MAX_DOCUMENT_BYTES, MAX_FILE_BYTES, TEXT_SUFFIXES
+
+        # the limit the build applies to this format too: a file the build would refuse is refused now
+        limit = MAX_FILE_BYTES if path.suffix in TEXT_SUFFIXES else MAX_DOCUMENT_BYTES
         try:
-            extracted = read_document(path, max_bytes=self.settings.max_upload_bytes or 2**62)
+            extracted = read_document(path, max_bytes=min(limit, self.settings.max_upload_bytes or limit))
         except UnreadableDocument as exc:
             raise LibraryError(f"{name}: {exc.reason}") from None
         except Exception as exc:  # noqa: BLE001 - a reader's own bug: the upload is refused, the app stays up
