@@ -488,3 +488,6 @@ def test_web_replace_and_discard(base):
         assert missing.status_code == 400 and "no-such-report" in missing.json()["error"]["message"]
         expired = http.post("/library/replace", headers=headers, json={"doc_id": doc, "token": staged["token"]})
         assert expired.status_code == 400 and "unknown or expired" in expired.json()["error"]["message"]
+        assert http.post("/library/reindex", headers=headers).status_code == 200  # the 重建索引 button
+        job = _wait(http)
+        assert job["state"] == "done" and job["message"].startswith("0 chunks embedded"), job
