@@ -126,6 +126,10 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
     library = Library(settings, embedder=getattr(assistant, "embedder", None))
     jobs = Jobs(assistant, library)
     admin_tokens: set[str] = set()
+    if not (getattr(settings, "auth", "") or getattr(settings, "admin_password", "")) and \
+            getattr(settings, "host", "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the knowledge-base page /library lets anyone who reaches %s add and delete reports: "
+                    "set auth or admin_password", settings.host)
 
     def is_admin(request: Request) -> bool:
         if not getattr(settings, 'admin_password', ''):
