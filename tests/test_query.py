@@ -117,3 +117,19 @@ def test_vocabulary_entries_are_used_and_point_at_report_terms(corpus):
     assert not missing, missing
     with open(VOCAB_DIR / "synonyms.toml", "rb") as handle:
         assert all(k != v for k, v in tomllib.load(handle)["zh"].items())
+
+
+def test_a_district_that_a_catalogued_report_names_is_a_corpus_district():
+    # a 浦东新区 report uploaded on the 资料库 page: 浦东 is no longer "outside the corpus"
+    class Covered:
+        districts = ["浦东新区", "闵行区", "静安区"]
+        reporting_year = 2024
+        years = {2023, 2024}
+        available = []
+
+        def has(self, *args):
+            return True
+
+    query = QueryParser(coverage=Covered()).parse("浦东2023年社会消费品零售总额是多少？")
+    assert query.districts == ("浦东新区",) and query.other_places == ()
+    assert QueryParser().parse("浦东2023年社会消费品零售总额是多少？").other_places == ("浦东新区",)

@@ -37,6 +37,18 @@ class QueryParser:
         self.coverage = coverage
         self.known_term = known_term or (lambda term: True)
         self.vocab = vocab or vocabulary()
+        self.districts, self.other_places = self._place_tables()
+
+    def _place_tables(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+        """(districts the corpus covers, places it does not): places.toml's corpus districts plus any
+        district a catalogued report names (an uploaded 浦东新区 report makes 浦东 a corpus district)."""
+        covered = set(self.coverage.districts) if self.coverage else set()
+        districts = dict(self.vocab.districts)
+        others = {name: aliases for name, aliases in self.vocab.other_places.items() if name not in covered}
+        for name in sorted(covered - set(districts)):
+            short = re.sub(r"(新区|区|县)$", "", name)
+            districts[name] = self.vocab.other_places.get(name, ()) or tuple(dict.fromkeys((name.lower(), short)))
+        return districts, others
 
     # ------------------------------------------------------------------ main
 
@@ -46,10 +58,10 @@ class QueryParser:
         text = fold_question(question)
         lowered = text.lower()
         english = is_english(text)
-        districts = tuple(self.vocab.find_places(lowered, self.vocab.districts))
+        districts = tuple(self.vocab.find_places(lowered, self.districts))
         if _has(lowered, self.vocab.all_districts):
             districts = tuple(self.vocab.districts)
-        others = tuple(o for o in self.vocab.find_places(lowered, self.vocab.other_places) if o not in districts)
+        others = tuple(o for o in self.vocab.find_places(lowered, self.other_places) if o not in districts)
         periods, unknown_years, notes, topic_years = self._periods(lowered, english)
         intent = self._intent(lowered, districts, periods)
         measure = self._measure(lowered)
