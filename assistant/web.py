@@ -27,7 +27,7 @@ from .viewer import (CHAT_CSS, add_banner, render_answer, render_document, rende
 log = logging.getLogger(__name__)
 
 ALL = "全部"
-DISTRICTS = (ALL, "闵行区", "静安区")
+KNOWN_DISTRICTS = ("闵行区", "静安区")  # offered even before their reports are indexed
 TITLE = "闵行/静安规划报告问答 · Policy Q&A"
 EXAMPLES = (
     "闵行区2023年社会消费品零售总额完成了多少？",
@@ -122,6 +122,11 @@ def build_chat(assistant: Any):
     has_llm = llm_available(settings)
     warnings = list(getattr(assistant, "warnings", []))
 
+    def district_choices() -> list[str]:
+        # the districts of the current index's reports: an uploaded 浦东新区 report adds 浦东新区
+        indexed = {p.document.district for p in assistant.documents().values() if p.document.district}
+        return [ALL] + sorted(indexed | set(KNOWN_DISTRICTS))
+
     def doc_choices(district: str) -> list[tuple[str, str]]:
         # the current index's reports: the knowledge-base page adds and removes them while the app runs
         docs = sorted((p.document for p in assistant.documents().values()), key=lambda d: (d.district, d.year, d.title))
@@ -192,8 +197,8 @@ def build_chat(assistant: Any):
         # the input than a short escaped prefix (file objects never get here: see guard.py).
         if not isinstance(question, str):
             raise reject(f"question must be text; got {short(question)}")
-        if not isinstance(district, str) or district not in DISTRICTS:
-            raise reject(f"district must be one of {', '.join(DISTRICTS)}; got {short(district)}")
+        if not isinstance(district, str) or district not in district_choices():
+            raise reject(f"district must be one of {', '.join(district_choices())}; got {short(district)}")
         if not isinstance(mode, str) or mode not in ("extractive", "llm") or (mode == "llm" and not has_llm):
             raise reject(f"mode must be 'extractive'{' or llm' if has_llm else ' (no LLM is configured)'}; got {short(mode)}")
         if not isinstance(history, str):
@@ -233,7 +238,7 @@ def build_chat(assistant: Any):
             with gr.Column(scale=1, min_width=240, elem_id="side"):
                 examples = gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="示例问题（点击即问） Examples",
                                        api_visibility="private", elem_id="examples")
-                district = gr.Dropdown(list(DISTRICTS), value=ALL, label="区 District", elem_id="district")
+                district = gr.Dropdown(district_choices(), value=ALL, label="区 District", elem_id="district")
                 document = gr.Dropdown(doc_choices(ALL), value=ALL, label="报告 Document", elem_id="document")
                 mode = gr.Radio([("抽取式 Extractive", "extractive"), ("大模型 LLM", "llm")],
                                 value=settings.mode if has_llm else "extractive", label="回答方式 Answer mode",
@@ -257,6 +262,9 @@ def build_chat(assistant: Any):
         chatbot.clear(lambda: ([], {}), None, [history, records], api_visibility="private")  # the chat's own trash icon
         district.change(lambda d: gr.Dropdown(choices=doc_choices(d), value=ALL), district, document,
                         api_visibility="private")
+        # reports added or removed on the 资料库 page since the app started show up on the next page load
+        demo.load(lambda: (gr.Dropdown(choices=district_choices()), gr.Dropdown(choices=doc_choices(ALL))), None,
+                  [district, document], api_visibility="private")
         gr.api(ask, api_name="ask")
         gr.api(ask_with_history, api_name="ask_with_history")
 
