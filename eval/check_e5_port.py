@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import os
-
 import argparse
 import ctypes
 import json
