@@ -81,7 +81,8 @@ class Assistant:
         from .encoder import LazyEmbedder
 
         settings = settings or load_settings()
-        embedder = LazyEmbedder(settings.model) if lazy else load_embedder(settings.model)
+        engine = settings.query_engine  # the Settings given, not only assistant.toml's
+        embedder = LazyEmbedder(settings.model, engine) if lazy else load_embedder(settings.model, engine)
         warm = warm and not lazy
         if build_if_needed:
             index, report = ensure_index(settings, embedder=embedder, progress=progress)
