@@ -230,14 +230,11 @@ def test_unsupported_type(base):
     _refused(Library(_settings(base)), base, "photo.png", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "photo.png", "not supported")
 
 
-class _BrokenEmbedder:
-    """Embeds nothing: the build fails after the report was written to corpus/ and the catalog."""
+class _WrappedEmbedder:
+    """A model standing for `real` in everything but document embedding (subclasses change that)."""
 
     def __init__(self, real) -> None:
         self.real = real
-
-    def encode_document(self, texts, **kwargs):
-        raise RuntimeError("the embedding engine crashed")
 
     def __getattr__(self, name):
         return getattr(self.real, name)
@@ -247,6 +244,13 @@ class _BrokenEmbedder:
 
     def __len__(self):
         return len(self.real)
+
+
+class _BrokenEmbedder(_WrappedEmbedder):
+    """Embeds nothing: the build fails after the report was written to corpus/ and the catalog."""
+
+    def encode_document(self, texts, **kwargs):
+        raise RuntimeError("the embedding engine crashed")
 
 
 def test_failed_build_restores_corpus_and_keeps_the_index(base, tmp_path):
@@ -297,24 +301,16 @@ def test_cli_add_documents_remove(base, tmp_path):
 # ----------------------------------------------------------------------------- the /library routes
 
 
-class _SlowDocuments:
+class _SlowDocuments(_WrappedEmbedder):
     """The fake model with slow document embedding: a rebuild takes a while (queries stay fast)."""
 
     def __init__(self, real, seconds: float) -> None:
-        self.real, self.seconds = real, seconds
+        super().__init__(real)
+        self.seconds = seconds
 
     def encode_document(self, texts, **kwargs):
         time.sleep(self.seconds)
         return self.real.encode_document(texts, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def __getitem__(self, index):
-        return self.real[index]
-
-    def __len__(self):
-        return len(self.real)
 
 
 def _wait(http: httpx.Client, timeout: float = 60) -> dict:
