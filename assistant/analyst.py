@@ -51,24 +51,24 @@ class Analyst:
     def direct_first(self, query: Query, chosen: list[Pick]) -> list[Pick]:
         """For a figure question, the picks that state the asked figure of the subject itself (not
         of a list of indicators), when there are any: the answer starts with them."""
-        def direct(pick: Pick) -> bool:
-            fact = pick_fact(query, self.facts.in_sentence(pick.chunk, pick.text))
+        def direct(fact: Fact | None) -> bool:
             return (fact is not None and "、" not in fact.subject and (not query.measure or fact.relation == query.measure)
                     and about_subject(query, fact))
 
-        stating = [p for p in chosen if direct(p)]
-        if query.periods and not any(self._tight(query, pick_fact(query, self.facts.in_sentence(p.chunk, p.text))) for p in stating):
+        stated = [(p, pick_fact(query, self.facts.in_sentence(p.chunk, p.text))) for p in chosen]
+        stating = [(p, fact) for p, fact in stated if direct(fact)]
+        if query.periods and not any(self._tight(query, fact) for _, fact in stating):
             # the picks state the figure of a part ("合计" of a breakdown, 商贸服务业税收总收入) while the
             # report states the subject's own figure elsewhere ("全年实现税收总收入847.50亿元")
             exact = [(f, pick) for f, pick in self._looked_up(query) if self._tight(query, f)]
             if exact:
                 return [exact[0][1]]
-        return stating or chosen
+        return [p for p, _ in stating] or chosen
 
     def states_measure(self, query: Query, pick: Pick) -> bool:
         """The sentence states a figure of the asked measure about the subject, in a clause the subject
         words did not reach ("…低保救助和临时救助12.25万人次,救助金额1.59亿元" for 花了多少钱)."""
-        terms = [t for t in query.terms if len(t) > 1 and not form_word(t, "*")]
+        terms = subject_terms(query)
         return bool(query.measure) and any(f.relation == query.measure and any(t in f.subject for t in terms)
                                            for f in self.facts.in_sentence(pick.chunk, pick.text))
 
@@ -76,7 +76,7 @@ class Analyst:
         """The fact's subject is what the question names, without words of its own (合计, 商贸服务业)."""
         if fact is None:
             return False
-        terms = [t for t in query.terms if len(t) > 1 and not form_word(t, "*")]
+        terms = subject_terms(query)
         own = [w for w in tokenize(fact.subject) if len(w) > 1 and not any(w in t or t in w for t in terms)
                and w not in same_quantity_words()]
         lost = [t for t in terms if t not in fact.subject]  # 莘庄工业区's figure is not the district's
@@ -160,8 +160,9 @@ class Analyst:
                 target = [(f, t) for f, t in self._looked_up(replace(query, periods=(plan,), measure=fact.relation))
                           if f.unit == fact.unit]
                 if target:
+                    label = plan.label(query.english) if query.english else plan.label().replace(" ", "")
                     sentence = check_target(query, fact, target[0][0], self.place(pick.chunk), pick.chunk,
-                                            target_chunk=target[0][1].chunk, target_label=plan.label(query.english).replace(" ", "" if not query.english else " "))
+                                            target_chunk=target[0][1].chunk, plan_label=label)
                     if sentence is not None:
                         return [sentence]
         for pick in score_picks(query, result.hits, "figure")[:SIDE_PICKS]:
@@ -241,6 +242,11 @@ class Analyst:
             return chunk.district
         period = side_query.periods[0] if side_query.periods else None
         return period.label(query.english) if period else chunk.title
+
+
+def subject_terms(query: Query) -> list[str]:
+    """What the question is about, without its measure and form words (总量, 多少)."""
+    return [t for t in query.terms if len(t) > 1 and not form_word(t, "*")]
 
 
 def about_subject(query: Query, fact: Fact) -> bool:

@@ -123,9 +123,10 @@ def target_pair(facts: list[Fact]) -> tuple[Fact, Fact] | None:
 
 
 def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk: Chunk,
-                 target_chunk: Chunk | None = None, target_label: str = "") -> Sentence | None:
-    """完成情况10.6%，年度目标10%左右，已完成目标（10.6－10＝0.6个百分点）。The target may come from
-    another report (`target_chunk`: the five-year plan's 2025 target), then both are cited."""
+                 target_chunk: Chunk | None = None, plan_label: str = "") -> Sentence | None:
+    """完成情况10.6%，年度目标10%左右，已完成目标（10.6－10＝0.6个百分点）。The target may be a later
+    plan's (`plan_label`: "2025年“十四五”规划目标", `target_chunk`: the passage stating it, cited too):
+    it is then reached early or still to go, never missed."""
     if outcome.unit != target.unit and target.unit and outcome.unit:
         return None
     lower_better = any(w in outcome.subject for w in _lower_better()) or re.search(r"以下|以内|控制", target.qualifier)
@@ -138,14 +139,14 @@ def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk:
     formula = f"{high.value}－{low.value}＝{gap}{unit}"
     english = query.english
     if english:
-        if target_label:
+        if plan_label:
             verdict = ("already reached" if met else f"{gap} {unit_en(unit)} still to go ({formula})") if diff else "reached"
         else:
             verdict = ("met the target" if met else "missed the target") + (f" by {gap} {unit_en(unit)} ({formula})" if diff else "")
-        text = f"“{outcome.subject}”: result {outcome.value} {unit_en(outcome.unit)}, {target_label or 'target'} {target.value}{target.unit}{target.qualifier}; {verdict}."
+        text = f"“{outcome.subject}”: result {outcome.value} {unit_en(outcome.unit)}, {plan_label or 'target'} {target.value}{target.unit}{target.qualifier}; {verdict}."
     else:
-        head = f"{outcome.subject}完成{outcome.display()}，{target_label or column_label(target)}{target.display()}"
-        ahead = bool(target_label)  # a later plan target: reached early, or still to go, never "missed"
+        head = f"{outcome.subject}完成{outcome.display()}，{plan_label or column_label(target)}{target.display()}"
+        ahead = bool(plan_label)
         if diff == 0:
             verdict = "已达到该目标" if ahead else "恰好完成目标"
         elif met:

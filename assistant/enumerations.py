@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexical import tokenize
+from .lists import term_share
 from .models import Chunk, Hit, Query
 from .normalize import sentences
 from .query.vocab import vocabulary
@@ -37,11 +37,6 @@ class Enumeration:
     label: str  # what they are, in the report's words ("四大功能区", "七大场景") or the question's
     clauses: bool = False  # items are whole clauses (parallel quoted clauses), shown one per line
     counted: bool = False  # anchored by the asked count and kind ("两大城市副中心"), the strongest anchor
-
-
-def _weight(terms: list[str], text: str) -> float:
-    total = sum(min(len(t), 4) for t in terms)
-    return sum(min(len(t), 4) for t in terms if t in text) / total if total else 0.0
 
 
 def _count_words(count: int) -> list[str]:
@@ -142,24 +137,23 @@ def find(query: Query, hits: list[Hit]) -> Enumeration | None:
     if query.intent != "list" or not (query.item_count or query.item_kind):
         return None
     terms = [t for t in query.terms if len(t) > 1]
-    best: tuple[tuple[int, float, int], Enumeration] | None = None
+    candidates: list[tuple[tuple[int, float, int], Enumeration]] = []
     for rank, hit in enumerate(hits[:SEARCHED_HITS]):
         chunk = hit.chunk
         context = " ".join(chunk.breadcrumb)
         clauses = _quoted_clauses(query, chunk.text)
         if len(clauses) >= 2 and (not query.item_count or len(clauses) == query.item_count):
             candidate = Enumeration(tuple(clauses), chunk, chunk.text, query.item_kind, clauses=True, counted=bool(query.item_count))
-            key = (2, _weight(terms, chunk.text + context), -rank)
-            best = max(best, (key, candidate), key=lambda b: b[0]) if best else (key, candidate)
+            candidates.append(((2, term_share(terms, chunk.text + context), -rank), candidate))
         previous = ""
         for sentence in sentences(chunk.text):
+            found = _serial_items(query, sentence)
             # "南部打造上海南部科创中心。包括浦江镇、…": the subject may be the sentence before
-            topic = _weight(terms, previous + sentence + context)
+            topic = term_share(terms, previous + sentence + context) if found else 0.0
             previous = sentence
-            for items, label, strength in _serial_items(query, sentence):
-                if strength < 2 and topic < MIN_TOPIC_MATCH:
-                    continue
-                key = (strength, topic, -rank)
-                if best is None or key > best[0]:
-                    best = (key, Enumeration(items, chunk, sentence.strip(), label or query.item_kind, counted=strength >= 2))
+            for items, label, strength in found:
+                if strength >= 2 or topic >= MIN_TOPIC_MATCH:
+                    candidates.append(((strength, topic, -rank),
+                                       Enumeration(items, chunk, sentence.strip(), label or query.item_kind, counted=strength >= 2)))
+    best = max(candidates, key=lambda c: c[0], default=None)
     return best[1] if best else None

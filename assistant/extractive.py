@@ -111,15 +111,18 @@ def form_word(token: str, measure: str = "") -> bool:
                                            if measure == "*" or m.name == measure for w in m.words)
 
 
-def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | None] | None = None) -> tuple[list[Pick], str]:
-    """The picks that make the answer, best first: one for a fact, one per district (or per
-    period) for a comparison, a lead sentence and the items after it for a list."""
+def select(query: Query, picks: list[Pick], next_chunk: Callable[[Chunk], Chunk | None] | None = None) -> list[Pick]:
+    """The picks that make the answer, best first, from the scored sentences (score_picks with the
+    query's answer_kind): one for a fact, one per district (or per period) for a comparison, a lead
+    sentence and the items after it for a list."""
     kind = answer_kind(query)
-    picks = score_picks(query, hits, kind)
     if not picks:
-        return [], kind
+        return []
     best = picks[0]
     chosen = [best]
+    # "③功能性外资机构数:指…", "“物码”是以…": the sentence that defines the term is the answer, alone
+    defining = next((p for p in picks[:DEFINITION_PICKS] if p.overlap >= best.overlap and _defines(query, p.text)), None
+                    ) if kind in ("definition", "fact") else None
     if kind == "comparison":
         # each side states the asked measure where one does (growth with growth)
         stated = [p for p in picks if states_measure(query, p.text, p.chunk)] if query.measure else picks
@@ -136,9 +139,8 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
             other = other or next((p for p in picks if p.chunk.doc_id != best.chunk.doc_id and p.score >= 0.7 * best.score), None)
             if other:
                 chosen.append(other)
-    elif kind in ("definition", "fact") and any(_defines(query, p.text) and p.overlap >= best.overlap for p in picks[:DEFINITION_PICKS]):
-        # "③功能性外资机构数:指…", "“物码”是以…": the sentence that defines the term is the answer, alone
-        return [next(p for p in picks[:DEFINITION_PICKS] if _defines(query, p.text) and p.overlap >= best.overlap)], kind
+    elif defining is not None:
+        return [defining]
     else:
         if best.overlap < MIN_OVERLAP:
             # ranked first by its passage's score, but without the question's words: a close second with them wins
@@ -153,14 +155,14 @@ def select(query: Query, hits: list[Hit], next_chunk: Callable[[Chunk], Chunk | 
         if kind == "list" and not best.chunk.fields:
             items = _list_items(best, next_chunk)
             if items:
-                return [best] + items, kind
+                return [best] + items
         for pick in picks[1:]:
             if len(chosen) >= limit:
                 break
             if (pick.score >= 0.85 * best.score and pick.text not in {c.text for c in chosen}
                     and states_measure(query, pick.text, pick.chunk)):
                 chosen.append(pick)
-    return chosen, kind
+    return chosen
 
 
 DEFINITION_PICKS = 6  # sentences searched for the one that defines the asked term

@@ -78,13 +78,12 @@ class _FactWords:
     target_columns: tuple[str, ...]
     skip_columns: tuple[str, ...]
     figure: re.Pattern
+    same_quantity: frozenset[str]  # words a subject may add without naming another quantity (lead-ins, 全区, 区级)
+    naming_verbs: frozenset[str]  # verbs that name what they count (开工, 完工)
 
 
-@lru_cache(maxsize=1)
 def same_quantity_words() -> frozenset[str]:
-    """Words a subject may add without naming another quantity (lead-ins, 全区, 区级)."""
-    data = _load("facts.toml")["subject"]
-    return frozenset(data["lead"] + data["same_quantity"])
+    return _words().same_quantity
 
 
 @lru_cache(maxsize=1)
@@ -105,7 +104,8 @@ def _words() -> _FactWords:
     by_length = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
     return _FactWords(units, relation, by_length(data["subject"]["lead"]), by_length(data["subject"]["verbs"]),
                       tuple(data["subject"]["growth"]), tuple(data["columns"]["outcome"]), tuple(data["columns"]["target"]),
-                      tuple(data["columns"]["skip"]), figure)
+                      tuple(data["columns"]["skip"]), figure,
+                      frozenset(data["subject"]["lead"] + data["subject"]["same_quantity"]), frozenset(data["subject"]["naming_verbs"]))
 
 
 _CLAUSE = re.compile(r"[^，,；;：:。！？!?]+")
@@ -194,12 +194,7 @@ def _naming_verb(words: str) -> str:
     stripped = re.sub(r"[^\u4e00-\u9fff]", "", words)
     for lead in _words().lead:
         stripped = stripped.removeprefix(lead)
-    return stripped if stripped in _naming_verbs() else ""
-
-
-@lru_cache(maxsize=1)
-def _naming_verbs() -> frozenset[str]:
-    return frozenset(_load("facts.toml")["subject"]["naming_verbs"])
+    return stripped if stripped in _words().naming_verbs else ""
 
 
 def text_facts(chunk: Chunk, period: Period, text: str | None = None, offset: int = 0) -> list[Fact]:

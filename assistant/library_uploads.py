@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .config import Settings
+from .integrity import sha256_file
 from .library_catalog import CatalogError, CatalogFields, atomic_write, prefill, read_entries
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,6 @@ def check_name(name: object) -> str:
     if any(not ch.isprintable() for ch in name) or len(name.encode("utf-8", "surrogatepass")) > 255:
         raise LibraryError(f"{shown}: the file name contains control characters or is longer than 255 bytes; rename the file")
     return name.strip()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_archive(path: Path, name: str) -> None:

@@ -39,9 +39,10 @@ def _weight(terms: list[str]) -> float:
     return float(sum(min(len(t), 4) for t in terms))
 
 
-def heading_match(terms: list[str], heading: str) -> float:
-    words = set(tokenize(heading))
-    matched = [t for t in terms if t in words or t in heading]
+def term_share(terms: list[str], text: str) -> float:
+    """The share of the question's terms (by length, capped at 4) that a heading or sentence names."""
+    words = set(tokenize(text))
+    matched = [t for t in terms if t in words or t in text]
     return _weight(matched) / _weight(terms) if terms else 0.0
 
 
@@ -77,7 +78,7 @@ class ListFinder:
             if parsed is None:
                 continue
             for section in self._sections_above(parsed, hit.chunk):
-                score = heading_match(terms, section.heading)
+                score = term_share(terms, section.heading)
                 if score >= MIN_HEADING_MATCH and (best is None or (score, -rank) > (best[0], -best[1])):
                     best = (score, rank, section)
         if best is None:

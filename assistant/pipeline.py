@@ -17,9 +17,9 @@ from .answer_check import subject_clauses
 from .normalize import squash
 from .config import Settings
 from .analyst import Analyst, side_queries
-from .extractive import Pick, form_word, mismatch, render_row, premise_correction, score_picks, select
+from .extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
 from .index import load_facts, load_structure
-from .models import Answer, Chunk, Citation, Filters, Hit, Query
+from .models import Answer, Chunk, Citation, Filters, Query
 from .overview import overview_sentences
 from .query import QueryParser
 from .query.vocab import vocabulary
@@ -119,13 +119,15 @@ class AnswerPipeline:
 
     def _compose_extractive(self, query: Query, result: SearchResult) -> tuple[list[Sentence], str | None]:
         """(sentences, None), or ([…correction…], reason) for a false premise, or ([], reason)."""
-        chosen, kind = select(query, result.hits, self.retriever.next_chunk)
+        kind = answer_kind(query)
+        picks = score_picks(query, result.hits, kind)  # scored once: the choice, the premise check and a second chance
+        chosen = select(query, picks, self.retriever.next_chunk)
         if not chosen or result.best_dense < self.settings.refusal_threshold:
             return [], not_found_reason(query)
         best = chosen[0]
         # a premise the question takes for granted is checked first: the figure that refutes it may sit
         # in a table row that is not the best pick ("为什么没完成4.3万个的目标" -> 完成情况 5.2万)
-        correction = premise_correction(query, score_picks(query, result.hits, kind)[:6]) if query.premise else None
+        correction = premise_correction(query, picks[:6]) if query.premise else None
         if correction:
             figure, pick = correction
             reason = (f"the premise does not hold: the report gives {figure}" if query.english
@@ -146,7 +148,7 @@ class AnswerPipeline:
         failed = "task" if unknown_task else fails(best)
         if failed in ("measure", "contrast"):
             # the best sentence is about the alike quantity (开工 for 完工): a lower one that states the asked one
-            other = next((p for p in score_picks(query, result.hits, kind)[:SECOND_CHANCE]
+            other = next((p for p in picks[:SECOND_CHANCE]
                           if p.overlap >= SECOND_CHANCE_OVERLAP and not fails(p)), None)
             if other is not None:
                 best, chosen, failed = other, [other], ""

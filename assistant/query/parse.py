@@ -179,10 +179,9 @@ class QueryParser:
         """(how many, what kind) of items a list question asks for: (4, "功能区") for "四大功能区是哪四个",
         (3, "度") for "提升哪三个“度”", (0, "镇和街道") for "包括哪些镇和街道"."""
         v = self.vocab
-        found = [(v.item_numerals.get(m.group(1)) or int(m.group(1)), m.group(2)) for m in v.count_pattern().finditer(text)]
+        found = [(v.count_of(m.group(1)), m.group(2)) for m in v.count_pattern().finditer(text)]
         if not any(kind for _, kind in found):  # "哪两所高校建…": no end word after the kind, its first word is it
-            found += [(v.item_numerals.get(m.group(1)) or int(m.group(1)), (tokenize(m.group(2)) or [""])[0])
-                      for m in v.count_pattern(open_end=True).finditer(text)]
+            found += [(v.count_of(m.group(1)), (tokenize(m.group(2)) or [""])[0]) for m in v.count_pattern(open_end=True).finditer(text)]
         count = next((n for n, kind in found if kind), found[0][0] if found else 0)
         kind = next((kind for _, kind in found if kind), "")
         if not kind:

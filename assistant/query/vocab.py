@@ -70,6 +70,10 @@ class Vocabulary:
             return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{2,8}})")
         return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{0,8}}?)[”\"’]?(?={ends}|$)")
 
+    def count_of(self, numeral: str) -> int:
+        """四 -> 4, 12 -> 12 (a numeral count_pattern matched)."""
+        return self.item_numerals.get(numeral) or int(numeral)
+
     def is_count_word(self, token: str) -> bool:
         """四大, 两个, 3项: a count, not what the question is about."""
         return any(token.startswith(n) and token[len(n):] in self.item_counters for n in self.item_numerals) or bool(
