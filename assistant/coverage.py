@@ -24,8 +24,15 @@ _PLAN_HEADING = re.compile(r"目标|任务|措施|计划|安排")
 # The part of a five-year plan that reviews the previous plan period.
 _REVIEW_HEADING = re.compile(r"发展基础|十三五|回顾")
 PLAN_DOC_KINDS = ("five_year_plan", "task_table")
+_FOUR_DIGITS = re.compile(r"\d{4}")
 KIND_NAMES = {"yearly_report": "年度计划执行情况报告", "five_year_plan": "“十四五”规划纲要",
               "task_table": "“十四五”规划重点任务责任分解表", "article": "年度重点工作文章"}
+
+
+def year_range(year: str) -> tuple[int, int]:
+    """First and last year of a chunk's `year` ("2023-2024" -> (2023, 2024)); (-1, -1) when it names none."""
+    parts = [int(p) for p in _FOUR_DIGITS.findall(year)]
+    return (parts[0], parts[-1]) if parts else (-1, -1)
 
 
 def chunk_period(chunk: Chunk, doc_kind: str, doc_years: list[int]) -> Period:

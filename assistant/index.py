@@ -1,7 +1,8 @@
 """The index: a directory with FAISS vectors, the chunk store, the lexical index and a manifest.
 
 Layout (under `index_dir`):
-    builds/<build_id>/  manifest.json, chunks.jsonl, embeddings.npy, vectors.faiss, lexical/
+    builds/<build_id>/  manifest.json, chunks.jsonl, embeddings.npy, vectors.faiss, lexical/, words.json
+                        (with `store = "milvus"` no vectors.faiss: Milvus holds the vectors)
     current -> builds/<build_id>   (a symlink, replaced atomically when a build completes)
     .build.lock                     (one build at a time)
 
@@ -12,6 +13,10 @@ but only from a previous build whose files match their checksums, and only vecto
 finite and of unit length. A catalogued report that fails to load keeps its previous version
 (chunks and structure) instead of silently disappearing; the manifest lists it under `failed`.
 The manifest records a sha256 of every file; `load_index` verifies them all.
+
+What a serving process loads depends on the store: with faiss, the FAISS vectors and the bm25s
+index; with Milvus, neither (Milvus searches), only the chunk table, the small words file and a
+memory-mapped embeddings.npy (read only by builds), so that N replicas do not hold N copies.
 """
 
 from __future__ import annotations
@@ -37,13 +42,13 @@ from .config import Settings
 from .corpus import CorpusProblem, catalog_errors
 from .integrity import checksum_problems, file_checksums, usable_vectors
 from .facts import FactBook, extract_facts, read_facts, write_facts
-from .lexical import LexicalIndex
+from .lexical import IndexWords, LexicalIndex
 from .stores import Rows as StoreRows, publish as publish_store, store_reasons
 from .models import Block, Chunk, Document, ParsedDocument, Section
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: per-file sha256 in the manifest, `failed` reports
+FORMAT_VERSION = 3  # 2: per-file sha256 in the manifest, `failed` reports; 3: words.json, no vectors.faiss with Milvus
 PARSER_VERSION = 1  # bump when parse/chunk output changes, so old indexes are reported stale
 
 
@@ -100,9 +105,10 @@ class LoadedIndex:
     path: Path
     manifest: dict
     chunks: list[Chunk]
-    embeddings: np.ndarray
-    faiss_index: faiss.Index
-    lexical: LexicalIndex
+    embeddings: np.ndarray  # memory-mapped, read-only: builds and tests read it, answering does not
+    words: IndexWords
+    faiss_index: faiss.Index | None = None  # None when Milvus serves the searches
+    lexical: LexicalIndex | None = None
     doc_titles: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -351,16 +357,19 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         # the figures of tables and text as typed facts (cheap: regular expressions over the chunks)
         write_facts(staging, _extract_facts(corpus.chunks, manifest_documents(corpus.documents)))
         np.save(staging / "embeddings.npy", vectors)
-        faiss_index = make_faiss_index(vectors, settings)
-        faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
+        index_type = "none"  # Milvus builds its own vector index; an HNSW over 10M here would take hours
+        if settings.store == "faiss":
+            faiss_index = make_faiss_index(vectors, settings)
+            faiss.write_index(faiss_index, str(staging / "vectors.faiss"))
+            index_type = "flat" if isinstance(faiss_index, faiss.IndexFlat) else "hnsw"
         lexical = LexicalIndex.build([c.context for c in corpus.chunks])
-        lexical.save(staging / "lexical")
+        lexical.save(staging / "lexical")  # Milvus's sparse rows are computed from it; faiss replicas load it
+        IndexWords.of(lexical, [c.district for c in corpus.chunks]).save(staging)
         # the configured store's copy (Milvus: the standby collection; its alias moves after `current`)
         published, activate_store = publish_store(settings, StoreRows(corpus.chunks, hashes, vectors, manifest_documents(corpus.documents)), lexical)
         if published.entry["kind"] != "faiss":
             notes.append(f"store {published.entry['kind']}: {published.entry.get('collection')} {published.upserted} rows written, "
                          f"{published.deleted} deleted ({published.seconds:.1f} s)")
-        index_type = "flat" if isinstance(faiss_index, faiss.IndexFlat) else "hnsw"
         manifest = {
             "format": FORMAT_VERSION,
             "parser_version": PARSER_VERSION,
@@ -525,23 +534,32 @@ def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
         if reasons:
             raise IndexStaleError(reasons)
     _require_checksums(path, manifest)
-    verify_files(path, manifest)  # every file: damage that keeps sizes loads without any other error
+    serves = settings.store == "faiss"  # with Milvus, the searches (and their memory) are Milvus's
+    # every file this process reads: damage that keeps sizes loads without any other error (with
+    # Milvus, embeddings.npy and lexical/ are read by builds only, which verify them first)
+    unread = () if serves else ("embeddings.npy", "lexical/")
+    verify_files(path, manifest, only=tuple(n for n in manifest["files"] if not n.startswith(unread)))
     chunks, _ = _load_chunks(path)
+    faiss_index = lexical = None
     try:
-        embeddings = np.load(path / "embeddings.npy")
-        faiss_index = faiss.read_index(str(path / "vectors.faiss"))
-        lexical = LexicalIndex.load(path / "lexical")
+        embeddings = np.load(path / "embeddings.npy", mmap_mode="r")
+        words = IndexWords.load(path)
+        if serves:
+            faiss_index = faiss.read_index(str(path / "vectors.faiss"))
+            lexical = LexicalIndex.load(path / "lexical")
     except Exception as exc:  # faiss raises RuntimeError, numpy ValueError/OSError on truncated files
         raise IndexCorruptError(f"the index in {path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build` to rebuild it") from None
-    if faiss_index.ntotal != len(chunks) or len(embeddings) != len(chunks) or lexical.bm25.scores["num_docs"] != len(chunks):
-        raise IndexCorruptError(f"the index in {path} is inconsistent ({len(chunks)} chunks, {faiss_index.ntotal} vectors); run `assistant build`")
     dim = manifest["model"]["dim"]
-    if faiss_index.d != dim or embeddings.ndim != 2 or embeddings.shape[1] != dim:
-        raise IndexCorruptError(f"the index in {path} is inconsistent (vectors of {faiss_index.d} dimensions, the manifest says {dim}); run `assistant build`")
+    if embeddings.ndim != 2 or len(embeddings) != len(chunks) or embeddings.shape[1] != dim:
+        raise IndexCorruptError(f"the index in {path} is inconsistent ({len(chunks)} chunks, embeddings of shape {embeddings.shape}, "
+                                f"the manifest says {dim} dimensions); run `assistant build`")
+    if serves and (faiss_index.ntotal != len(chunks) or faiss_index.d != dim or lexical.bm25.scores["num_docs"] != len(chunks)):
+        raise IndexCorruptError(f"the index in {path} is inconsistent ({len(chunks)} chunks, {faiss_index.ntotal} vectors of "
+                                f"{faiss_index.d} dimensions, the manifest says {dim}); run `assistant build`")
     if isinstance(faiss_index, faiss.IndexHNSW):
         faiss_index.hnsw.efSearch = settings.hnsw_ef_search
     titles = {doc_id: meta["title"] for doc_id, meta in manifest["documents"].items()}
-    return LoadedIndex(path, manifest, chunks, embeddings, faiss_index, lexical, titles)
+    return LoadedIndex(path, manifest, chunks, embeddings, words, faiss_index, lexical, titles)
 
 
 def index_warnings(manifest: dict) -> list[str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,3 +74,38 @@ class LexicalIndex:
         if not tokens:
             return np.zeros(self.bm25.scores["num_docs"], dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class IndexWords:
+    """The words an index's chunks use: all of them, and those of each district's documents.
+
+    The query parser and the refusal checks need only these, not the BM25 postings, so a build
+    writes them to a small file (`words.json`) that a replica loads instead of the bm25s index
+    when Milvus serves the lexical search (issue 13: per-replica memory)."""
+
+    vocabulary: frozenset[str]
+    by_district: dict[str, frozenset[str]]
+
+    FILE = "words.json"
+
+    def known(self, term: str) -> bool:
+        return term in self.vocabulary
+
+    @classmethod
+    def of(cls, lexical: LexicalIndex, districts: list[str]) -> "IndexWords":
+        """districts[i]: chunk i's district (the chunks in index order)."""
+        groups = lexical.words_by_group(districts)
+        return cls(frozenset(lexical.vocab), {d: frozenset(w) for d, w in groups.items()})
+
+    def save(self, directory: Path) -> None:
+        words = sorted(self.vocabulary)
+        number = {w: i for i, w in enumerate(words)}
+        data = {"words": words, "districts": {d: sorted(number[w] for w in ws) for d, ws in sorted(self.by_district.items())}}
+        (directory / self.FILE).write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> "IndexWords":
+        data = json.loads((directory / cls.FILE).read_text(encoding="utf-8"))
+        words = data["words"]
+        return cls(frozenset(words), {d: frozenset(words[i] for i in ids) for d, ids in data["districts"].items()})

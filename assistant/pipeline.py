@@ -39,14 +39,14 @@ class AnswerPipeline:
         self.settings = settings
         self._llm = llm
         self.coverage = retriever.coverage
-        self.known_term = retriever.index.lexical.vocab.__contains__
+        self.known_term = retriever.index.words.known
         self.parser = QueryParser(self.coverage, self.known_term)
         # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
         # asks about a task the table does not have
         self.task_text = "\n".join(_letters(c.text) for c in retriever.chunks if c.kind == "task")
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
-        self.district_words = retriever.index.lexical.words_by_group([c.district for c in retriever.chunks])
+        self.district_words = retriever.index.words.by_district
         self._analyst: Analyst | None = None
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:

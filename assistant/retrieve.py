@@ -7,7 +7,6 @@ CLI filters (a year) restrict further.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,18 +19,13 @@ from pydantic import ConfigDict
 
 from .config import Settings
 from .index import LoadedIndex
-from .coverage import Coverage
+from .coverage import Coverage, year_range
 from .models import Chunk, Filters, Hit, Query
 from .normalize import squash
 from .query.vocab import vocabulary
 from .stores import Scope, open_search
 
 DISTRICT_ALIASES = {name: aliases for name, aliases in vocabulary().districts.items()}
-
-
-def _chunk_years(chunk: Chunk) -> set[int]:
-    parts = [int(p) for p in re.findall(r"\d{4}", chunk.year)]
-    return set(range(parts[0], parts[-1] + 1)) if parts else set()
 
 
 @dataclass
@@ -56,8 +50,8 @@ class HybridRetriever:
         self.chunks = index.chunks
         self._district = np.array([c.district for c in self.chunks])
         self._doc = np.array([c.doc_id for c in self.chunks])
-        self._years = [_chunk_years(c) for c in self.chunks]
-        self._squashed = [squash(c.text) for c in self.chunks]
+        # compact per-chunk arrays, no copies of the texts: a replica holds millions of chunks (issue 13)
+        self._year_from, self._year_to = np.array([year_range(c.year) for c in self.chunks], dtype=np.int32).reshape(-1, 2).T
         self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         self.store = open_search(index, settings)
 
@@ -87,7 +81,7 @@ class HybridRetriever:
         if filters.doc_ids:
             mask &= np.isin(self._doc, filters.doc_ids)
         if filters.years:
-            mask &= np.array([bool(y & set(filters.years)) for y in self._years])
+            mask &= np.logical_or.reduce([(self._year_from <= y) & (self._year_to >= y) for y in filters.years])
         return mask
 
     def embed_query(self, question: str) -> np.ndarray:
@@ -133,7 +127,7 @@ class HybridRetriever:
         hits: list[Hit] = []
         seen: list[str] = []
         for i in ranked:
-            text = self._squashed[i]
+            text = squash(self.chunks[i].text)
             # near-duplicates: the same text (a repeated row, an overlap piece) is shown once
             if any(text == other or (len(text) > 30 and (text in other or other in text)) for other in seen):
                 continue
@@ -165,5 +159,5 @@ class PolicyRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
         from .query import QueryParser
 
-        parsed = QueryParser(self.hybrid.coverage, self.hybrid.index.lexical.vocab.__contains__).parse(query, filters=self.filters)
+        parsed = QueryParser(self.hybrid.coverage, self.hybrid.index.words.known).parse(query, filters=self.filters)
         return [hit_to_document(h) for h in self.hybrid.search(parsed, k=self.k, filters=self.filters).hits]

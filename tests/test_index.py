@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from assistant.index import IndexMissingError, IndexStaleError, build_index, ensure_index, load_index
@@ -100,3 +101,25 @@ def test_words_by_group_reads_the_postings():
     for text, group in zip(texts, groups):
         expected.setdefault(group, set()).update(tokenize(text))
     assert LexicalIndex.build(texts).words_by_group(groups) == expected
+
+
+def test_words_file_holds_what_the_parser_and_the_refusals_read(tmp_path):
+    """words.json replaces the bm25s index for the query parser when Milvus serves the searches."""
+    from assistant.lexical import IndexWords, LexicalIndex
+
+    texts = ["闵行区社会消费品零售总额", "静安区外贸进出口总额", "闵行区研发经费支出"]
+    lexical = LexicalIndex.build(texts)
+    words = IndexWords.of(lexical, ["闵行区", "静安区", "闵行区"])
+    words.save(tmp_path)
+    loaded = IndexWords.load(tmp_path)
+    assert loaded == words and loaded.vocabulary == set(lexical.vocab)
+    assert loaded.known("研发") and not loaded.known("海绵城市")
+    assert "研发" in loaded.by_district["闵行区"] and "研发" not in loaded.by_district["静安区"]
+
+
+def test_faiss_served_index_loads_words_and_mapped_embeddings(fake_settings):
+    build_index(fake_settings, progress=False)
+    index = load_index(fake_settings)
+    assert isinstance(index.embeddings, np.memmap) and not index.embeddings.flags.writeable
+    assert index.faiss_index.ntotal == len(index.chunks) and index.lexical is not None
+    assert index.words.vocabulary == set(index.lexical.vocab)

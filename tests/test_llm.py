@@ -40,12 +40,12 @@ class FakeRetriever:
 
         self.chunks = [h.chunk for h in HITS]
         self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
-        from assistant.lexical import LexicalIndex
+        from assistant.lexical import IndexWords, LexicalIndex
 
         from assistant.facts import FactBook, extract_facts
 
         # an index as the pipeline reads it: BM25, and the facts and structure a build stores
-        self.index = SimpleNamespace(lexical=LexicalIndex.build([h.chunk.text for h in HITS]),
+        self.index = SimpleNamespace(words=IndexWords.of(LexicalIndex.build([h.chunk.text for h in HITS]), [c.district for c in self.chunks]),
                                      _facts=FactBook(extract_facts(self.chunks, self.coverage.periods)), _structure={})
 
     def search(self, question, k=8, filters=None, scoped=True):

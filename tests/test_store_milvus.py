@@ -39,6 +39,22 @@ def built(tmp_path_factory):
     return settings, load_index(settings)
 
 
+def _bm25(index):
+    """The build's bm25s index (a Milvus replica does not load it: Milvus ranks)."""
+    from assistant.lexical import LexicalIndex
+
+    return LexicalIndex.load(index.path / "lexical")
+
+
+def _served_by_faiss(index, settings):
+    """The same build as the faiss store serves it (a Milvus build writes no FAISS vectors: made here)."""
+    from dataclasses import replace
+
+    from assistant.index import make_faiss_index
+
+    return replace(index, faiss_index=make_faiss_index(np.asarray(index.embeddings), settings), lexical=_bm25(index))
+
+
 def _retriever(index, settings):
     from assistant.embed import load_embedder
     from assistant.retrieve import HybridRetriever
@@ -70,8 +86,9 @@ def test_sparse_lexical_scores_are_bm25s_scores(built):
     settings, index = built
     store = open_search(index, settings)
     everything = np.ones(len(index.chunks), dtype=bool)
+    bm25 = _bm25(index)
     for question in QUESTIONS:
-        exact = index.lexical.scores(question)
+        exact = bm25.scores(question)
         ranked = store.lexical(question, 50, everything, Scope())
         assert ranked.order, question
         for i in ranked.order:
@@ -85,9 +102,9 @@ def test_milvus_and_faiss_stores_return_the_same_hits(built):
 
     settings, index = built
     milvus = _retriever(index, settings)
-    faiss = _retriever(index, settings.replace(store="faiss"))
+    faiss = _retriever(_served_by_faiss(index, settings), settings.replace(store="faiss"))
     assert milvus.store.kind == "milvus" and faiss.store.kind == "faiss"
-    parser = QueryParser(faiss.coverage, index.lexical.vocab.__contains__)
+    parser = QueryParser(faiss.coverage, index.words.known)
     unscoped = 0
     for question in QUESTIONS + ["营商环境 优化", "绿色低碳 发展", "人才 引进"]:
         query = parser.parse(question)
@@ -168,7 +185,7 @@ def test_sparse_lexical_after_an_incremental_build_ranks_the_new_chunk_first(tmp
     index = load_index(settings)
     ranked = open_search(index, settings).lexical("增量构建", 5, np.ones(len(index.chunks), dtype=bool), Scope())
     assert "增量构建" in index.chunks[ranked.order[0]].text
-    assert ranked.scores[ranked.order[0]] == pytest.approx(float(index.lexical.scores("增量构建").max()), rel=1e-4)
+    assert ranked.scores[ranked.order[0]] == pytest.approx(float(_bm25(index).scores("增量构建").max()), rel=1e-4)
 
 
 def test_failed_build_leaves_alias_and_index_serving(tmp_path, monkeypatch):
@@ -191,6 +208,20 @@ def test_failed_build_leaves_alias_and_index_serving(tmp_path, monkeypatch):
     assert index.path == before.path and index.manifest["store"]["collection"] == live
     hits = _retriever(index, settings).search(Query("固定资产投资", "固定资产投资", "固定资产投资"), k=3).hits
     assert hits and all(h.chunk.chunk_id in {c.chunk_id for c in before.chunks} for h in hits)
+
+
+def test_a_milvus_replica_loads_neither_faiss_nor_bm25s(built):
+    """N replicas share Milvus: each holds the chunk table and the words, not N copies of the search index."""
+    settings, index = built
+    assert not (index.path / "vectors.faiss").exists() and index.manifest["faiss"]["type"] == "none"
+    assert index.faiss_index is None and index.lexical is None
+    assert isinstance(index.embeddings, np.memmap)  # builds read it; a replica does not
+    assert index.words.known("固定资产") and "静安区" in index.words.by_district
+    with pytest.raises(IndexStaleError, match="built for the Milvus store"):
+        load_index(settings.replace(store="faiss"))
+    query = Query("固定资产投资", "固定资产投资", "固定资产投资")
+    hits = _retriever(index, settings).search(query, k=3, filters=Filters(years=(2023,))).hits
+    assert hits and all("2023" in h.chunk.year for h in hits)
 
 
 def test_store_mismatch_and_bad_uri_say_what_to_do(tmp_path):

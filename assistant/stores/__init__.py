@@ -47,12 +47,15 @@ def open_search(index, settings) -> SearchStore:
 
 def store_reasons(manifest: dict, settings) -> list[str]:
     """Why an index does not fit the configured store (for index.check_manifest): a faiss-built index
-    has no Milvus collection; a milvus-built one names another server, prefix or lexical mode."""
+    has no Milvus collection; a milvus-built one has no FAISS vectors, or names another server,
+    prefix or lexical mode."""
+    entry = manifest.get("store") or {}
     if settings.store != "milvus":
-        return []
+        # a Milvus build writes no FAISS vectors (Milvus indexes its own copy)
+        return ["it was built for the Milvus store, without FAISS vectors; the settings ask for store = faiss"] \
+            if entry.get("kind") == "milvus" else []
     from .milvus_store import milvus_uri
 
-    entry = manifest.get("store") or {}
     if entry.get("kind") != "milvus":
         return ["it was built without a Milvus collection, the settings ask for store = milvus"]
     wanted = {"uri": milvus_uri(settings), "alias": settings.milvus_collection, "lexical": settings.milvus_lexical}

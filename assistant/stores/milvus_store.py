@@ -80,14 +80,6 @@ def token_id(token: str) -> int:
     return zlib.crc32(token.encode("utf-8"))
 
 
-def chunk_years(year: str) -> tuple[int, int]:
-    """First and last year a chunk's report covers ((-1, -1): none), as retrieve._chunk_years reads them."""
-    import re
-
-    parts = [int(p) for p in re.findall(r"\d{4}", year)]
-    return (parts[0], parts[-1]) if parts else (-1, -1)
-
-
 def _period_expr(period: Period) -> str:
     # the same rules as coverage.Coverage.period_mask, as a Milvus boolean expression
     if period.kind == "fyp_target":
@@ -175,7 +167,7 @@ def _sparse_weights(lexical) -> list[dict[int, float]]:
 
 
 def _records(settings, rows: Rows, lexical) -> list[dict]:
-    from ..coverage import Coverage
+    from ..coverage import Coverage, year_range
     from ..normalize import fold
 
     coverage = Coverage.from_index(rows.chunks, rows.documents)
@@ -185,7 +177,7 @@ def _records(settings, rows: Rows, lexical) -> list[dict]:
     for i, (chunk, content_hash) in enumerate(zip(rows.chunks, rows.hashes)):
         period = coverage.periods[i]
         record = {"chunk_id": chunk.chunk_id, "text": fold(chunk.context), "district": chunk.district, "doc_id": chunk.doc_id,
-                  "year_from": chunk_years(chunk.year)[0], "year_to": chunk_years(chunk.year)[1], "period_year": int(period.year or -1), "period_kind": period.kind,
+                  "year_from": year_range(chunk.year)[0], "year_to": year_range(chunk.year)[1], "period_year": int(period.year or -1), "period_kind": period.kind,
                   "in_plan": bool(plan[i])}
         if weights is not None:
             record["lex"] = {k: round(v, 6) for k, v in sorted(weights[i].items())} or {0: 0.0}
