@@ -8,6 +8,7 @@ comparable figure), the answer falls back to the report's sentences.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from . import enumerations
@@ -31,15 +32,19 @@ GROUNDING_FACTS = 40  # facts listed in an LLM prompt: the passages' figures, no
 
 
 class Analyst:
-    def __init__(self, chunks: list[Chunk], coverage: Coverage, facts: FactBook, structure: dict[str, ParsedDocument]) -> None:
+    def __init__(self, chunks: list[Chunk], positions: dict[str, int], coverage: Coverage, facts: FactBook,
+                 structure: Mapping[str, ParsedDocument]) -> None:
+        # the index's chunk table and chunk-id map, not copies: a replica may hold millions (issue 13)
         self.facts = facts
-        self.lists = ListFinder(structure, chunks)
-        self.chunks = {c.chunk_id: c for c in chunks}
-        self.places = {c.chunk_id: Place(c.district, p, coverage.doc_kinds.get(c.doc_id, ""))
-                       for c, p in zip(chunks, coverage.periods)}
+        self.chunks, self.positions = chunks, positions
+        self.coverage = coverage
+        self.lists = ListFinder(structure, chunks, positions)
 
     def place(self, chunk: Chunk) -> Place:
-        return self.places.get(chunk.chunk_id) or Place(chunk.district, Period(), "")
+        i = self.positions.get(chunk.chunk_id)
+        if i is None:
+            return Place(chunk.district, Period(), "")
+        return Place(chunk.district, self.coverage.periods[i], self.coverage.doc_kinds.get(chunk.doc_id, ""))
 
     def phrase(self, query: Query, pick: Pick, kind: str, item: bool = False) -> Sentence:
         """One answer sentence for a pick, naming where it is from (phrasing.sentence_for); an item
@@ -225,13 +230,13 @@ class Analyst:
                  and (not question.districts or f.district in question.districts)
                  and (not question.doc_ids or f.doc_id in question.doc_ids)
                  and (not years or f.period.year in years) and (not kinds or f.period.kind in kinds)
-                 and f.chunk_id in self.chunks and about_subject(question, f)]
+                 and f.chunk_id in self.positions and about_subject(question, f)]
         terms = [t for t in question.terms if len(t) > 1]
         found.sort(key=lambda f: (-sum(len(t) for t in terms if t in f.subject), len(f.subject)))
         return [(f, self._fact_pick(f)) for f in found]
 
     def _fact_pick(self, fact: Fact) -> Pick:
-        chunk = self.chunks[fact.chunk_id]
+        chunk = self.chunks[self.positions[fact.chunk_id]]
         text = chunk.text if chunk.kind == "table_row" else chunk.text[fact.span[0]:fact.span[1]].strip()
         return Pick(text, chunk, 0.0, overlap=1.0)
 

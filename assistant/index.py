@@ -28,8 +28,10 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +46,8 @@ from .integrity import checksum_problems, file_checksums, usable_vectors
 from .facts import FactBook, extract_facts, read_facts, write_facts
 from .lexical import IndexWords, LexicalIndex
 from .stores import Rows as StoreRows, publish as publish_store, store_reasons
-from .models import Block, Chunk, Document, ParsedDocument, Section
+from .structure_file import StructureError, StructureFile, read_structure, write_structure
+from .models import Chunk, Document, ParsedDocument
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,11 @@ class LoadedIndex:
     @property
     def model_id(self) -> str:
         return self.manifest["model"]["id"]
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """chunk_id -> row (chunks.jsonl order, the stores' ids); one map shared by the retriever and the store."""
+        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
 
 @dataclass
@@ -194,13 +202,21 @@ def verify_files(path: Path, manifest: dict, only: tuple[str, ...] | None = None
         raise IndexCorruptError(f"the index in {path} is damaged: {'; '.join(problems)}; run `assistant build` to rebuild it")
 
 
+_SHARED = ("doc_id", "kind", "district", "year", "title")  # the same few values on every chunk of a report
+
+
 def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
     chunks, hashes = [], []
+    shared: dict = {}  # one object per distinct value: a replica holds millions of chunks (issue 13)
     try:
         with open(path / "chunks.jsonl", encoding="utf-8") as handle:
             for line in handle:
                 record = json.loads(line)
                 hashes.append(record.pop("hash"))
+                for key in _SHARED:
+                    record[key] = shared.setdefault(record[key], record[key])
+                breadcrumb = tuple(shared.setdefault(h, h) for h in record["breadcrumb"])
+                record["breadcrumb"] = shared.setdefault(breadcrumb, breadcrumb)
                 chunks.append(Chunk.from_dict(record))
     except FileNotFoundError:
         raise IndexCorruptError(f"{path}/chunks.jsonl is missing; run `assistant build`") from None
@@ -235,8 +251,8 @@ def _previous_build(settings: Settings) -> tuple[_Previous | None, list[str]]:
         vectors = np.load(path / "embeddings.npy")
         if vectors.ndim != 2 or len(vectors) != len(hashes):
             vectors = None
-        structures = {p.document.doc_id: p for p in _read_structure(path)}
-    except (IndexProblem, OSError, ValueError, KeyError, TypeError) as exc:
+        structures = {p.document.doc_id: p for p in read_structure(path)}
+    except (IndexProblem, OSError, ValueError, KeyError, TypeError) as exc:  # StructureError is a ValueError
         return None, [f"nothing reused from the previous index: {str(exc)[:300]}"]
     return _Previous(manifest, chunks, hashes, vectors, structures), []
 
@@ -351,9 +367,7 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
             for chunk, h in zip(corpus.chunks, hashes):
                 handle.write(json.dumps(chunk.to_dict() | {"hash": h}, ensure_ascii=False) + "\n")
-        with open(staging / "structure.jsonl", "w", encoding="utf-8") as handle:
-            for parsed in corpus.parsed:  # the heading tree and blocks, for the source viewer
-                handle.write(json.dumps(structure_to_dict(parsed), ensure_ascii=False) + "\n")
+        write_structure(staging, corpus.parsed)  # the heading tree and blocks, for the source viewer
         # the figures of tables and text as typed facts (cheap: regular expressions over the chunks)
         write_facts(staging, _extract_facts(corpus.chunks, manifest_documents(corpus.documents)))
         np.save(staging / "embeddings.npy", vectors)
@@ -451,34 +465,17 @@ def load_facts(index: "LoadedIndex") -> FactBook:
     return cached
 
 
-def structure_to_dict(parsed: ParsedDocument) -> dict:
-    return {
-        "document": asdict(parsed.document),
-        "sections": [asdict(s) for s in parsed.sections],
-        "blocks": [asdict(b) for b in parsed.blocks],
-    }
-
-
-def structure_from_dict(data: dict) -> ParsedDocument:
-    sections = [Section(**(s | {"path": tuple(s["path"])})) for s in data["sections"]]
-    blocks = [Block(**(b | {"lines": tuple(b["lines"]), "fields": tuple(tuple(f) for f in b["fields"])})) for b in data["blocks"]]
-    return ParsedDocument(Document(**data["document"]), sections, blocks)
-
-
-def _read_structure(path: Path) -> list[ParsedDocument]:
-    try:
-        with open(path / "structure.jsonl", encoding="utf-8") as handle:
-            return [structure_from_dict(json.loads(line)) for line in handle]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise IndexCorruptError(f"{path}/structure.jsonl is missing or damaged ({type(exc).__name__}: {str(exc)[:200]}); run `assistant build`") from None
-
-
-def load_structure(index: "LoadedIndex") -> dict[str, ParsedDocument]:
-    """doc_id -> its parsed structure (sections and blocks), as stored at build time (read once per index)."""
+def load_structure(index: "LoadedIndex") -> Mapping[str, ParsedDocument]:
+    """doc_id -> its parsed structure (sections and blocks), as stored at build time; each report is
+    read from the file when asked for (structure_file.py), the offsets once per index."""
     cached = getattr(index, "_structure", None)
     if cached is not None:
         return cached
-    structure = {p.document.doc_id: p for p in _read_structure(index.path)}
+    try:
+        structure = StructureFile(index.path)
+    except (OSError, StructureError) as exc:
+        raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged ({type(exc).__name__}: {str(exc)[:200]}); "
+                                "run `assistant build`") from None
     if set(structure) != set(index.manifest["documents"]):  # e.g. emptied: every citation link would be a 404
         raise IndexCorruptError(f"{index.path}/structure.jsonl is missing or damaged: it lists {len(structure)} reports, the "
                                 f"manifest {len(index.manifest['documents'])}; run `assistant build`")

@@ -10,6 +10,7 @@ what the question is about; otherwise the answerer falls back to the list in one
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .lexical import tokenize
@@ -61,12 +62,14 @@ def _short(text: str) -> str:
 
 
 class ListFinder:
-    def __init__(self, structure: dict[str, ParsedDocument], chunks: list[Chunk]) -> None:
+    def __init__(self, structure: Mapping[str, ParsedDocument], chunks: list[Chunk], positions: dict[str, int]) -> None:
         self.structure = structure
-        self._chunks_of_block: dict[tuple[str, str], Chunk] = {}
-        for chunk in chunks:  # a long block is split into "-p1", "-p2" pieces: its first piece stands for it
-            key = (chunk.doc_id, chunk.anchor.split("-p")[0])
-            self._chunks_of_block.setdefault(key, chunk)
+        self.chunks, self.positions = chunks, positions
+
+    def _chunk_of_block(self, doc_id: str, anchor: str) -> Chunk | None:
+        """The block's chunk; a long block is split into "-p1", "-p2" pieces (chunk.py): its first piece stands for it."""
+        i = self.positions.get(f"{doc_id}#{anchor}", self.positions.get(f"{doc_id}#{anchor}-p1"))
+        return None if i is None else self.chunks[i]
 
     def find(self, query: Query, hits: list[Hit]) -> HeadingList | None:
         terms = [t for t in dict.fromkeys(query.terms) if len(t) > 1]
@@ -104,7 +107,7 @@ class ListFinder:
             for block in blocks:
                 if block.kind not in kinds:
                     continue
-                chunk = self._chunks_of_block.get((parsed.document.doc_id, block.anchor))
+                chunk = self._chunk_of_block(parsed.document.doc_id, block.anchor)
                 if chunk is None or block.text.startswith("表"):
                     continue
                 label = next((v for k, v in block.fields if k not in ("序号", "属性") and v), "") if block.fields else ""
@@ -118,7 +121,7 @@ class ListFinder:
         prefix = section_id + "_"
         for block in parsed.blocks:
             if block.section_id == section_id or block.section_id.startswith(prefix):
-                chunk = self._chunks_of_block.get((parsed.document.doc_id, block.anchor))
+                chunk = self._chunk_of_block(parsed.document.doc_id, block.anchor)
                 if chunk is not None:
                     return chunk
         return None

@@ -66,7 +66,7 @@ class ParsedDocument:
         self._by_id = {s.section_id: s for s in self.sections}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a replica holds millions
 class Chunk:
     chunk_id: str  # "{doc_id}#{anchor}"
     doc_id: str

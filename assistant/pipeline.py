@@ -62,7 +62,7 @@ class AnswerPipeline:
         """Direct sentences, computed answers and heading lists (built on first use: facts and structure)."""
         if self._analyst is None:
             index = self.retriever.index
-            self._analyst = Analyst(self.retriever.chunks, self.coverage, load_facts(index), load_structure(index))
+            self._analyst = Analyst(self.retriever.chunks, index.positions, self.coverage, load_facts(index), load_structure(index))
         return self._analyst
 
     def llm(self):

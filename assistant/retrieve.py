@@ -52,7 +52,7 @@ class HybridRetriever:
         self._doc = np.array([c.doc_id for c in self.chunks])
         # compact per-chunk arrays, no copies of the texts: a replica holds millions of chunks (issue 13)
         self._year_from, self._year_to = np.array([year_range(c.year) for c in self.chunks], dtype=np.int32).reshape(-1, 2).T
-        self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        self._position = index.positions
         self.store = open_search(index, settings)
 
     def next_chunk(self, chunk: Chunk) -> Chunk | None:

@@ -155,7 +155,6 @@ class Assistant:
                 pass
         with self._lock:
             self.index, self._retriever, self._pipeline, self._structure = index, retriever, pipeline, structure
-            self._chunk_by_id = {c.chunk_id: c for c in index.chunks}
 
     # ----------------------------------------------------------------- documents
 
@@ -168,10 +167,9 @@ class Assistant:
         return self._structure
 
     def chunk_text(self, chunk_id: str) -> str:
-        if not hasattr(self, "_chunk_by_id"):
-            self._chunk_by_id = {c.chunk_id: c for c in self.index.chunks}
-        chunk = self._chunk_by_id.get(chunk_id)
-        return "" if chunk is None else chunk.text + "\n" + chunk.context
+        index = self.index
+        i = index.positions.get(chunk_id)
+        return "" if i is None else index.chunks[i].text + "\n" + index.chunks[i].context
 
     # ----------------------------------------------------------------- answers
 

@@ -46,7 +46,8 @@ class FakeRetriever:
 
         # an index as the pipeline reads it: BM25, and the facts and structure a build stores
         self.index = SimpleNamespace(words=IndexWords.of(LexicalIndex.build([h.chunk.text for h in HITS]), [c.district for c in self.chunks]),
-                                     _facts=FactBook(extract_facts(self.chunks, self.coverage.periods)), _structure={})
+                                     _facts=FactBook(extract_facts(self.chunks, self.coverage.periods)), _structure={},
+                                     positions={c.chunk_id: i for i, c in enumerate(self.chunks)})
 
     def search(self, question, k=8, filters=None, scoped=True):
         from assistant.retrieve import SearchResult

@@ -283,7 +283,7 @@ class MilvusSearch:
         self.collection = entry["collection"]
         self.mode = entry.get("lexical", "sparse")
         self.ef = settings.hnsw_ef_search
-        self.position = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self.position = index.positions
         try:
             self.client.load_collection(self.collection)
             count = _count(self.client, self.collection)
