@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,8 @@ class HybridRetriever:
         # compact per-chunk arrays, no copies of the texts: a replica holds millions of chunks (issue 13)
         self._year_from, self._year_to = np.array([year_range(c.year) for c in self.chunks], dtype=np.int32).reshape(-1, 2).T
         self._position = index.positions
+        # the near-duplicate check's folded texts, for the chunks searches return (not a copy of all of them)
+        self._squashed = lru_cache(maxsize=8192)(lambda i: squash(self.chunks[i].text))
         self.store = open_search(index, settings)
 
     def next_chunk(self, chunk: Chunk) -> Chunk | None:
@@ -127,7 +130,7 @@ class HybridRetriever:
         hits: list[Hit] = []
         seen: list[str] = []
         for i in ranked:
-            text = squash(self.chunks[i].text)
+            text = self._squashed(i)
             # near-duplicates: the same text (a repeated row, an overlap piece) is shown once
             if any(text == other or (len(text) > 30 and (text in other or other in text)) for other in seen):
                 continue
