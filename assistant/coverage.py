@@ -87,7 +87,8 @@ class Coverage:
     def from_index(cls, chunks: list[Chunk], documents: dict[str, dict]) -> "Coverage":
         kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
         years = {d: [int(y) for y in re.findall(r"\d{4}", meta.get("year", ""))] for d, meta in documents.items()}
-        periods = [chunk_period(c, kinds.get(c.doc_id, ""), years.get(c.doc_id, [])) for c in chunks]
+        shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
+        periods = [shared.setdefault(p, p) for p in (chunk_period(c, kinds.get(c.doc_id, ""), years.get(c.doc_id, [])) for c in chunks)]
         available = {(c.district, p.kind, p.year) for c, p in zip(chunks, periods)}
         planned = [p.year for p, c in zip(periods, chunks) if p.kind == "target" and kinds.get(c.doc_id) == "yearly_report" and p.year]
         return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},

@@ -29,6 +29,17 @@ from .stores import Scope, open_search
 DISTRICT_ALIASES = {name: aliases for name, aliases in vocabulary().districts.items()}
 
 
+class _Column:
+    """A per-chunk string column as codes into its few distinct values."""
+
+    def __init__(self, values: list[str]) -> None:
+        names, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+        self.names, self.codes = names, codes.astype(np.int32)
+
+    def isin(self, wanted) -> np.ndarray:
+        return np.isin(self.codes, np.flatnonzero(np.isin(self.names, list(wanted))))
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
@@ -49,9 +60,9 @@ class HybridRetriever:
         self.settings = settings
         self._encode_queries = encode_queries
         self.chunks = index.chunks
-        self._district = np.array([c.district for c in self.chunks])
-        self._doc = np.array([c.doc_id for c in self.chunks])
-        # compact per-chunk arrays, no copies of the texts: a replica holds millions of chunks (issue 13)
+        # compact per-chunk columns, no copies of the texts: a replica holds millions of chunks (issue 13)
+        self._district = _Column([c.district for c in self.chunks])
+        self._doc = _Column([c.doc_id for c in self.chunks])
         self._year_from, self._year_to = np.array([year_range(c.year) for c in self.chunks], dtype=np.int32).reshape(-1, 2).T
         self._position = index.positions
         # the near-duplicate check's folded texts, for the chunks searches return (not a copy of all of them)
@@ -70,9 +81,9 @@ class HybridRetriever:
         # the filters' districts and documents are already in the query (which may override them)
         mask = self._mask(Filters(years=filters.years)) if filters else np.ones(len(self.chunks), dtype=bool)
         if query.districts:
-            mask &= np.isin(self._district, query.districts)
+            mask &= self._district.isin(query.districts)
         if query.doc_ids:
-            mask &= np.isin(self._doc, query.doc_ids)
+            mask &= self._doc.isin(query.doc_ids)
         if query.periods:
             mask &= np.logical_or.reduce([self.coverage.period_mask(asked) for asked in query.periods])
         return mask
@@ -80,9 +91,9 @@ class HybridRetriever:
     def _mask(self, filters: Filters) -> np.ndarray:
         mask = np.ones(len(self.chunks), dtype=bool)
         if filters.districts:
-            mask &= np.isin(self._district, filters.districts)
+            mask &= self._district.isin(filters.districts)
         if filters.doc_ids:
-            mask &= np.isin(self._doc, filters.doc_ids)
+            mask &= self._doc.isin(filters.doc_ids)
         if filters.years:
             mask &= np.logical_or.reduce([(self._year_from <= y) & (self._year_to >= y) for y in filters.years])
         return mask
