@@ -10,6 +10,7 @@ a question about "2023 outcomes" can be kept away from the 2024 plan of the same
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,18 +85,23 @@ class Coverage:
     in_plan_document: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @classmethod
-    def from_index(cls, chunks: list[Chunk], documents: dict[str, dict]) -> "Coverage":
+    def from_index(cls, chunks: Sequence[Chunk], documents: dict[str, dict]) -> "Coverage":
         kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
         years = {d: [int(y) for y in re.findall(r"\d{4}", meta.get("year", ""))] for d, meta in documents.items()}
         shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
-        periods = [shared.setdefault(p, p) for p in (chunk_period(c, kinds.get(c.doc_id, ""), years.get(c.doc_id, [])) for c in chunks)]
-        available = {(c.district, p.kind, p.year) for c, p in zip(chunks, periods)}
-        planned = [p.year for p, c in zip(periods, chunks) if p.kind == "target" and kinds.get(c.doc_id) == "yearly_report" and p.year]
+        periods, in_plan, available, planned = [], [], set(), []
+        for chunk in chunks:  # one pass: a served index decodes its chunks from the file (chunk_table.py)
+            kind = kinds.get(chunk.doc_id, "")
+            period = chunk_period(chunk, kind, years.get(chunk.doc_id, []))
+            periods.append(shared.setdefault(period, period))
+            in_plan.append(kind in PLAN_DOC_KINDS)
+            available.add((chunk.district, period.kind, period.year))
+            if period.kind == "target" and kind == "yearly_report" and period.year:
+                planned.append(period.year)
         return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},
                    {d: m.get("district", "") for d, m in documents.items()}, available, max(planned, default=None),
                    np.array([p.year if p.year else -1 for p in periods], dtype=np.int32),
-                   np.array([p.kind for p in periods], dtype=object),
-                   np.array([kinds.get(c.doc_id) in PLAN_DOC_KINDS for c in chunks], dtype=bool))
+                   np.array([p.kind for p in periods], dtype=object), np.array(in_plan, dtype=bool))
 
     @property
     def districts(self) -> list[str]:

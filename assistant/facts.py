@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -22,9 +22,10 @@ from .normalize import sentences
 from .query.vocab import _load, vocabulary
 
 FACTS_FILE = "facts.jsonl"
+_SHARED = ("district", "doc_id", "period", "relation", "unit", "qualifier", "source", "column", "span")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: an index holds about one fact per chunk
 class Fact:
     district: str
     doc_id: str
@@ -252,8 +253,14 @@ def read_facts(path: Path) -> list[Fact] | None:
     file = path / FACTS_FILE
     if not file.exists():
         return None
+    shared: dict = {}  # the few distinct districts, documents, periods, units...: one object each
+    facts = []
     with open(file, encoding="utf-8") as handle:
-        return [Fact.from_dict(json.loads(line)) for line in handle if line.strip()]
+        for line in handle:
+            if line.strip():
+                fact = Fact.from_dict(json.loads(line))
+                facts.append(replace(fact, **{name: shared.setdefault(getattr(fact, name), getattr(fact, name)) for name in _SHARED}))
+    return facts
 
 
 class FactBook:

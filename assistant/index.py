@@ -28,7 +28,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -40,6 +40,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunk import ChunkedCorpus, ChunkSettings, chunk_corpus
+from .chunk_table import ChunkTable, ChunkTableError
 from .config import Settings
 from .corpus import CorpusProblem, catalog_errors
 from .integrity import checksum_problems, file_checksums, usable_vectors
@@ -107,7 +108,7 @@ def make_faiss_index(vectors: np.ndarray, settings: Settings) -> faiss.Index:
 class LoadedIndex:
     path: Path
     manifest: dict
-    chunks: list[Chunk]
+    chunks: Sequence[Chunk]  # a ChunkTable when loaded: decoded from chunks.jsonl when used
     embeddings: np.ndarray  # memory-mapped, read-only: builds and tests read it, answering does not
     words: IndexWords
     faiss_index: faiss.Index | None = None  # None when Milvus serves the searches
@@ -121,7 +122,7 @@ class LoadedIndex:
     @cached_property
     def positions(self) -> dict[str, int]:
         """chunk_id -> row (chunks.jsonl order, the stores' ids); one map shared by the retriever and the store."""
-        return {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        return getattr(self.chunks, "positions", None) or {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
 
 @dataclass
@@ -202,21 +203,14 @@ def verify_files(path: Path, manifest: dict, only: tuple[str, ...] | None = None
         raise IndexCorruptError(f"the index in {path} is damaged: {'; '.join(problems)}; run `assistant build` to rebuild it")
 
 
-_SHARED = ("doc_id", "kind", "district", "year", "title")  # the same few values on every chunk of a report
-
-
 def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
+    """Every chunk and its hash, decoded (a build's reuse; serving reads a ChunkTable)."""
     chunks, hashes = [], []
-    shared: dict = {}  # one object per distinct value: a replica holds millions of chunks (issue 13)
     try:
         with open(path / "chunks.jsonl", encoding="utf-8") as handle:
             for line in handle:
                 record = json.loads(line)
                 hashes.append(record.pop("hash"))
-                for key in _SHARED:
-                    record[key] = shared.setdefault(record[key], record[key])
-                breadcrumb = tuple(shared.setdefault(h, h) for h in record["breadcrumb"])
-                record["breadcrumb"] = shared.setdefault(breadcrumb, breadcrumb)
                 chunks.append(Chunk.from_dict(record))
     except FileNotFoundError:
         raise IndexCorruptError(f"{path}/chunks.jsonl is missing; run `assistant build`") from None
@@ -536,7 +530,11 @@ def load_index(settings: Settings, check: bool = True) -> LoadedIndex:
     # Milvus, embeddings.npy and lexical/ are read by builds only, which verify them first)
     unread = () if serves else ("embeddings.npy", "lexical/")
     verify_files(path, manifest, only=tuple(n for n in manifest["files"] if not n.startswith(unread)))
-    chunks, _ = _load_chunks(path)
+    try:
+        chunks = ChunkTable(path)
+    except (OSError, ChunkTableError) as exc:
+        raise IndexCorruptError(f"{path}/chunks.jsonl is missing or damaged ({type(exc).__name__}: {str(exc)[:200]}); "
+                                "run `assistant build`") from None
     faiss_index = lexical = None
     try:
         embeddings = np.load(path / "embeddings.npy", mmap_mode="r")

@@ -8,6 +8,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .chunk_table import ChunkColumns
 from .config import Settings
 from .library_catalog import read_entries
 
@@ -49,7 +52,10 @@ def document_statuses(settings: Settings, index: Any = None) -> list[DocumentSta
         structure = load_structure(index) if index is not None else {}
     except IndexProblem:
         structure = {}
-    chunks = Counter(c.doc_id for c in index.chunks) if index is not None else Counter()
+    chunks = Counter()
+    if index is not None:  # counted from the code column: a page view does not decode every chunk
+        column = ChunkColumns.of(index.chunks).doc_id
+        chunks = Counter(dict(zip(column.names.tolist(), np.bincount(column.codes, minlength=len(column.names)).tolist())))
     failed = manifest.get("failed") or {}
     problems = manifest.get("problems") or []
     built_at = manifest.get("built_at", "")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .models import Query
 from .normalize import numbers, sentences
 from .verify import Sentence
@@ -27,9 +29,11 @@ def overview_sentences(query: Query, retriever) -> list[Sentence]:
     coverage = retriever.coverage
     reports = set(coverage.documents_of(query.districts[0], ("yearly_report",)))
     years = set(query.years)
-    for chunk, period in zip(retriever.chunks, coverage.periods):
-        if (chunk.doc_id not in reports or period.kind != "outcome" or chunk.kind != "paragraph"
-                or (years and period.year not in years) or _figures(chunk.text) < MIN_FIGURES):
+    columns = retriever.columns  # the candidates from the code columns: only they are read from the table
+    candidates = columns.doc_id.isin(reports) & columns.kind.isin(["paragraph"]) & (coverage.period_kinds == "outcome")
+    for row in np.flatnonzero(candidates):
+        chunk, period = retriever.chunks[int(row)], coverage.periods[row]
+        if (years and period.year not in years) or _figures(chunk.text) < MIN_FIGURES:
             continue
         picked = [s.strip() for s in sentences(chunk.text) if _figures(s) >= 1][:MAX_SENTENCES]
         prefix = f"{chunk.district} ({period.year}): " if query.english else f"{chunk.district}{period.year}年总体情况："

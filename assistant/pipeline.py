@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from typing import Iterator
 
+import numpy as np
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from .answer_check import subject_clauses
@@ -43,7 +44,8 @@ class AnswerPipeline:
         self.parser = QueryParser(self.coverage, self.known_term)
         # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
         # asks about a task the table does not have
-        self.task_text = "\n".join(_letters(c.text) for c in retriever.chunks if c.kind == "task")
+        tasks = np.flatnonzero(retriever.columns.kind.isin(["task"]))
+        self.task_text = "\n".join(_letters(retriever.chunks[int(i)].text) for i in tasks)
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words = retriever.index.words.by_district

@@ -18,26 +18,16 @@ from langchain_core.documents import Document as LCDocument
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from .chunk_table import ChunkColumns
 from .config import Settings
 from .index import LoadedIndex
-from .coverage import Coverage, year_range
+from .coverage import Coverage
 from .models import Chunk, Filters, Hit, Query
 from .normalize import squash
 from .query.vocab import vocabulary
 from .stores import Scope, open_search
 
 DISTRICT_ALIASES = {name: aliases for name, aliases in vocabulary().districts.items()}
-
-
-class _Column:
-    """A per-chunk string column as codes into its few distinct values."""
-
-    def __init__(self, values: list[str]) -> None:
-        names, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
-        self.names, self.codes = names, codes.astype(np.int32)
-
-    def isin(self, wanted) -> np.ndarray:
-        return np.isin(self.codes, np.flatnonzero(np.isin(self.names, list(wanted))))
 
 
 @dataclass
@@ -60,10 +50,8 @@ class HybridRetriever:
         self.settings = settings
         self._encode_queries = encode_queries
         self.chunks = index.chunks
-        # compact per-chunk columns, no copies of the texts: a replica holds millions of chunks (issue 13)
-        self._district = _Column([c.district for c in self.chunks])
-        self._doc = _Column([c.doc_id for c in self.chunks])
-        self._year_from, self._year_to = np.array([year_range(c.year) for c in self.chunks], dtype=np.int32).reshape(-1, 2).T
+        # code columns, no per-chunk objects: a replica holds millions of chunks (issue 13, chunk_table.py)
+        self.columns = ChunkColumns.of(self.chunks)
         self._position = index.positions
         # the near-duplicate check's folded texts, for the chunks searches return (not a copy of all of them)
         self._squashed = lru_cache(maxsize=8192)(lambda i: squash(self.chunks[i].text))
@@ -81,9 +69,9 @@ class HybridRetriever:
         # the filters' districts and documents are already in the query (which may override them)
         mask = self._mask(Filters(years=filters.years)) if filters else np.ones(len(self.chunks), dtype=bool)
         if query.districts:
-            mask &= self._district.isin(query.districts)
+            mask &= self.columns.district.isin(query.districts)
         if query.doc_ids:
-            mask &= self._doc.isin(query.doc_ids)
+            mask &= self.columns.doc_id.isin(query.doc_ids)
         if query.periods:
             mask &= np.logical_or.reduce([self.coverage.period_mask(asked) for asked in query.periods])
         return mask
@@ -91,11 +79,12 @@ class HybridRetriever:
     def _mask(self, filters: Filters) -> np.ndarray:
         mask = np.ones(len(self.chunks), dtype=bool)
         if filters.districts:
-            mask &= self._district.isin(filters.districts)
+            mask &= self.columns.district.isin(filters.districts)
         if filters.doc_ids:
-            mask &= self._doc.isin(filters.doc_ids)
+            mask &= self.columns.doc_id.isin(filters.doc_ids)
         if filters.years:
-            mask &= np.logical_or.reduce([(self._year_from <= y) & (self._year_to >= y) for y in filters.years])
+            columns = self.columns
+            mask &= np.logical_or.reduce([(columns.year_from <= y) & (columns.year_to >= y) for y in filters.years])
         return mask
 
     def embed_query(self, question: str) -> np.ndarray:

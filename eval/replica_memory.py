@@ -5,7 +5,7 @@
 Writes a synthetic index of `copies` x the real index (index/current): every report copied under
 a new doc_id and one of 16 districts, with its chunks, facts and structure, the embeddings plus
 noise, and the build's own bm25s index, words file, FAISS vectors and checksums. Then, in one
-fresh process per store, it measures the RSS after each step a replica takes at start-up:
+fresh process per store, it measures the resident memory after each step a replica takes at start-up:
 load_index, the retriever (coverage, scope arrays), the answer pipeline, and the analyst's facts
 and structure (which the first answer loads). With `store = "milvus"` the searches run in a Milvus
 server, outside the replica, so the store object is not opened here (Milvus Lite would run inside
@@ -96,23 +96,24 @@ def write_index(source: Path, target: Path, copies: int, seed: int = 7) -> int:
 
 def measure(index_dir: Path, store: str) -> dict:
     """RSS (MB) after each start-up step, in this process (run in a fresh one per store)."""
-    import psutil
-
     from assistant.config import load_settings
     from assistant.index import load_index
     from assistant.pipeline import AnswerPipeline
     from assistant import retrieve
 
-    def rss() -> float:
-        return psutil.Process().memory_info().rss / 2**20
+    def memory() -> tuple[float, float]:
+        """(private, file-backed) resident MB: RssAnon is the process's own memory; RssFile the pages of
+        mapped files (the index's chunks.jsonl, embeddings.npy), shared and dropped under pressure."""
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        return int(status["RssAnon"].split()[0]) / 1024, int(status["RssFile"].split()[0]) / 1024
 
     settings = load_settings(index_dir=str(index_dir), store=store)
     if store == "milvus":
         retrieve.open_search = lambda index, settings: None  # the server's memory, not the replica's (module docstring)
-    result, seconds = {"store": store, "start": rss()}, {}
+    result, seconds = {"store": store, "start": memory()[0], "file_start": memory()[1]}, {}
 
     def step(name: str, started: float) -> None:
-        result[name], seconds[name] = rss(), round(time.perf_counter() - started, 2)
+        (result[name], result[f"file_{name}"]), seconds[name] = memory(), round(time.perf_counter() - started, 2)
 
     started = time.perf_counter()
     index = load_index(settings, check=False)
@@ -132,8 +133,11 @@ def measure(index_dir: Path, store: str) -> dict:
 def render(results: list[dict], copies: int) -> str:
     n = results[0]["chunks"]
     lines = [f"# Memory of one serving process per chunk (`eval/replica_memory.py --copies {copies}`, {n:,} chunks)", "",
-             "RSS growth of each start-up step (MB), and per chunk (bytes); the last column scales the total to 10M chunks.", "",
-             "| store | " + " | ".join(STEPS) + " | total | per chunk | at 10M chunks |", "|---|" + "---:|" * (len(STEPS) + 3)]
+             "Growth of the process's private resident memory (RssAnon) at each start-up step (MB), and per chunk (bytes); "
+             "\"at 10M\" scales the total to 10M chunks. The last column is the resident pages of mapped index files "
+             "(RssFile growth: chunks.jsonl, embeddings.npy), which the processes of one machine share and the kernel drops "
+             "under pressure.", "",
+             "| store | " + " | ".join(STEPS) + " | total | per chunk | at 10M chunks | mapped files |", "|---|" + "---:|" * (len(STEPS) + 4)]
     for r in results:
         previous, cells = r["start"], []
         for step in STEPS:
@@ -141,7 +145,9 @@ def render(results: list[dict], copies: int) -> str:
             previous = r[step]
         total = r["analyst"] - r["start"]
         per_chunk = total * 2**20 / n
-        lines.append(f"| {r['store']} | " + " | ".join(cells) + f" | {total:,.0f} MB | {per_chunk:,.0f} B | {per_chunk * 1e7 / 2**30:.1f} GB |")
+        mapped = r["file_analyst"] - r["file_start"]
+        lines.append(f"| {r['store']} | " + " | ".join(cells) + f" | {total:,.0f} MB | {per_chunk:,.0f} B | {per_chunk * 1e7 / 2**30:.1f} GB "
+                     f"| {mapped:,.0f} MB |")
     lines += ["", "Seconds per step: " + "; ".join(f"{r['store']} " + ", ".join(f"{k} {v}" for k, v in r["seconds"].items()) for r in results)]
     return "\n".join(lines) + "\n"
 

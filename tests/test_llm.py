@@ -38,7 +38,10 @@ class FakeRetriever:
 
         from assistant.coverage import Coverage
 
+        from assistant.chunk_table import ChunkColumns
+
         self.chunks = [h.chunk for h in HITS]
+        self.columns = ChunkColumns.of(self.chunks)
         self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
         from assistant.lexical import IndexWords, LexicalIndex
 
