@@ -9,6 +9,7 @@ of chunks should not hold (issue 13, eval/reports/replica-memory.md). Builds rea
 from __future__ import annotations
 
 import json
+import mmap
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict
@@ -61,8 +62,8 @@ class StructureFile(Mapping[str, ParsedDocument]):
     def __init__(self, directory: Path, cached: int = 64) -> None:
         self.path = directory / FILE
         self._offsets: dict[str, int] = {}
+        offset = 0
         with open(self.path, "rb") as handle:
-            offset = 0
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     found = _DOC_ID.match(line)
@@ -70,14 +71,14 @@ class StructureFile(Mapping[str, ParsedDocument]):
                         raise StructureError(f"line {number} does not start with a report")
                     self._offsets[json.loads(found.group(1))] = offset
                 offset += len(line)
+            # mapped: a replica keeps reading its build even after a later build removed the directory
+            self._data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if offset else b""
         self._read = lru_cache(maxsize=cached)(self._read_at)
 
     def _read_at(self, offset: int) -> ParsedDocument:
-        with open(self.path, "rb") as handle:
-            handle.seek(offset)
-            line = handle.readline()
+        end = self._data.find(b"\n", offset)
         try:
-            return structure_from_dict(json.loads(line))
+            return structure_from_dict(json.loads(self._data[offset:end if end >= 0 else len(self._data)]))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
             raise StructureError(f"{type(exc).__name__} at byte {offset}: {str(exc)[:200]}") from None
 

@@ -123,3 +123,40 @@ def test_faiss_served_index_loads_words_and_mapped_embeddings(fake_settings):
     assert isinstance(index.embeddings, np.memmap) and not index.embeddings.flags.writeable
     assert index.faiss_index.ntotal == len(index.chunks) and index.lexical is not None
     assert index.words.vocabulary == set(index.lexical.vocab)
+
+
+def test_served_chunks_are_the_built_chunks_read_when_used(fake_settings, tmp_path):
+    from assistant.chunk_table import ChunkColumns, ChunkTable, ChunkTableError
+    from assistant.index import _load_chunks
+
+    build_index(fake_settings, progress=False)
+    index = load_index(fake_settings)
+    built, _ = _load_chunks(index.path)
+    table = index.chunks
+    assert isinstance(table, ChunkTable) and len(table) == len(built)
+    assert list(table) == built and table[-1] == built[-1] and table[3:6] == built[3:6]
+    assert all(index.positions[c.chunk_id] == i for i, c in enumerate(built))
+    columns, expected = ChunkColumns.of(table), ChunkColumns.of(list(built))  # the scan's columns = the decoded chunks'
+    for name in ("district", "doc_id", "kind"):
+        ours, theirs = getattr(columns, name), getattr(expected, name)
+        assert list(ours.names[ours.codes]) == list(theirs.names[theirs.codes])
+    assert (columns.year_from == expected.year_from).all() and (columns.year_to == expected.year_to).all()
+    (tmp_path / "chunks.jsonl").write_text('{"text": "not a chunk"}\n', encoding="utf-8")
+    with pytest.raises(ChunkTableError, match="line 1 is not a chunk record"):
+        ChunkTable(tmp_path)
+
+
+def test_a_replica_keeps_reading_its_build_after_the_directory_is_removed(fake_settings):
+    """A builder sharing the index volume removes builds older than the previous one: a replica
+    still serving one reads its chunks and report structure from the mapped files."""
+    import shutil
+
+    from assistant.index import load_structure
+
+    build_index(fake_settings, progress=False)
+    index = load_index(fake_settings)
+    structure = load_structure(index)
+    doc_id = sorted(structure)[0]
+    shutil.rmtree(index.path)
+    assert structure[doc_id].document.doc_id == doc_id and structure[doc_id].blocks
+    assert index.chunks[len(index.chunks) // 2].text
