@@ -25,7 +25,6 @@ import gc
 import json
 import os
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
