@@ -152,7 +152,8 @@ class BuildReport:
             f"index: {self.path}",
             f"documents: {self.documents}, chunks: {self.chunks} ({self.embedded} embedded, {self.reused} reused)",
             f"time: {self.seconds:.1f} s (embedding {self.embed_seconds:.1f} s, {rate:.1f} chunks/s)",
-            f"faiss: {self.index_type}, size on disk: {self.size_bytes / 1e6:.1f} MB",
+            (f"faiss: {self.index_type}" if self.index_type != "none" else "vectors: in Milvus (no FAISS file)")
+            + f", size on disk: {self.size_bytes / 1e6:.1f} MB",
         ]
         lines += [f"{p.severity}: {p.path}: {p.message}" for p in self.problems]
         lines += [f"note: {note}" for note in self.notes]
