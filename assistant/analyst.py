@@ -8,7 +8,7 @@ comparable figure), the answer falls back to the report's sentences.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from . import enumerations
@@ -32,7 +32,7 @@ GROUNDING_FACTS = 40  # facts listed in an LLM prompt: the passages' figures, no
 
 
 class Analyst:
-    def __init__(self, chunks: list[Chunk], positions: dict[str, int], coverage: Coverage, facts: FactBook,
+    def __init__(self, chunks: Sequence[Chunk], positions: dict[str, int], coverage: Coverage, facts: FactBook,
                  structure: Mapping[str, ParsedDocument]) -> None:
         # the index's chunk table and chunk-id map, not copies: a replica may hold millions (issue 13)
         self.facts = facts

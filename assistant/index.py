@@ -12,7 +12,7 @@ whose (model, context) hash is unchanged are copied from the previous build, not
 but only from a previous build whose files match their checksums, and only vectors that are
 finite and of unit length. A catalogued report that fails to load keeps its previous version
 (chunks and structure) instead of silently disappearing; the manifest lists it under `failed`.
-The manifest records a sha256 of every file; `load_index` verifies them all.
+The manifest records a sha256 of every file; `load_index` verifies every file it reads.
 
 What a serving process loads depends on the store: with faiss, the FAISS vectors and the bm25s
 index; with Milvus, neither (Milvus searches), only the chunk table, the small words file and a

@@ -10,7 +10,7 @@ what the question is about; otherwise the answerer falls back to the list in one
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .lexical import tokenize
@@ -62,7 +62,7 @@ def _short(text: str) -> str:
 
 
 class ListFinder:
-    def __init__(self, structure: Mapping[str, ParsedDocument], chunks: list[Chunk], positions: dict[str, int]) -> None:
+    def __init__(self, structure: Mapping[str, ParsedDocument], chunks: Sequence[Chunk], positions: dict[str, int]) -> None:
         self.structure = structure
         self.chunks, self.positions = chunks, positions
 
