@@ -224,6 +224,28 @@ def test_a_milvus_replica_loads_neither_faiss_nor_bm25s(built):
     assert hits and all("2023" in h.chunk.year for h in hits)
 
 
+@pytest.mark.integration
+def test_the_app_on_the_milvus_store_answers_with_citations_the_viewer_opens(real_assistant, tmp_path):
+    """The real model and corpus: the served index copied (its embeddings are reused), rebuilt for Milvus Lite."""
+    from assistant.service import Assistant
+
+    built = tmp_path / "index" / "builds" / "real"
+    shutil.copytree(real_assistant.index.path, built)
+    (tmp_path / "index" / "current").symlink_to(built)
+    settings = real_assistant.settings.replace(index_dir=str(tmp_path / "index"), store="milvus", milvus_uri=str(tmp_path / "milvus.db"))
+    assert build_index(settings, progress=False).embedded == 0
+    assistant = Assistant.load(settings, build_if_needed=False, progress=False)
+    assert assistant.retriever.store.kind == "milvus"
+    answer = assistant.ask("静安区2023年外贸进出口总额是多少？")
+    assert not answer.refused and "561.02" in answer.text and answer.citations
+    documents = assistant.documents()
+    for citation in answer.citations:
+        blocks = documents[citation.doc_id].blocks  # the viewer's page for the citation
+        anchor = citation.url.split("#")[1].split("-p")[0]  # a long block's pieces are "-p1", "-p2"
+        assert any(b.anchor == anchor for b in blocks), citation.url
+        assert citation.quote and citation.quote in assistant.chunk_text(citation.chunk_id)
+
+
 def test_store_mismatch_and_bad_uri_say_what_to_do(tmp_path):
     settings = _settings(tmp_path, store="faiss")
     build_index(settings, progress=False)
