@@ -188,6 +188,22 @@ def test_sparse_lexical_after_an_incremental_build_ranks_the_new_chunk_first(tmp
     assert ranked.scores[ranked.order[0]] == pytest.approx(float(_bm25(index).scores("增量构建").max()), rel=1e-4)
 
 
+def test_a_build_updates_a_released_standby_collection(tmp_path):
+    """A collection made by an earlier process (or before a server restart) starts released; a new
+    build process queries its rows first. Before: MilvusException "call load() before search/get/query"."""
+    settings = _settings(tmp_path)
+    build_index(settings, progress=False)
+    build_index(settings, progress=False)  # both collections exist now
+    client = connect(settings)
+    for name in collection_names(settings):
+        client.release_collection(name)
+    report = build_index(settings, progress=False)  # onto the released standby: nothing changed, nothing written
+    note = next(n for n in report.notes if n.startswith("store milvus"))
+    assert " 0 rows written, 0 deleted" in note, note
+    index = load_index(settings)
+    assert open_search(index, settings).lexical("固定资产", 3, np.ones(len(index.chunks), dtype=bool), Scope()).order
+
+
 def test_failed_build_leaves_alias_and_index_serving(tmp_path, monkeypatch):
     settings = _settings(tmp_path)
     build_index(settings, progress=False)

@@ -247,6 +247,9 @@ def publish_milvus(settings, rows: Rows, lexical) -> tuple[Published, PendingSwi
                                  index_params=_index_params(client, settings, len(rows.chunks), settings.milvus_lexical),
                                  consistency_level="Strong")
     records = _records(settings, rows, lexical)
+    # a collection is queryable only when loaded: one made by an earlier process (or before a server
+    # restart) starts released
+    client.load_collection(target)
     existing = _existing(client, target)
     wanted = {r["chunk_id"] for r in records}
     gone = [chunk_id for chunk_id in existing if chunk_id not in wanted]
