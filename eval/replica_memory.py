@@ -10,7 +10,8 @@ load_index, the retriever (coverage, scope arrays), the answer pipeline, and the
 and structure (which the first answer loads). With `store = "milvus"` the searches run in a Milvus
 server, outside the replica, so the store object is not opened here (Milvus Lite would run inside
 this process and blur the figure); the store's own per-chunk state is the index's chunk-id map,
-which the retriever holds anyway. Per-chunk costs are the step's RSS growth over the chunk count.
+which the retriever holds anyway. Per-chunk costs are the step's growth of private resident memory
+(RssAnon, Linux) over the chunk count; the pages of mapped index files (RssFile) are reported apart.
 """
 
 from __future__ import annotations
