@@ -30,6 +30,13 @@ _HEAD = re.compile(rb'\{"chunk_id": ' + _STRING + rb', "doc_id": ' + _STRING + r
 _PLACE = re.compile(rb', "district": ' + _STRING + rb', "year": ' + _STRING)
 
 
+def read_record(line: bytes | str) -> tuple[Chunk, str]:
+    """One line of chunks.jsonl: the chunk and its content hash (index.chunk_hash)."""
+    record = json.loads(line)
+    content_hash = record.pop("hash")
+    return Chunk.from_dict(record), content_hash
+
+
 class ChunkTableError(ValueError):
     """chunks.jsonl does not hold what it should (index.py turns it into an IndexCorruptError)."""
 
@@ -92,9 +99,7 @@ class ChunkTable(Sequence[Chunk]):
 
     def _decode(self, row: int) -> Chunk:
         try:
-            record = json.loads(self._data[self._starts[row]:self._starts[row + 1]])
-            record.pop("hash", None)
-            return Chunk.from_dict(record)
+            return read_record(self._data[self._starts[row]:self._starts[row + 1]])[0]
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:  # incl. UnicodeDecodeError
             raise ChunkTableError(f"line {row + 1}: {type(exc).__name__}: {str(exc)[:200]}") from None
 

@@ -87,7 +87,7 @@ class Coverage:
     @classmethod
     def from_index(cls, chunks: Sequence[Chunk], documents: dict[str, dict]) -> "Coverage":
         kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
-        years = {d: [int(y) for y in re.findall(r"\d{4}", meta.get("year", ""))] for d, meta in documents.items()}
+        years = {d: [int(y) for y in _FOUR_DIGITS.findall(meta.get("year", ""))] for d, meta in documents.items()}
         shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
         periods, in_plan, available, planned = [], [], set(), []
         for chunk in chunks:  # one pass: a served index decodes its chunks from the file (chunk_table.py)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -61,8 +61,12 @@ class Fact:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Fact":
-        return cls(**(data | {"period": Period(**data["period"]), "span": tuple(data["span"])}))
+    def from_dict(cls, data: dict, shared: dict | None = None) -> "Fact":
+        """`shared`: one object per distinct value of the fields that repeat (_SHARED), kept across calls."""
+        fields = data | {"period": Period(**data["period"]), "span": tuple(data["span"])}
+        if shared is not None:
+            fields |= {name: shared.setdefault(fields[name], fields[name]) for name in _SHARED}
+        return cls(**fields)
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -254,13 +258,8 @@ def read_facts(path: Path) -> list[Fact] | None:
     if not file.exists():
         return None
     shared: dict = {}  # the few distinct districts, documents, periods, units...: one object each
-    facts = []
     with open(file, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                fact = Fact.from_dict(json.loads(line))
-                facts.append(replace(fact, **{name: shared.setdefault(getattr(fact, name), getattr(fact, name)) for name in _SHARED}))
-    return facts
+        return [Fact.from_dict(json.loads(line), shared) for line in handle if line.strip()]
 
 
 class FactBook:

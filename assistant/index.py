@@ -40,7 +40,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from .chunk import ChunkedCorpus, ChunkSettings, chunk_corpus
-from .chunk_table import ChunkTable, ChunkTableError
+from .chunk_table import ChunkTable, ChunkTableError, read_record
 from .config import Settings
 from .corpus import CorpusProblem, catalog_errors
 from .integrity import checksum_problems, file_checksums, usable_vectors
@@ -210,9 +210,9 @@ def _load_chunks(path: Path) -> tuple[list[Chunk], list[str]]:
     try:
         with open(path / "chunks.jsonl", encoding="utf-8") as handle:
             for line in handle:
-                record = json.loads(line)
-                hashes.append(record.pop("hash"))
-                chunks.append(Chunk.from_dict(record))
+                chunk, content_hash = read_record(line)
+                chunks.append(chunk)
+                hashes.append(content_hash)
     except FileNotFoundError:
         raise IndexCorruptError(f"{path}/chunks.jsonl is missing; run `assistant build`") from None
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:  # incl. UnicodeDecodeError

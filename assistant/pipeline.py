@@ -44,8 +44,7 @@ class AnswerPipeline:
         self.parser = QueryParser(self.coverage, self.known_term)
         # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
         # asks about a task the table does not have
-        tasks = np.flatnonzero(retriever.columns.kind.isin(["task"]))
-        self.task_text = "\n".join(_letters(retriever.chunks[int(i)].text) for i in tasks)
+        self.task_text = "\n".join(_letters(retriever.chunks[int(i)].text) for i in np.flatnonzero(retriever.is_task))
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words = retriever.index.words.by_district

@@ -52,6 +52,7 @@ class HybridRetriever:
         self.chunks = index.chunks
         # code columns, no per-chunk objects: a replica holds millions of chunks (issue 13, chunk_table.py)
         self.columns = ChunkColumns.of(self.chunks)
+        self.is_task = self.columns.kind.isin(["task"])  # rows of the responsibility table
         self._position = index.positions
         # the near-duplicate check's folded texts, for the chunks searches return (not a copy of all of them)
         self._squashed = lru_cache(maxsize=8192)(lambda i: squash(self.chunks[i].text))
@@ -124,7 +125,7 @@ class HybridRetriever:
         if query.intent == "responsibility":
             # "who leads …": the answer is a row of the responsibility table, not the plan text
             for i in fused:
-                if self.chunks[i].kind == "task":
+                if self.is_task[i]:
                     fused[i] *= 1.5
         ranked = sorted(fused, key=fused.get, reverse=True)
         hits: list[Hit] = []

@@ -42,6 +42,7 @@ class FakeRetriever:
 
         self.chunks = [h.chunk for h in HITS]
         self.columns = ChunkColumns.of(self.chunks)
+        self.is_task = self.columns.kind.isin(["task"])
         self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
         from assistant.lexical import IndexWords, LexicalIndex
 

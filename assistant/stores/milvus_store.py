@@ -176,8 +176,9 @@ def _records(settings, rows: Rows, lexical) -> list[dict]:
     records = []
     for i, (chunk, content_hash) in enumerate(zip(rows.chunks, rows.hashes)):
         period = coverage.periods[i]
+        year_from, year_to = year_range(chunk.year)
         record = {"chunk_id": chunk.chunk_id, "text": fold(chunk.context), "district": chunk.district, "doc_id": chunk.doc_id,
-                  "year_from": year_range(chunk.year)[0], "year_to": year_range(chunk.year)[1], "period_year": int(period.year or -1), "period_kind": period.kind,
+                  "year_from": year_from, "year_to": year_to, "period_year": int(period.year or -1), "period_kind": period.kind,
                   "in_plan": bool(plan[i])}
         if weights is not None:
             record["lex"] = {k: round(v, 6) for k, v in sorted(weights[i].items())} or {0: 0.0}
