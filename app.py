@@ -17,7 +17,7 @@ import uvicorn
 
 from assistant.config import load_settings
 from assistant.service import Assistant
-from assistant.web import create_app
+from assistant.serve.web import create_app
 
 
 def _warm_up(assistant: Assistant, server: uvicorn.Server, started: float) -> None:

@@ -10,8 +10,8 @@ from typing import Optional
 import click
 import typer
 
-from .config import load_settings
-from .guard import short
+from assistant.config import load_settings
+from assistant.serve.guard import short
 
 MAX_K = 100  # passages per search; more is never useful and 0 or less used to mean "all"
 
@@ -56,7 +56,7 @@ def _redact(message: str) -> str:
 def _question(question: str, settings) -> str:
     """The checked question; "-" reads it from standard input (for text that cannot be an
     argument: NUL bytes, or more than the OS limit of 128 KiB per argument)."""
-    from .service import QuestionError, check_question
+    from assistant.service import QuestionError, check_question
 
     if question == "-":
         question = sys.stdin.buffer.read().decode("utf-8", errors="replace")
@@ -74,8 +74,8 @@ def _print_json(data: object) -> None:
 @_guard
 def outline(doc_id: str = typer.Argument(..., help="document id from corpus/catalog.toml")) -> None:
     """Print the recovered heading tree of one report with block counts."""
-    from .chunk import chunk_corpus
-    from .parse import heading_outline
+    from assistant.ingest.chunk import chunk_corpus
+    from assistant.ingest.parse import heading_outline
 
     settings = load_settings()
     corpus = chunk_corpus(settings.corpus_dir)
@@ -97,7 +97,7 @@ def chunks(
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
 ) -> None:
     """List the chunks the index is built from."""
-    from .chunk import ChunkSettings, chunk_corpus
+    from assistant.ingest.chunk import ChunkSettings, chunk_corpus
 
     settings = load_settings()
     corpus = chunk_corpus(settings.corpus_dir, ChunkSettings(settings.max_chars, settings.overlap_chars))
@@ -123,7 +123,7 @@ def facts(
     """List the facts (figures of tables and text) stored with the index, with a count per report."""
     from collections import Counter
 
-    from .index import load_facts, load_index
+    from assistant.indexing.load import load_facts, load_index
 
     index = load_index(_settings(), check=False)
     book = load_facts(index)
@@ -152,7 +152,8 @@ def _settings(**overrides):
 @_guard
 def build(model: Optional[str] = typer.Option(None, help="embedding model setting, e.g. bundled:use-m3")) -> None:
     """Build or update the index (re-embeds only chunks whose text changed)."""
-    from .index import IndexProblem, build_index
+    from assistant.indexing.manifest import IndexProblem
+    from assistant.indexing.build import build_index
 
     settings = _settings(model=model)
     try:
@@ -167,8 +168,8 @@ def build(model: Optional[str] = typer.Option(None, help="embedding model settin
 
 
 def _load_assistant(settings):
-    from .index import IndexProblem
-    from .service import Assistant
+    from assistant.indexing.manifest import IndexProblem
+    from assistant.service import Assistant
 
     try:
         assistant = Assistant.load(settings, build_if_needed=False)
@@ -184,11 +185,11 @@ def _check_scope(settings, doc: Optional[str], year: Optional[int]) -> None:
     and the command would print nothing (or a refusal) with exit status 0."""
     if doc is None and year is None:
         return
-    from .index import IndexProblem, current_path, _read_manifest
-    from .models import Document
+    from assistant.indexing.manifest import IndexProblem, current_path, read_manifest
+    from assistant.models import Document
 
     try:
-        documents = _read_manifest(current_path(settings).resolve(), require_checksums=False)["documents"]
+        documents = read_manifest(current_path(settings).resolve(), require_checksums=False)["documents"]
     except (IndexProblem, OSError):
         return  # no usable index: loading it reports that properly
     if doc is not None and doc not in documents:
@@ -202,7 +203,7 @@ def _check_scope(settings, doc: Optional[str], year: Optional[int]) -> None:
 
 
 def _filters(district: Optional[str], doc: Optional[str], year: Optional[int]):
-    from .retrieve import DISTRICT_ALIASES, Filters
+    from assistant.answer.retrieve import DISTRICT_ALIASES, Filters
 
     districts: tuple[str, ...] = ()
     if district:
@@ -226,7 +227,7 @@ def search(
     year: Optional[int] = typer.Option(None, help="only reports covering this year"),
 ) -> None:
     """Print the ranked passages for a question with their per-retriever scores."""
-    from .service import QuestionError
+    from assistant.service import QuestionError
 
     if not 1 <= k <= MAX_K:
         _fail(f"-k must be between 1 and {MAX_K}, not {k}")
@@ -263,8 +264,8 @@ def ask(
     doc: Optional[str] = typer.Option(None, help="only this document id"),
 ) -> None:
     """Answer a question with numbered citations."""
-    from .llm import LLMConfigError
-    from .service import QuestionError
+    from assistant.answer.llm import LLMConfigError
+    from assistant.service import QuestionError
 
     if mode not in (None, "extractive", "llm"):
         _fail(f"--mode must be extractive or llm, not {short(mode)}")
@@ -295,7 +296,7 @@ def ask(
 @_guard
 def feedback(as_json: bool = typer.Option(False, "--json", help="all fields, as a JSON list")) -> None:
     """Export the 👍/👎 ratings given in the chat (with question, answer, citations, index version, comment)."""
-    from .feedback import FeedbackStore
+    from assistant.serve.feedback import FeedbackStore
 
     store = FeedbackStore(_settings().data_dir)
     rows = store.all()
@@ -313,7 +314,7 @@ def feedback(as_json: bool = typer.Option(False, "--json", help="all fields, as 
 
 
 def _library(settings):
-    from .library import Library
+    from assistant.library.operations import Library
 
     return Library(settings)
 
@@ -349,7 +350,7 @@ def add(
     import dataclasses
     from pathlib import Path
 
-    from .library import LibraryError
+    from assistant.library.operations import LibraryError
 
     if (title or doc_id) and len(files) > 1:
         _fail("--title and --doc-id name one report: add the files one at a time")
@@ -382,7 +383,7 @@ def replace(doc_id: str = typer.Argument(..., help="the report to replace"),
     """Replace a report's file with a new version (same id and catalog fields), then rebuild the index."""
     from pathlib import Path
 
-    from .library import LibraryError
+    from assistant.library.operations import LibraryError
 
     library = _library(_settings())
     try:
@@ -397,7 +398,7 @@ def replace(doc_id: str = typer.Argument(..., help="the report to replace"),
 @_guard
 def remove(doc_id: str = typer.Argument(..., help="the report to remove (see `assistant documents`)")) -> None:
     """Remove a report from corpus/ and the catalog; the rebuilt index drops everything derived from it."""
-    from .library import LibraryError
+    from assistant.library.operations import LibraryError
 
     try:
         change = _library(_settings()).remove(doc_id, _bar("remove"))
@@ -411,7 +412,7 @@ def remove(doc_id: str = typer.Argument(..., help="the report to remove (see `as
 @_guard
 def documents(as_json: bool = typer.Option(False, "--json", help="all fields, as a JSON list")) -> None:
     """List the reports with their status: pages, blocks, chunks, state, warnings, indexed at."""
-    from .library import LibraryError
+    from assistant.library.operations import LibraryError
 
     try:
         statuses = _library(_settings()).documents()

@@ -11,12 +11,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
-from .config import Settings, load_settings
-from .index import BuildReport, LoadedIndex, ensure_index, load_index
-from .models import Filters
+from assistant.config import Settings, load_settings
+from assistant.indexing.build import BuildReport, ensure_index
+from assistant.indexing.load import LoadedIndex, load_index
+from assistant.models import Filters
 
 if TYPE_CHECKING:  # retrieve.py imports LangChain (~0.5 s): loaded with the retriever, not with this module
-    from .retrieve import HybridRetriever, SearchResult
+    from assistant.answer.retrieve import HybridRetriever, SearchResult
 
 
 class QuestionError(ValueError):
@@ -77,8 +78,8 @@ class Assistant:
              warm: bool = True, lazy: bool = False) -> "Assistant":
         """The index and the model. lazy=True (the app): the model is a LazyEmbedder, loaded by
         `warm_up()` (call it in a thread) or by the first question, and nothing is warmed here."""
-        from .embed import load_embedder
-        from .encoder import LazyEmbedder
+        from assistant.indexing.embed import load_embedder
+        from assistant.indexing.encoder import LazyEmbedder
 
         settings = settings or load_settings()
         engine = settings.query_engine  # the Settings given, not only assistant.toml's
@@ -98,7 +99,7 @@ class Assistant:
         loads its dictionary on the first tokenization (the first search's lexical stage took
         1.2-1.7 s, after this 0-9 ms; see docs/scaling.md), the embedding engine starts its
         threads on its first call, the retriever and the answer pipeline index the chunks."""
-        from .encoder import LazyEmbedder
+        from assistant.indexing.encoder import LazyEmbedder
 
         started = self.embedder.start() if isinstance(self.embedder, LazyEmbedder) else None
         if self.index.chunks:
@@ -111,7 +112,7 @@ class Assistant:
     def warnings(self) -> list[str]:
         """Reports the index serves from an older build (or lacks) because they failed to load;
         the app shows these as a banner and `/ask` returns them."""
-        from .index import index_warnings
+        from assistant.indexing.manifest import index_warnings
 
         return index_warnings(self.index.manifest)
 
@@ -124,8 +125,8 @@ class Assistant:
     def retriever(self) -> HybridRetriever:
         with self._lock:
             if not hasattr(self, "_retriever"):
-                from .encoder import QueryEncoder
-                from .retrieve import HybridRetriever
+                from assistant.indexing.encoder import QueryEncoder
+                from assistant.answer.retrieve import HybridRetriever
 
                 # queries go through the cache and the batching worker; documents (build) do not
                 self._retriever = HybridRetriever(self.index, QueryEncoder(self.embedder), self.settings)
@@ -142,9 +143,9 @@ class Assistant:
         rebuild). Its retriever, answer pipeline and structure are built and warmed *before* the
         swap, so a question asked meanwhile is answered from the previous index, and one asked
         after it from the new one; a question in flight keeps the pipeline it started with."""
-        from .index import load_structure
-        from .pipeline import AnswerPipeline
-        from .retrieve import HybridRetriever
+        from assistant.indexing.load import load_structure
+        from assistant.answer.pipeline import AnswerPipeline
+        from assistant.answer.retrieve import HybridRetriever
 
         structure = load_structure(index)  # damaged: raises here, and the previous index keeps serving
         encoder = self.retriever.embedder  # the query encoder (its cache and workers) outlives the index
@@ -161,7 +162,7 @@ class Assistant:
     def documents(self) -> dict:
         """doc_id -> ParsedDocument (headings and blocks) as stored in the index, for the source viewer."""
         if not hasattr(self, "_structure"):
-            from .index import load_structure
+            from assistant.indexing.load import load_structure
 
             self._structure = load_structure(self.index)
         return self._structure
@@ -177,7 +178,7 @@ class Assistant:
     def pipeline(self):
         with self._lock:
             if not hasattr(self, "_pipeline"):
-                from .pipeline import AnswerPipeline
+                from assistant.answer.pipeline import AnswerPipeline
 
                 self._pipeline = AnswerPipeline(self.retriever, self.settings)
         return self._pipeline

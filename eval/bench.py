@@ -143,8 +143,8 @@ def build_worker(workdir: Path, model: str | None, keep: int | None) -> dict:
     report, rebuild. Writes DIR/build.json; the index stays in DIR/index for the start-up test."""
     started = now()
     from assistant.config import load_settings
-    from assistant.embed import encode_documents, load_embedder
-    from assistant.index import build_index
+    from assistant.indexing.embed import encode_documents, load_embedder
+    from assistant.indexing.build import build_index
     imports = now() - started
 
     corpus = workdir / "corpus"
@@ -216,7 +216,7 @@ def run_build(workdir: Path, model: str | None, keep: int | None) -> dict:
 
 def run_serving(settings, items: list[dict]) -> tuple[object, dict]:
     started = now()
-    import assistant.embed  # noqa: F401  (torch, sentence-transformers: the bulk of the imports)
+    import assistant.indexing.embed  # noqa: F401  (torch, sentence-transformers: the bulk of the imports)
     from assistant.service import Assistant
     imports = now() - started
     t0 = now()
@@ -270,7 +270,7 @@ def run_baseline(assistant, settings, items: list[dict], quick: bool, workdir: P
     the shared machine hits both alike); the question's tokens are uncached for both."""
     from types import SimpleNamespace
 
-    from assistant.lexical import _segment
+    from assistant.indexing.lexical import _segment
     baseline_searchers = _evaluate_module().baseline_searchers
 
     corpus_dir = Path(settings.corpus_dir)
@@ -331,7 +331,7 @@ def embed_worker(threads: int, set_path: Path, count: int) -> None:
         t0 = now()
         engine.encode(question, is_query=True)
         latencies.append((now() - t0) * 1e3)
-    from assistant.chunk import ChunkSettings, chunk_corpus
+    from assistant.ingest.chunk import ChunkSettings, chunk_corpus
 
     passages = [c.context for c in chunk_corpus(str(ROOT / "corpus"), ChunkSettings()).chunks][:32]
     t0 = now()
@@ -344,7 +344,7 @@ def embed_worker(threads: int, set_path: Path, count: int) -> None:
 def run_embed_probe(assistant, items: list[dict], set_path: Path, count: int) -> dict:
     """Where the query embedding's time goes: the engine alone vs through sentence-transformers
     (in this process), and the engine's OpenMP settings (threads, wait policy) in fresh processes."""
-    from assistant.embed import encode_queries
+    from assistant.indexing.embed import encode_queries
 
     out: dict = {}
     module = assistant.embedder[0] if hasattr(assistant.embedder, "__getitem__") else None
@@ -442,7 +442,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 def dense_sweep(size: int, source: VectorSource, queries: np.ndarray, settings, plan: dict, workdir: Path) -> list[dict]:
     import faiss
 
-    from assistant.index import make_faiss_index
+    from assistant.indexing.build import make_faiss_index
 
     rows = []
     base = {"chunks": size, "vectors": source.kind, "queries": len(queries)}
@@ -573,8 +573,8 @@ def bm25_library(lengths: np.ndarray, tokens: np.ndarray, vocab: dict[str, int])
 
 
 def lexical_sweep(size: int, source: TokenSource, questions: list[str], plan: dict) -> list[dict]:
-    from assistant.lexical import LexicalIndex, _segment
-    from assistant.terms import expand_query
+    from assistant.indexing.lexical import LexicalIndex, _segment
+    from assistant.query.terms import expand_query
 
     lengths, tokens = source.sample(size)
     rss0 = rss_mb()
@@ -632,8 +632,8 @@ def lexical_sweep(size: int, source: TokenSource, questions: list[str], plan: di
 
 
 def run_sweep(assistant, items: list[dict], plan: dict, workdir: Path) -> list[dict]:
-    from assistant.embed import encode_queries
-    from assistant.lexical import tokenize
+    from assistant.indexing.embed import encode_queries
+    from assistant.indexing.lexical import tokenize
 
     real = np.asarray(assistant.index.embeddings, dtype=np.float32)
     questions = [it["question"] for it in items]

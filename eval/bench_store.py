@@ -57,7 +57,7 @@ def _dir_mb(path: Path) -> float:
 def _sources(seed: int):
     from bench import TokenSource, VectorSource
 
-    from assistant.lexical import tokenize
+    from assistant.indexing.lexical import tokenize
 
     chunks = [json.loads(line) for line in open(ROOT / "index" / "current" / "chunks.jsonl", encoding="utf-8")]
     real = np.load(ROOT / "index" / "current" / "embeddings.npy")
@@ -68,7 +68,7 @@ def _sparse_rows(lengths: np.ndarray, tokens: np.ndarray, vocab: dict[str, int])
     """Per document {crc32(word): BM25 weight}, exactly what the store writes for a real build."""
     from bench import bm25_vectorized
 
-    from assistant.stores.milvus_store import token_id
+    from assistant.indexing.stores.milvus_store import token_id
 
     bm25 = bm25_vectorized(lengths, tokens, vocab)
     scores = bm25.scores
@@ -87,7 +87,7 @@ def bench_size(n: int, uri: str, queries: int, seed: int = 7) -> dict:
     from pymilvus import AnnSearchRequest, RRFRanker
 
     from assistant.config import load_settings
-    from assistant.stores.milvus_store import _index_params, _schema, connect, token_id
+    from assistant.indexing.stores.milvus_store import _index_params, _schema, connect, token_id
 
     path = Path(uri)
     shutil.rmtree(path, ignore_errors=True)

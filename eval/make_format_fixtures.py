@@ -35,9 +35,9 @@ from docx.shared import Cm, Pt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.corpus import load_corpus  # noqa: E402
+from assistant.ingest.corpus import load_corpus  # noqa: E402
 from assistant.models import Block, ParsedDocument  # noqa: E402
-from assistant.parse import parse_document  # noqa: E402
+from assistant.ingest.parse import parse_document  # noqa: E402
 
 REPORTS = ("jingan-2023-plan-report", "minhang-14th-five-year-plan-tasks")
 CJK_FONT = "Noto Serif CJK SC"  # fonts-noto-cjk; embedded (subset) in the PDF

@@ -50,9 +50,9 @@ def _copy(record: dict, doc_id: str, new_id: str, district: str) -> dict:
 def write_index(source: Path, target: Path, copies: int, seed: int = 7) -> int:
     """The synthetic build directory; returns its chunk count."""
     from assistant.config import load_settings
-    from assistant.index import make_faiss_index
-    from assistant.integrity import file_checksums
-    from assistant.lexical import IndexWords, LexicalIndex
+    from assistant.indexing.build import make_faiss_index
+    from assistant.indexing.integrity import file_checksums
+    from assistant.indexing.lexical import IndexWords, LexicalIndex
 
     import faiss
 
@@ -98,9 +98,9 @@ def write_index(source: Path, target: Path, copies: int, seed: int = 7) -> int:
 def measure(index_dir: Path, store: str) -> dict:
     """RSS (MB) after each start-up step, in this process (run in a fresh one per store)."""
     from assistant.config import load_settings
-    from assistant.index import load_index
-    from assistant.pipeline import AnswerPipeline
-    from assistant import retrieve
+    from assistant.indexing.load import load_index
+    from assistant.answer.pipeline import AnswerPipeline
+    from assistant.answer import retrieve
 
     def memory() -> tuple[float, float]:
         """(private, file-backed) resident MB: RssAnon is the process's own memory; RssFile the pages of

@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--report", type=Path)
     args = parser.parse_args()
 
-    from assistant import extractive, pipeline
+    from assistant.answer import extractive, pipeline
     from assistant.service import Assistant
 
     assistant = Assistant.load(progress=False)

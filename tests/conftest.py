@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chunk import ChunkSettings, chunk_corpus
+from assistant.ingest.chunk import ChunkSettings, chunk_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"

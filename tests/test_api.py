@@ -13,7 +13,7 @@ import pytest
 
 from _reliability import serve
 from assistant.service import Assistant
-from assistant.web import create_app
+from assistant.serve.web import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def test_filters_extension_restricts_the_district(client):
 
 
 def test_bad_requests_get_openai_errors_and_one_log_line(client, caplog):
-    caplog.set_level(logging.WARNING, logger="assistant.api")
+    caplog.set_level(logging.WARNING, logger="assistant.serve.api")
     with pytest.raises(openai.BadRequestError, match="no user message") as raised:
         client.chat.completions.create(model="policy-qa", messages=[{"role": "system", "content": "You are helpful."}])
     assert raised.value.status_code == 400 and raised.value.body["param"] == "messages"
@@ -133,7 +133,7 @@ def test_bad_requests_get_openai_errors_and_one_log_line(client, caplog):
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}])
     with pytest.raises(openai.BadRequestError, match="the limit is 500"):
         client.chat.completions.create(model="policy-qa", messages=[user("问" * 600)])
-    records = [r for r in caplog.records if r.name == "assistant.api"]
+    records = [r for r in caplog.records if r.name == "assistant.serve.api"]
     assert len(records) == 6 and all(r.exc_info is None and r.message.startswith("rejected POST") for r in records)
 
 

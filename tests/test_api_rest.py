@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from _reliability import fake_settings_for, serve
-from assistant.index import build_index
+from assistant.indexing.build import build_index
 from assistant.service import Assistant
-from assistant.web import create_app
+from assistant.serve.web import create_app
 
 RETAIL_Q = "闵行区2023年社会消费品零售总额完成了多少？"
 
@@ -82,7 +82,7 @@ def test_bad_input_is_a_json_4xx_with_one_log_line(url, caplog):
                                                                            "filters": {"doc_ids": ["../etc/passwd"]}}), 400)
     assert "k: Input should be greater than or equal to 1" in error_of(httpx.get(url + "/api/search", params={"q": "x", "k": 0}), 400)
     assert "extra" in error_of(httpx.post(url + "/api/ask", json={"question": RETAIL_Q, "temperature": 1}), 400).lower()
-    rejected = [r for r in caplog.records if r.name == "assistant.api"]
+    rejected = [r for r in caplog.records if r.name == "assistant.serve.api"]
     assert len(rejected) == 6 and all(r.exc_info is None for r in rejected)
     assert "Traceback" not in caplog.text
 

@@ -44,7 +44,7 @@ def base_url(data_dir) -> Iterator[str]:
 
     from assistant.config import load_settings
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     # default settings (builds the project's index on the first run), feedback in a temporary folder
     assistant = Assistant.load(load_settings(data_dir=str(data_dir)))
@@ -211,7 +211,7 @@ def test_phone_width_nothing_cut_off(browser, base_url):
 
 
 def test_thumbs_down_with_comment_is_stored(page, data_dir, base_url):
-    from assistant.feedback import FeedbackStore
+    from assistant.serve.feedback import FeedbackStore
 
     answer = _ask(page, RETAIL_Q, "a.cite")
     assert not page.locator("#feedback-row").is_visible()

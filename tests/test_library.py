@@ -19,10 +19,11 @@ import pytest
 
 from _reliability import CORPUS, assert_clean_failure, run_cli, serve, settings_env, snapshot
 from assistant.config import load_settings
-from assistant.index import build_index, load_index, load_structure
-from assistant.library import Library, LibraryError
-from assistant.library_catalog import CatalogFields, prefill
-from assistant.readers import SUPPORTED_SUFFIXES
+from assistant.indexing.build import build_index
+from assistant.indexing.load import load_index, load_structure
+from assistant.library.operations import Library, LibraryError
+from assistant.library.catalog import CatalogFields, prefill
+from assistant.ingest.readers import SUPPORTED_SUFFIXES
 
 JINGAN = "jingan-2023-plan-report"
 FORMATS = Path(__file__).resolve().parent / "fixtures" / "formats"
@@ -115,7 +116,7 @@ def test_add_list_remove_round_trip(base, tmp_path):
     after = load_index(settings)
     assert not any(c.doc_id == JINGAN for c in after.chunks) and JINGAN not in after.manifest["documents"]
     assert JINGAN not in load_structure(after) and not (base / "corpus" / f"{JINGAN}.txt").exists()
-    from assistant.facts import FACTS_FILE
+    from assistant.ingest.facts import FACTS_FILE
 
     assert JINGAN in (rebuilt.path / FACTS_FILE).read_text(encoding="utf-8")  # its facts were there...
     assert JINGAN not in (after.path / FACTS_FILE).read_text(encoding="utf-8")  # ...and went with it
@@ -254,7 +255,7 @@ class _BrokenEmbedder(_WrappedEmbedder):
 
 
 def test_failed_build_restores_corpus_and_keeps_the_index(base, tmp_path):
-    from assistant.embed import load_embedder
+    from assistant.indexing.embed import load_embedder
 
     settings = _settings(base)
     library = Library(settings, embedder=_BrokenEmbedder(load_embedder(settings.model)))
@@ -324,9 +325,9 @@ def _wait(http: httpx.Client, timeout: float = 60) -> dict:
 
 
 def test_web_upload_add_switches_the_running_app(base):
-    from assistant.embed import load_embedder
+    from assistant.indexing.embed import load_embedder
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base)
     assistant = Assistant(settings, load_index(settings), _SlowDocuments(load_embedder(settings.model), 1.5))
@@ -361,9 +362,9 @@ def test_web_upload_add_switches_the_running_app(base):
 
 
 def test_web_failed_build_keeps_the_previous_index_serving(base):
-    from assistant.embed import load_embedder
+    from assistant.indexing.embed import load_embedder
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base)
     assistant = Assistant(settings, load_index(settings), _BrokenEmbedder(load_embedder(settings.model)))
@@ -380,7 +381,7 @@ def test_web_failed_build_keeps_the_previous_index_serving(base):
 
 def test_web_upload_limits_and_interrupted_upload(base):
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base, max_upload_bytes=200_000)
     assistant = Assistant.load(settings, build_if_needed=False, warm=False)
@@ -407,7 +408,7 @@ def test_web_upload_limits_and_interrupted_upload(base):
 
 def test_web_admin_password(base):
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base, admin_password="s3cret-admin", login_delay_seconds=0.0)
     assistant = Assistant.load(settings, build_if_needed=False, warm=False)
@@ -424,7 +425,7 @@ def test_web_admin_password(base):
 
 def test_web_picks_up_a_change_made_with_the_cli(base, tmp_path):
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base)
     assistant = Assistant.load(settings, build_if_needed=False, warm=False)
@@ -440,7 +441,7 @@ def test_web_picks_up_a_change_made_with_the_cli(base, tmp_path):
 
 def test_web_library_needs_the_chat_login_when_auth_is_set(base):
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base, auth="staff:s3cret-pass", admin_password="admin-pass", login_delay_seconds=0.0,
                          login_max_failures=3)
@@ -463,7 +464,7 @@ def test_web_library_needs_the_chat_login_when_auth_is_set(base):
 
 def test_web_replace_and_discard(base):
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     settings = _settings(base)
     assistant = Assistant.load(settings, build_if_needed=False, warm=False)

@@ -51,9 +51,9 @@ def served(tmp_path_factory):
     import uvicorn
 
     from assistant.config import load_settings
-    from assistant.index import build_index
+    from assistant.indexing.build import build_index
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     if not PDF.exists():
         pytest.skip(f"{PDF} is missing (made by the readers' fixture script)")

@@ -8,9 +8,9 @@ from langchain_core.messages import AIMessage
 
 from assistant.config import load_settings
 from assistant.query import QueryParser
-from assistant.llm import LLMConfigError, build_messages, make_chat_model, parse_answer
+from assistant.answer.llm import LLMConfigError, build_messages, make_chat_model, parse_answer
 from assistant.models import Chunk, Hit
-from assistant.pipeline import AnswerPipeline
+from assistant.answer.pipeline import AnswerPipeline
 
 
 def hit(cid, text, district="闵行区"):
@@ -36,17 +36,17 @@ class FakeRetriever:
     def __init__(self):
         from types import SimpleNamespace
 
-        from assistant.coverage import Coverage
+        from assistant.ingest.coverage import Coverage
 
-        from assistant.chunk_table import ChunkColumns
+        from assistant.indexing.chunk_table import ChunkColumns
 
         self.chunks = [h.chunk for h in HITS]
         self.columns = ChunkColumns.of(self.chunks)
         self.is_task = self.columns.kind.isin(["task"])
         self.coverage = Coverage.from_index(self.chunks, {"d": {"kind": "yearly_report", "year": "2023-2024", "title": "报告"}})
-        from assistant.lexical import IndexWords, LexicalIndex
+        from assistant.indexing.lexical import IndexWords, LexicalIndex
 
-        from assistant.facts import FactBook, extract_facts
+        from assistant.ingest.facts import FactBook, extract_facts
 
         # an index as the pipeline reads it: BM25, and the facts and structure a build stores
         self.index = SimpleNamespace(words=IndexWords.of(LexicalIndex.build([h.chunk.text for h in HITS]), [c.district for c in self.chunks]),
@@ -54,7 +54,7 @@ class FakeRetriever:
                                      positions={c.chunk_id: i for i, c in enumerate(self.chunks)})
 
     def search(self, question, k=8, filters=None, scoped=True):
-        from assistant.retrieve import SearchResult
+        from assistant.answer.retrieve import SearchResult
 
         return SearchResult(HITS, {"embed": 1.0}, best_dense=0.9)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.normalize import chinese_numeral, clean_line, ends_paragraph, fold, join_lines, numbers, squash
+from assistant.ingest.normalize import chinese_numeral, clean_line, ends_paragraph, fold, join_lines, numbers, squash
 
 
 @pytest.mark.parametrize(

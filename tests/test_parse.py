@@ -3,8 +3,8 @@
 import collections
 import re
 
-from assistant.chunk import ChunkSettings, chunk_corpus, split_text
-from assistant.normalize import squash
+from assistant.ingest.chunk import ChunkSettings, chunk_corpus, split_text
+from assistant.ingest.normalize import squash
 from tests.conftest import CJK_SPACE, CORPUS
 
 MINHANG = "minhang-2023-plan-report"

@@ -6,11 +6,11 @@ import tomllib
 
 import pytest
 
-from assistant.coverage import Coverage
-from assistant.lexical import tokenize
+from assistant.ingest.coverage import Coverage
+from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period
 from assistant.query import QueryParser, vocabulary
-from assistant.query.vocab import VOCAB_DIR
+from assistant.vocab import VOCAB_DIR
 
 
 @pytest.fixture(scope="module")

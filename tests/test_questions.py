@@ -4,7 +4,7 @@ import json
 import tomllib
 from collections import Counter
 
-from assistant.normalize import squash
+from assistant.ingest.normalize import squash
 from tests.conftest import CORPUS, ROOT
 
 QUESTIONS = ROOT / "eval" / "questions.jsonl"

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chunk import chunk_corpus
-from assistant.corpus import load_corpus
+from assistant.ingest.chunk import chunk_corpus
+from assistant.ingest.corpus import load_corpus
 from assistant.models import Answer, Citation
-from assistant.normalize import squash
-from assistant.parse import parse_document
-from assistant.readers import SUPPORTED_SUFFIXES, ocr, ExtractedText, UnreadableDocument, read_document
-from assistant.readers.numbering import chinese_number, format_number
-from assistant.viewer import render_answer, render_document
+from assistant.ingest.normalize import squash
+from assistant.ingest.parse import parse_document
+from assistant.ingest.readers import SUPPORTED_SUFFIXES, ocr, ExtractedText, UnreadableDocument, read_document
+from assistant.ingest.readers.numbering import chinese_number, format_number
+from assistant.serve.viewer import render_answer, render_document
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "formats"
@@ -274,7 +274,7 @@ def test_corpus_reads_an_unchanged_pdf_once(tmp_path):
     import os
     import time
 
-    from assistant.corpus import extract_report
+    from assistant.ingest.corpus import extract_report
 
     path = tmp_path / "report.pdf"
     shutil.copy(FIXTURES / f"{TASKS}.pdf", path)

@@ -12,8 +12,10 @@ from typer.testing import CliRunner
 
 from _reliability import CORPUS, settings_env, snapshot
 from assistant.config import load_settings
-from assistant.corpus import MAX_FILE_BYTES, load_corpus
-from assistant.index import IndexProblem, build_index, load_index
+from assistant.ingest.corpus import MAX_FILE_BYTES, load_corpus
+from assistant.indexing.manifest import IndexProblem
+from assistant.indexing.build import build_index
+from assistant.indexing.load import load_index
 
 GOOD = ("jingan-2023-plan-report", "minhang-2023-plan-report")
 BAD_NAME = b"bad-name-\xff.txt"
@@ -231,7 +233,7 @@ def test_the_app_keeps_the_report_and_shows_a_warning(built):
     from _reliability import serve
     from assistant.cli import app as cli
     from assistant.service import Assistant
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     corpus, settings = built
     _break_report(corpus, "one invalid byte")

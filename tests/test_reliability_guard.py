@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from _reliability import SIMPLIFIED_RETAIL_Q, fake_settings_for, serve
-from assistant.index import build_index
+from assistant.indexing.build import build_index
 from assistant.service import Assistant
 
 PASSWD = {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}
@@ -34,7 +34,7 @@ def _variant(assistant, **changes) -> Assistant:
 
 @pytest.fixture(scope="module")
 def url(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     with serve(create_app(assistant)) as url:
         yield url
@@ -132,7 +132,7 @@ def test_long_question_is_refused_before_any_embedding(url, assistant):
 
 
 def test_request_body_limit_on_every_route(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     small = _variant(assistant, max_body_bytes=10_000)
     with serve(create_app(small)) as url, httpx.Client(base_url=url, timeout=60) as http:
@@ -161,7 +161,7 @@ def test_request_body_limit_on_every_route(assistant):
 
 
 def test_questions_per_client_are_rate_limited(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     limited = _variant(assistant, client_requests_per_minute=3)
     with serve(create_app(limited)) as url, httpx.Client(base_url=url, timeout=60) as http:
@@ -173,7 +173,7 @@ def test_questions_per_client_are_rate_limited(assistant):
 
 
 def test_failed_logins_are_delayed_then_locked_out(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     locked = _variant(assistant, auth="staff:s3cret-pass", login_max_failures=3, login_lockout_seconds=3,
                       login_delay_seconds=0.2)
@@ -203,7 +203,7 @@ def test_head_answers_like_get(url):
 
 
 def test_openapi_is_not_public_with_auth(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     locked = _variant(assistant, auth="staff:s3cret-pass")
     with serve(create_app(locked)) as url, httpx.Client(base_url=url, timeout=30) as http:
@@ -214,7 +214,7 @@ def test_openapi_is_not_public_with_auth(assistant):
 
 
 def test_a_rejected_question_is_one_log_line_without_traceback(url, assistant, caplog, capfd):
-    from assistant.web import _answer_events
+    from assistant.serve.web import _answer_events
 
     caplog.set_level(logging.INFO)
     capfd.readouterr()

@@ -20,8 +20,9 @@ import pytest
 from typer.testing import CliRunner
 
 from _reliability import PYTHON, ROOT, assert_clean_failure, fake_settings_for, run_cli, settings_env
-from assistant.index import (BuildLockedError, IndexCorruptError, IndexMissingError, IndexProblem, IndexStaleError,
-                             build_index, ensure_index, load_index, load_structure)
+from assistant.indexing.manifest import BuildLockedError, IndexCorruptError, IndexMissingError, IndexProblem, IndexStaleError
+from assistant.indexing.build import build_index, ensure_index
+from assistant.indexing.load import load_index, load_structure
 from assistant.service import Assistant
 
 
@@ -196,8 +197,8 @@ def test_cli_subprocess_on_a_truncated_index(settings):
 HELPER = """
 import os, sys, time
 from pathlib import Path
-import assistant.embed as embed
-import assistant.index as index
+import assistant.indexing.embed as embed
+import assistant.indexing.build as index
 from assistant.config import load_settings
 
 marker = Path(os.environ["REL_MARKER"])
@@ -273,7 +274,7 @@ def test_build_killed_halfway_leaves_the_previous_index(settings, tmp_path, phas
 
 
 def test_two_builds_in_threads_do_not_interleave(settings, monkeypatch):
-    import assistant.index as index_module
+    import assistant.indexing.build as index_module
 
     real = index_module.make_faiss_index
     entered, release = threading.Event(), threading.Event()
@@ -419,7 +420,7 @@ def test_reuse_checks_every_vector_even_without_checksums(settings):
 
 def test_checksum_verification_cost(settings):
     """Every load hashes every index file; measured here (fake 64-d index) and in docs/reliability.md."""
-    from assistant.index import verify_files
+    from assistant.indexing.manifest import verify_files
 
     index = load_index(settings)
     size = sum(p.stat().st_size for p in index.path.rglob("*") if p.is_file())

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from assistant.chunk import ChunkSettings, chunk_document, split_text
+from assistant.ingest.chunk import ChunkSettings, chunk_document, split_text
 from assistant.models import Chunk, Document
-from assistant.normalize import chinese_numeral, clean_line, ends_paragraph, fold, join_lines, numbers, squash
-from assistant.parse import ParseError, parse_document
-from assistant.verify import Sentence, split_cited, support, verify
+from assistant.ingest.normalize import chinese_numeral, clean_line, ends_paragraph, fold, join_lines, numbers, squash
+from assistant.ingest.parse import ParseError, parse_document
+from assistant.answer.verify import Sentence, split_cited, support, verify
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from _reliability import (RETAIL_ROW, SIMPLIFIED_RETAIL_Q, TRADITIONAL_RETAIL_Q, assert_clean_failure, fake_settings_for,
                           run_cli, serve, settings_env)
-from assistant.llm import SYSTEM_PROMPT
+from assistant.answer.llm import SYSTEM_PROMPT
 from assistant.service import Assistant, QuestionError, check_question, to_simplified
 
 TEN_K = ("闵行区社会消费品零售总额" * 1000)[:10_000]
@@ -47,7 +47,7 @@ ERRORS = [name for name, (_, kind, _) in CASES.items() if kind == ERROR]
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory):
-    from assistant.index import build_index
+    from assistant.indexing.build import build_index
 
     settings = fake_settings_for(tmp_path_factory.mktemp("questions"))
     build_index(settings, progress=False)
@@ -165,7 +165,7 @@ def test_cli_in_process_answers_every_class(settings, name):
 
 @pytest.fixture(scope="module")
 def gradio_url(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     with serve(create_app(assistant)) as url:
         yield url
@@ -275,7 +275,7 @@ def test_question_limit_fits_the_model_and_the_query_embedding_is_cut_to_its_win
     (3-6 s). Now the limit is 500 characters, which fit e5's 512-token window even at one token per
     character, and a longer query (a caller that raised the limit) is cut to the window, with a log line."""
     from assistant.config import Settings
-    from assistant.embed import encode_queries, fit_query, load_embedder
+    from assistant.indexing.embed import encode_queries, fit_query, load_embedder
 
     model = load_embedder("bundled:e5-small")
     engine, window = model[0].engine, model[0].max_seq_length

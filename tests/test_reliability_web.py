@@ -17,9 +17,9 @@ import pytest
 from _reliability import (CORPUS, SIMPLIFIED_RETAIL_Q, fake_settings_for, free_port, loadtest_module, run_cli, serve,
                           settings_env)
 from assistant.config import Settings, load_settings
-from assistant.index import build_index
+from assistant.indexing.build import build_index
 from assistant.service import Assistant
-from assistant.viewer import render_answer, render_question
+from assistant.serve.viewer import render_answer, render_question
 
 HOSTILE_REPORT = """一、<script>alert('report')</script>总体情况
 
@@ -55,7 +55,7 @@ def assistant(settings):
 
 @pytest.fixture(scope="module")
 def url(assistant):
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     with serve(create_app(assistant)) as url:
         yield url
@@ -159,7 +159,7 @@ def test_question_and_answer_html_are_escaped(assistant):
 
 
 def test_chat_events_escape_the_question_and_errors(assistant):
-    from assistant.web import _answer_events
+    from assistant.serve.web import _answer_events
 
     for question in ("<script>alert(1)</script>", "<script>alert(1)</script>静安区外贸进出口总额"):
         events = list(_answer_events(assistant, question, [], "extractive", None))
@@ -207,7 +207,7 @@ def test_password_locks_the_chat_the_api_and_the_viewer(assistant):
     import httpx
     from gradio_client import Client
 
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     locked = Assistant(assistant.settings.replace(auth="staff:s3cret-pass"), assistant.index, assistant.embedder)
     with serve(create_app(locked)) as url:
@@ -233,7 +233,7 @@ def test_password_locks_the_chat_the_api_and_the_viewer(assistant):
 
 
 def test_malformed_auth_setting_names_the_problem_not_the_secret():
-    from assistant.web import parse_auth
+    from assistant.serve.web import parse_auth
 
     with pytest.raises(ValueError, match="user:password") as caught:
         parse_auth("only-a-secret-word")
@@ -256,7 +256,7 @@ def _closed_port_url() -> str:
 
 
 def test_api_key_never_in_errors_or_logs(assistant, secret, caplog):
-    from assistant.llm import make_chat_model
+    from assistant.answer.llm import make_chat_model
 
     settings = assistant.settings.replace(llm_base_url=_closed_port_url(), llm_model="qwen-test")
     llm_assistant = Assistant(settings, assistant.index, assistant.embedder)
@@ -273,7 +273,7 @@ def test_api_key_never_in_errors_or_logs(assistant, secret, caplog):
 def test_api_key_never_in_web_errors_or_logs(assistant, secret, caplog, capfd):
     from gradio_client import Client
 
-    from assistant.web import _answer_events, create_app
+    from assistant.serve.web import _answer_events, create_app
 
     settings = assistant.settings.replace(llm_base_url=_closed_port_url(), llm_model="qwen-test")
     llm_assistant = Assistant(settings, assistant.index, assistant.embedder)
@@ -309,7 +309,7 @@ def test_queue_is_bounded_and_excess_requests_fail_fast(assistant):
     refused at once ("Queue is full"), the others get their own answers; nothing waits forever."""
     from gradio_client import Client
 
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     small = Assistant(assistant.settings.replace(max_concurrency=1, max_queue=2), assistant.index, assistant.embedder)
     real_ask = small.ask

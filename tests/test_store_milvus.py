@@ -14,10 +14,12 @@ pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install -
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed: the Milvus store tests need Milvus Lite")
 
 from assistant.config import load_settings  # noqa: E402
-from assistant.index import IndexStaleError, build_index, load_index  # noqa: E402
+from assistant.indexing.manifest import IndexStaleError
+from assistant.indexing.build import build_index
+from assistant.indexing.load import load_index  # noqa: E402
 from assistant.models import Filters, Period, Query  # noqa: E402
-from assistant.stores import Scope, open_search  # noqa: E402
-from assistant.stores.milvus_store import MilvusStoreError, collection_names, connect, scope_expr  # noqa: E402
+from assistant.indexing.stores import Scope, open_search  # noqa: E402
+from assistant.indexing.stores.milvus_store import MilvusStoreError, collection_names, connect, scope_expr  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 QUESTIONS = ["闵行区2023年社会消费品零售总额是多少？", "静安区2024年固定资产投资目标", "人工智能产业", "责任单位 区发展改革委",
@@ -41,7 +43,7 @@ def built(tmp_path_factory):
 
 def _bm25(index):
     """The build's bm25s index (a Milvus replica does not load it: Milvus ranks)."""
-    from assistant.lexical import LexicalIndex
+    from assistant.indexing.lexical import LexicalIndex
 
     return LexicalIndex.load(index.path / "lexical")
 
@@ -50,14 +52,14 @@ def _served_by_faiss(index, settings):
     """The same build as the faiss store serves it (a Milvus build writes no FAISS vectors: made here)."""
     from dataclasses import replace
 
-    from assistant.index import make_faiss_index
+    from assistant.indexing.build import make_faiss_index
 
     return replace(index, faiss_index=make_faiss_index(np.asarray(index.embeddings), settings), lexical=_bm25(index))
 
 
 def _retriever(index, settings):
-    from assistant.embed import load_embedder
-    from assistant.retrieve import HybridRetriever
+    from assistant.indexing.embed import load_embedder
+    from assistant.answer.retrieve import HybridRetriever
 
     return HybridRetriever(index, load_embedder(settings.model), settings)
 
@@ -214,7 +216,7 @@ def test_failed_build_leaves_alias_and_index_serving(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("assistant.index._swap_current", boom)
+    monkeypatch.setattr("assistant.indexing.build._swap_current", boom)
     report = Path(settings.corpus_dir) / "jingan-2023-plan-report.txt"
     report.write_text(report.read_text(encoding="utf-8") + "\n\n新段落。\n", encoding="utf-8")
     with pytest.raises(OSError):

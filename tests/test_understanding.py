@@ -96,7 +96,7 @@ def test_http_api_carries_the_conversation_and_the_reading(real_assistant):
     from gradio_client import Client
 
     from _reliability import serve
-    from assistant.web import create_app
+    from assistant.serve.web import create_app
 
     with serve(create_app(real_assistant)) as url:
         client = Client(url + "/", verbose=False)

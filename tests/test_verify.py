@@ -1,7 +1,7 @@
 """Citation verification on crafted right and wrong citations."""
 
 from assistant.models import Chunk
-from assistant.verify import Sentence, split_cited, support, verify
+from assistant.answer.verify import Sentence, split_cited, support, verify
 
 
 def chunk(cid: str, text: str, fields=()) -> Chunk:

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from assistant.config import Settings
 from assistant.models import Answer, Block, Chunk, Citation, Document, Hit, ParsedDocument, Section
-from assistant.viewer import render_answer, render_document, render_index, render_not_found
-from assistant.web import create_app
+from assistant.serve.viewer import render_answer, render_document, render_index, render_not_found
+from assistant.serve.web import create_app
 
 DOC = Document("demo-2023", "演示区2023年<报告>", "闵行区", "2023-2024", "yearly_report", "demo.txt", "0" * 64)
 CAPTION = "表一 2023年主要目标完成情况"

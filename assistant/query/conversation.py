@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..models import Period, Query
-from .vocab import Vocabulary
+from assistant.models import Period, Query
+from assistant.vocab import Vocabulary
 
 _KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "“十四五”规划目标", "prior": "“十三五”时期"}
 _MEASURE_WORDS = {"growth": "增长率", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}

@@ -11,11 +11,11 @@ import unicodedata
 from dataclasses import replace
 from typing import Callable
 
-from ..coverage import Coverage
-from ..lexical import tokenize
-from ..models import Filters, Period, Query
-from ..terms import chinese_terms, is_english
-from .vocab import Vocabulary, vocabulary
+from assistant.ingest.coverage import Coverage
+from assistant.indexing.lexical import tokenize
+from assistant.models import Filters, Period, Query
+from assistant.query.terms import chinese_terms, is_english
+from assistant.vocab import Vocabulary, vocabulary
 
 # A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure).
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)")
@@ -53,7 +53,7 @@ class QueryParser:
     # ------------------------------------------------------------------ main
 
     def parse(self, question: str, previous: Query | None = None, filters: ScopeFilters | None = None) -> Query:
-        from .conversation import compose, is_follow_up, merge
+        from assistant.query.conversation import compose, is_follow_up, merge
 
         text = fold_question(question)
         lowered = text.lower()

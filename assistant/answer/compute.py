@@ -1,0 +1,159 @@
+"""Computed answers: comparisons (哪个更高、多多少), target checks (完成目标了吗、还差多少), sums
+(合计) and discrepancies between documents (一致吗), from the facts of the cited passages.
+
+Each input is stated in its own cited sentence; the arithmetic is exact (`decimal`) and shown
+("561.02－520＝41.02亿元"); the result carries the numbers it derived so the verifier knows they
+are computed from the cited inputs, not quoted. Units and relations must agree or the answer says
+why it cannot compare.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+from assistant.ingest.facts import Fact
+from assistant.models import Chunk, Query
+from assistant.answer.phrasing import Place, column_label, lead, unit_en
+from assistant.vocab import _load, vocabulary
+from assistant.answer.verify import Sentence
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: what it is called and the fact stated for it."""
+
+    name: str  # 闵行区 / 2023年 / “十四五”规划纲要
+    place: Place
+    fact: Fact
+    chunk: Chunk
+
+
+@lru_cache(maxsize=1)
+def _lower_better() -> tuple[str, ...]:
+    return tuple(_load("facts.toml")["direction"]["lower_better"])
+
+
+def _places(*facts: Fact) -> int:
+    return max((len(f.value.partition(".")[2]) for f in facts), default=0)
+
+
+def _fmt(value: Decimal, places: int) -> str:
+    return f"{value:.{places}f}"
+
+
+def _difference_unit(fact: Fact) -> str:
+    return "个百分点" if fact.unit in ("%", "‰") else fact.unit
+
+
+def comparable(a: Fact, b: Fact) -> str:
+    """"" when the two figures can be compared, else why not."""
+    if a.unit != b.unit:
+        return f"两者单位不同（{a.unit or '无单位'}、{b.unit or '无单位'}），不能直接比较"
+    if a.relation != b.relation and {a.relation, b.relation} != {"growth", "share"}:
+        return "两者不是同一种数量，不能直接比较"
+    return ""
+
+
+def fact_clause(fact: Fact, english: bool) -> str:
+    """全社会固定资产投资额增长20.9% / 社会消费品零售总额的年度目标为2000亿元以上 / “…” was 13.8 %."""
+    if english:
+        return f"“{fact.subject}” {'target ' if fact.period.kind != 'outcome' and fact.column else ''}{fact.value} {unit_en(fact.unit)}".rstrip() + (f" ({fact.qualifier})" if fact.qualifier else "")
+    if fact.column and fact.period.kind in ("target", "fyp_target"):
+        return f"{fact.subject}的{column_label(fact)}为{fact.display()}"
+    if fact.relation == "growth" and not re.search(r"增长|增速|增幅|下降|提高|比重|比例|率", fact.subject):
+        return f"{fact.subject}同比增长{fact.display()}"
+    return f"{fact.subject}为{fact.display()}"
+
+
+def side_sentence(side: Side, english: bool) -> Sentence:
+    text = fact_clause(side.fact, english) + ("." if english else "。")
+    return Sentence(text, [side.chunk.chunk_id], prefix=lead(side.place, text, english), chunks=[side.chunk])
+
+
+def compare(query: Query, sides: list[Side], operation: str, stated: list[Sentence] | None = None) -> list[Sentence]:
+    """Each side's figure, cited (`stated`: the sides' own sentences, else one clause per fact), then
+    the verdict with the arithmetic (difference, sum or agreement)."""
+    english = query.english
+    stated = stated or [side_sentence(s, english) for s in sides]
+    a, b = sides[0], sides[1]
+    why = comparable(a.fact, b.fact)
+    cited = [s.chunk.chunk_id for s in sides]
+    chunks = [s.chunk for s in sides]
+    if why:
+        text = ("The two figures cannot be compared directly: " + why + ".") if english else why + "。"
+        return stated + [Sentence(text, cited, chunks=chunks, derived=(a.fact.value, b.fact.value))]
+    places = _places(a.fact, b.fact)
+    if operation == "sum":
+        total = sum((s.fact.number for s in sides), Decimal(0))
+        formula = "＋".join(s.fact.value for s in sides) + f"＝{_fmt(total, places)}{a.fact.unit}"
+        text = (f"Together: {_fmt(total, places)} {unit_en(a.fact.unit)} ({formula})." if english
+                else f"合计{_fmt(total, places)}{a.fact.unit}（{formula}）。")
+        return stated + [Sentence(text, cited, chunks=chunks, derived=(_fmt(total, places),))]
+    high, low = (a, b) if a.fact.number >= b.fact.number else (b, a)
+    diff = high.fact.number - low.fact.number
+    unit = _difference_unit(a.fact)
+    formula = f"{high.fact.value}－{low.fact.value}＝{_fmt(diff, places)}{unit}"
+    if operation == "consistency":
+        if diff == 0:
+            text = f"The two agree: {a.fact.value} {a.fact.unit}." if english else f"两者一致，均为{a.fact.display()}。"
+        else:
+            text = (f"They differ: {a.name} gives {a.fact.value}, {b.name} gives {b.fact.value} ({formula})." if english
+                    else f"两者不一致：{a.name}为{a.fact.display()}，{b.name}为{b.fact.display()}，相差{_fmt(diff, places)}{unit}。")
+        return stated + [Sentence(text, cited, chunks=chunks, derived=(_fmt(diff, places),))]
+    if diff == 0:
+        text = f"Both are {a.fact.value} {a.fact.unit}." if english else f"两者相同，均为{a.fact.display()}。"
+        return stated + [Sentence(text, cited, chunks=chunks)]
+    name = vocabulary().districts_en.get(high.name, high.name) if english else high.name
+    other = vocabulary().districts_en.get(low.name, low.name) if english else low.name
+    rate = a.fact.relation in ("growth", "share")  # rates are higher, amounts and counts are more
+    word = "高" if rate else "多"
+    text = (f"{name} is {'higher' if rate else 'larger'}, by {_fmt(diff, places)} {unit_en(unit)} ({formula})." if english
+            else f"{name}更{word}，比{other}{word}{_fmt(diff, places)}{unit}（{formula}）。")
+    return stated + [Sentence(text, cited, chunks=chunks, derived=(_fmt(diff, places),))]
+
+
+def target_pair(facts: list[Fact]) -> tuple[Fact, Fact] | None:
+    """(outcome, target) of one indicator row: the same subject in its 完成情况 and 目标 columns."""
+    outcome = next((f for f in facts if f.period.kind == "outcome" and f.column), None)
+    target = next((f for f in facts if outcome and f.period.kind == "target" and f.column and f.subject == outcome.subject), None)
+    return (outcome, target) if outcome and target else None
+
+
+def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk: Chunk,
+                 target_chunk: Chunk | None = None, plan_label: str = "") -> Sentence | None:
+    """完成情况10.6%，年度目标10%左右，已完成目标（10.6－10＝0.6个百分点）。The target may be a later
+    plan's (`plan_label`: "2025年“十四五”规划目标", `target_chunk`: the passage stating it, cited too):
+    it is then reached early or still to go, never missed."""
+    if outcome.unit != target.unit and target.unit and outcome.unit:
+        return None
+    lower_better = any(w in outcome.subject for w in _lower_better()) or re.search(r"以下|以内|控制", target.qualifier)
+    places = _places(outcome, target)
+    diff = outcome.number - target.number
+    met = diff <= 0 if lower_better else diff >= 0
+    unit = _difference_unit(outcome)
+    gap = _fmt(abs(diff), places)
+    high, low = (outcome, target) if diff >= 0 else (target, outcome)
+    formula = f"{high.value}－{low.value}＝{gap}{unit}"
+    english = query.english
+    if english:
+        if plan_label:
+            verdict = ("already reached" if met else f"{gap} {unit_en(unit)} still to go ({formula})") if diff else "reached"
+        else:
+            verdict = ("met the target" if met else "missed the target") + (f" by {gap} {unit_en(unit)} ({formula})" if diff else "")
+        text = f"“{outcome.subject}”: result {outcome.value} {unit_en(outcome.unit)}, {plan_label or 'target'} {target.value}{target.unit}{target.qualifier}; {verdict}."
+    else:
+        head = f"{outcome.subject}完成{outcome.display()}，{plan_label or column_label(target)}{target.display()}"
+        ahead = bool(plan_label)
+        if diff == 0:
+            verdict = "已达到该目标" if ahead else "恰好完成目标"
+        elif met:
+            verdict = f"已{'提前达到' if ahead else '完成'}目标（{'低' if lower_better else '高'}出{gap}{unit}：{formula}）"
+        else:
+            verdict = f"距目标还差{gap}{unit}（{formula}）" if ahead else f"未完成目标，还差{gap}{unit}（{formula}）"
+        text = f"{head}，{verdict}。"
+    chunks = [chunk] + ([target_chunk] if target_chunk is not None and target_chunk.chunk_id != chunk.chunk_id else [])
+    return Sentence(text, [c.chunk_id for c in chunks], prefix=lead(place, text, english), chunks=chunks,
+                    derived=(gap,) if diff else ())

@@ -1,0 +1,294 @@
+"""The chat pipeline: understand the question (one `Query`) -> refuse what the corpus cannot
+hold -> retrieve within the Query's scope -> compose (extractive or LLM) -> check the answer is
+the one asked -> verify citations -> `Answer`. Exposed as a LangChain runnable and as a plain
+generator that yields the growing answer text and finally the `Answer` (for streaming UIs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from typing import Iterator
+
+import numpy as np
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from assistant.answer.answer_check import subject_clauses
+from assistant.ingest.normalize import squash
+from assistant.config import Settings
+from assistant.answer.analyst import Analyst, side_queries
+from assistant.answer.extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
+from assistant.indexing.load import load_facts, load_structure
+from assistant.models import Answer, Chunk, Citation, Filters, Query
+from assistant.answer.overview import overview_sentences
+from assistant.query import QueryParser
+from assistant.vocab import vocabulary
+from assistant.answer.refusal import Refusal, not_found_reason, precheck, refusal_text
+from assistant.answer.retrieve import HybridRetriever, SearchResult
+from assistant.answer.verify import Sentence, VerificationStats, verify
+
+TOP_K = 8  # passages given to the answerer (8 vs 12 measured: eval/reports/answer-thresholds.md)
+SECOND_CHANCE = 8  # picks searched for one that states the asked quantity when the best states an alike one
+SECOND_CHANCE_OVERLAP = 0.5  # ...and still names half of what the question is about
+History = list[tuple[str, str]]
+
+
+class AnswerPipeline:
+    def __init__(self, retriever: HybridRetriever, settings: Settings, llm=None) -> None:
+        self.retriever = retriever
+        self.settings = settings
+        self._llm = llm
+        self.coverage = retriever.coverage
+        self.known_term = retriever.index.words.known
+        self.parser = QueryParser(self.coverage, self.known_term)
+        # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
+        # asks about a task the table does not have
+        self.task_text = "\n".join(_letters(retriever.chunks[int(i)].text) for i in np.flatnonzero(retriever.is_task))
+        # words of each district's documents: a word the corpus uses but the asked district's reports
+        # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
+        self.district_words = retriever.index.words.by_district
+        self._analyst: Analyst | None = None
+
+    def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
+        """The question's Query, its follow-up slots filled from the earlier user turns."""
+        previous: Query | None = None
+        for user, _ in history:
+            if user and user.strip():
+                previous = self.parser.parse(user, previous, filters)
+        return self.parser.parse(question, previous, filters)
+
+    @property
+    def analyst(self) -> Analyst:
+        """Direct sentences, computed answers and heading lists (built on first use: facts and structure)."""
+        if self._analyst is None:
+            index = self.retriever.index
+            self._analyst = Analyst(self.retriever.chunks, index.positions, self.coverage, load_facts(index), load_structure(index))
+        return self._analyst
+
+    def llm(self):
+        if self._llm is None:
+            from assistant.answer.llm import make_chat_model
+
+            self._llm = make_chat_model(self.settings)
+        return self._llm
+
+    # ------------------------------------------------------------------ main
+
+    def stream(self, question: str, history: History, mode: str, filters: Filters | None = None) -> Iterator[str | Answer]:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        query = self.understand(question, history, filters)
+        timings["query"] = (time.perf_counter() - started) * 1e3
+        refusal = precheck(query, self.coverage, self.known_term)
+        if refusal:  # the closest passages are still shown, for orientation
+            yield self._refuse(query, refusal.reason, self._search(query, filters), mode, timings, refusal)
+            return
+        absent = self._absent_in_scope(query)
+        result = self._search(query, filters)
+        timings.update(result.timings)
+        if absent:
+            yield self._refuse(query, absent, result, mode, timings, holds_instead=True)
+            return
+        t0 = time.perf_counter()
+        if query.intent == "overview" and self._vague(query):
+            sentences, why = overview_sentences(query, self.retriever), None
+            if not sentences:
+                why = self._clarify(query)
+        elif mode == "llm":
+            sentences, refused_by_model = yield from self._compose_llm(query, result)
+            why = not_found_reason(query) if refused_by_model or not sentences else None
+        else:
+            sentences, why = self._compose_extractive(query, result)
+        timings["compose"] = (time.perf_counter() - t0) * 1e3
+        if why is not None:
+            yield self._refuse(query, why, result, mode, timings, holds_instead=not sentences, sentences=sentences)
+            return
+        t1 = time.perf_counter()
+        retrieved = {h.chunk.chunk_id: h.chunk for h in result.hits} | {c.chunk_id: c for s in sentences for c in s.chunks}
+        sentences, stats = verify(sentences, retrieved)
+        timings["verify"] = (time.perf_counter() - t1) * 1e3
+        answer = self._assemble(query, sentences, retrieved, mode, stats, timings)
+        answer.text += self._readings(query)
+        if mode != "llm":  # the LLM already streamed its tokens; stream the extractive answer by sentence
+            for end in _sentence_ends(answer.text):
+                yield answer.text[:end]
+        timings["total"] = (time.perf_counter() - started) * 1e3
+        yield answer
+
+    # ------------------------------------------------------------------ composing
+
+    def _compose_extractive(self, query: Query, result: SearchResult) -> tuple[list[Sentence], str | None]:
+        """(sentences, None), or ([…correction…], reason) for a false premise, or ([], reason)."""
+        kind = answer_kind(query)
+        picks = score_picks(query, result.hits, kind)  # scored once: the choice, the premise check and a second chance
+        chosen = select(query, picks, self.retriever.next_chunk)
+        if not chosen or result.best_dense < self.settings.refusal_threshold:
+            return [], not_found_reason(query)
+        best = chosen[0]
+        # a premise the question takes for granted is checked first: the figure that refutes it may sit
+        # in a table row that is not the best pick ("为什么没完成4.3万个的目标" -> 完成情况 5.2万)
+        correction = premise_correction(query, picks[:6]) if query.premise else None
+        if correction:
+            figure, pick = correction
+            reason = (f"the premise does not hold: the report gives {figure}" if query.english
+                      else f"问题的前提与报告不符，报告显示{figure}")
+            text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
+            return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        computed = self.analyst.computed(query, result)  # comparisons, target checks, sums from facts
+        if computed:
+            return computed, None
+        asked = _letters(query.text)  # the question's own words (not synonym expansions)
+        unknown_task = kind == "responsibility" and bool(self.task_text) and any(
+            len(t) > 1 and not t.isascii() and t in asked and t not in self.task_text for t in query.terms)
+        def fails(pick: Pick) -> str:
+            failed = mismatch(query, pick, kind)
+            # the asked measure may sit in a clause the subject words did not reach ("…救助金额1.59亿元")
+            return "" if failed == "measure" and self.analyst.states_measure(query, pick) else failed
+
+        failed = "task" if unknown_task else fails(best)
+        if failed in ("measure", "contrast"):
+            # the best sentence is about the alike quantity (开工 for 完工): a lower one that states the asked one
+            other = next((p for p in picks[:SECOND_CHANCE]
+                          if p.overlap >= SECOND_CHANCE_OVERLAP and not fails(p)), None)
+            if other is not None:
+                best, chosen, failed = other, [other], ""
+        if failed:
+            measure = next((m.label for m in vocabulary().measures if m.name == query.measure), "")
+            if failed in ("measure", "contrast") and best.overlap >= 0.6:  # the subject is there, the asked quantity is not
+                said = subject_clauses(query, best.text).text
+                reason = not_found_reason(query, measure)
+                prefix = "The report only says: " if query.english else "报告相关内容为："
+                return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
+            return [], not_found_reason(query)
+        if kind == "figure":
+            chosen = self.analyst.direct_first(query, chosen)
+        return [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)], None
+
+    def _compose_llm(self, query: Query, result: SearchResult):
+        from assistant.answer.llm import Grounding, llm_answer_stream
+
+        hits = result.hits
+        # the model answers from the same facts and computed answer as the extractive mode
+        grounding = Grounding(self.analyst.passage_facts(hits), self.analyst.computed(query, result) or [])
+        sentences: list[Sentence] = []
+        refused = False
+        for event in llm_answer_stream(self.llm(), query, hits, grounding):
+            if isinstance(event, str):
+                yield event
+            else:
+                sentences, refused = event
+        return sentences, refused
+
+    def _search(self, query: Query, filters: Filters | None) -> SearchResult:
+        """The passages for the query; a comparison of districts or periods searches each side on its
+        own (a shared top 8 is easily filled by one side) and interleaves their hits."""
+        if query.intent != "comparison" or (len(query.districts) < 2 and len(query.periods) < 2 and len(query.doc_kinds) < 2):
+            return self.retriever.search(query, k=TOP_K, filters=filters)
+        sides = side_queries(query, self.coverage)
+        results = [self.retriever.search(side, k=TOP_K, filters=filters) for side in sides]
+        hits = [h for rank in zip(*(r.hits for r in results)) for h in rank]
+        seen: set[str] = set()
+        merged = [h for h in hits if not (h.chunk.chunk_id in seen or seen.add(h.chunk.chunk_id))]
+        timings = {k: sum(r.timings.get(k, 0.0) for r in results) for k in results[0].timings}
+        return SearchResult(merged[:TOP_K * 2], timings, query, sum(r.in_scope for r in results),
+                            min(r.best_dense for r in results), list(zip(sides, results)))
+
+    def _absent_in_scope(self, query: Query) -> str | None:
+        """A reason when the question names something the corpus has but not in the asked district."""
+        if query.intent in ("overview", "list") or not query.districts:
+            return None
+        for district in query.districts:
+            words = self.district_words.get(district, set())
+            missing = [t for t in query.terms if len(t) > 1 and not t.isascii() and self.known_term(t) and t not in words
+                       and not form_word(t, "*")]  # the subject is missing, not just a measure word (总投资额)
+            if missing:
+                return (f"{district}'s reports never mention {'、'.join(missing)}" if query.english
+                        else f"{district}的报告中没有“{'、'.join(missing)}”的相关内容")
+        return None
+
+    def _vague(self, query: Query) -> bool:
+        return not query.terms or set(query.terms) <= vocabulary().broad
+
+    def _clarify(self, query: Query) -> str:
+        examples = ["闵行区2023年全区生产总值是多少？", "静安区2024年社会消费品零售总额的目标是多少？", "“十四五”规划中智慧教育示范区建设由哪些单位牵头？"]
+        if query.english:
+            return "the question is too general; please name a district and a topic, e.g. " + " / ".join(examples)
+        return "问题比较宽泛，请指明区和具体方面，例如：" + "；".join(f"{i}. {q}" for i, q in enumerate(examples, 1))
+
+    # ------------------------------------------------------------------ answers
+
+    def _refuse(self, query: Query, reason: str, result: SearchResult | None, mode: str, timings: dict[str, float],
+                refusal: Refusal | None = None, holds_instead: bool = False, sentences: list[Sentence] | None = None) -> Answer:
+        """A refusal that says what is missing and, cited, what the reports hold instead."""
+        cited: list[Sentence] = []
+        if refusal is not None and refusal.instead is not None:
+            instead = self.retriever.search(refusal.instead, k=TOP_K)
+            picked, why = self._compose_extractive(refusal.instead, instead)
+            if picked and why is None:
+                first = picked[0]
+                cited = [Sentence(first.text, first.chunk_ids, prefix=refusal.instead_label, chunks=first.chunks)]
+            result = instead
+        elif holds_instead and result is not None and query.districts:
+            # the same question about the other district(s): "闵行区的报告中有：…"
+            others = tuple(d for d in self.coverage.districts if d not in query.districts)
+            elsewhere_query = replace(query, districts=others)
+            elsewhere = self.retriever.search(elsewhere_query, k=TOP_K)
+            picked, why = self._compose_extractive(elsewhere_query, elsewhere)
+            if picked and why is None and picked[0].chunks[0].district not in query.districts:
+                chunk = picked[0].chunks[0]
+                label = (f"The {chunk.district} report has: " if query.english else f"{chunk.district}的报告中有：")
+                cited = [Sentence(picked[0].text, picked[0].chunk_ids, prefix=label, chunks=picked[0].chunks)]
+        pending = sentences or []
+        head = refusal_text(query, reason)
+        retrieved = {c.chunk_id: c for s in pending + cited for c in s.chunks}
+        verified, stats = verify(pending + cited, retrieved)
+        body = self._assemble(query, verified, retrieved, mode, stats, timings)
+        text = head + ("\n" + body.text if body.text else "") + self._readings(query)
+        closest = result.hits[:3] if result is not None else []
+        return Answer(text=text, citations=body.citations, refused=True, mode=mode, timings=timings, question=query.asked,
+                      standalone_question=query.standalone, closest=closest, verification=stats.as_dict(), query=query)
+
+    def _assemble(self, query: Query, sentences: list[Sentence], retrieved: dict[str, Chunk], mode: str,
+                  stats: VerificationStats, timings: dict[str, float]) -> Answer:
+        numbering: dict[str, int] = {}
+        citations: list[Citation] = []
+        parts: list[str] = []
+        unsupported = "[unverified]" if query.english else "[未核实]"
+        for sentence in sentences:
+            markers = []
+            for chunk_id in sentence.chunk_ids:
+                if chunk_id not in numbering:
+                    chunk = retrieved[chunk_id]
+                    numbering[chunk_id] = len(numbering) + 1
+                    citations.append(Citation(numbering[chunk_id], chunk_id, chunk.doc_id, chunk.title, chunk.breadcrumb, chunk.text,
+                                              chunk.url, chunk.page))
+                markers.append(f"[{numbering[chunk_id]}]")
+            text = sentence.prefix + sentence.text.rstrip()
+            parts.append(text + ("".join(markers) if markers else unsupported))
+        return Answer(text="\n".join(parts), citations=citations, refused=False, mode=mode, timings=timings,
+                      question=query.asked, standalone_question=query.standalone, verification=stats.as_dict(), query=query)
+
+    def _readings(self, query: Query) -> str:
+        return "".join(f"\n（{note}）" if not query.english else f"\n({note})" for note in query.notes)
+
+    # ------------------------------------------------------------------ LangChain
+
+    def as_runnable(self, mode: str | None = None) -> Runnable:
+        """`{"question": str, "history": [(user, bot), ...]}` -> Answer; `.stream()` yields
+        the growing text, then the Answer."""
+
+        def run(inputs: dict) -> Iterator[str | Answer]:
+            yield from self.stream(inputs["question"], inputs.get("history", []), mode or self.settings.mode, inputs.get("filters"))
+
+        return RunnableLambda(run, name="policy_qa")
+
+
+def _letters(text: str) -> str:
+    """Letters and digits only: "推进浦江、马桥、华漕" -> "推进浦江马桥华漕" (tokens cut across punctuation match)."""
+    return re.sub(r"[^\w]|_", "", squash(text))
+
+
+def _sentence_ends(text: str) -> list[int]:
+    ends = [m.end() for m in re.finditer(r"\n", text)]
+    return ends + [len(text)] if not ends or ends[-1] != len(text) else ends

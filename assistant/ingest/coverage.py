@@ -1,0 +1,142 @@
+"""What the corpus covers: the period of every chunk and the district × kind × year map.
+
+A yearly report holds two periods: its first part reports the outcome of year Y (with the year's
+targets beside the results in its tables), its later parts set targets and tasks for Y+1. A
+five-year plan looks back on the previous plan period (its 发展基础 section) and sets targets for
+its last year. The period of a chunk comes from its document's kind and its section headings, so
+a question about "2023 outcomes" can be kept away from the 2024 plan of the same report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assistant.models import Chunk, Period
+
+_YEAR = re.compile(r"(20\d\d)年")
+# Headings of a yearly report's outcome part ("2023年…执行情况") and of its plan part
+# ("2024年…主要目标", "…主要任务和措施", "…计划草案"). Outcome words are tried first.
+_OUTCOME_HEADING = re.compile(r"执行情况|完成情况")
+_PLAN_HEADING = re.compile(r"目标|任务|措施|计划|安排")
+# The part of a five-year plan that reviews the previous plan period.
+_REVIEW_HEADING = re.compile(r"发展基础|十三五|回顾")
+PLAN_DOC_KINDS = ("five_year_plan", "task_table")
+_FOUR_DIGITS = re.compile(r"\d{4}")
+KIND_NAMES = {"yearly_report": "年度计划执行情况报告", "five_year_plan": "“十四五”规划纲要",
+              "task_table": "“十四五”规划重点任务责任分解表", "article": "年度重点工作文章"}
+
+
+def year_range(year: str) -> tuple[int, int]:
+    """First and last year of a chunk's `year` ("2023-2024" -> (2023, 2024)); (-1, -1) when it names none."""
+    parts = [int(p) for p in _FOUR_DIGITS.findall(year)]
+    return (parts[0], parts[-1]) if parts else (-1, -1)
+
+
+def chunk_period(chunk: Chunk, doc_kind: str, doc_years: list[int]) -> Period:
+    """The period a chunk speaks about (see the module docstring)."""
+    first = doc_years[0] if doc_years else None
+    last = doc_years[-1] if doc_years else None
+    if doc_kind in PLAN_DOC_KINDS:
+        if doc_kind == "five_year_plan" and any(_REVIEW_HEADING.search(h) for h in chunk.breadcrumb):
+            return Period(first - 1 if first else None, "prior")
+        return Period(last, "fyp_target")
+    if doc_kind == "yearly_report":
+        headings = list(chunk.breadcrumb) + [value for name, value in chunk.fields if name == "表"]
+        caption = _caption(chunk)
+        for text in ([caption] if caption else []) + headings[:1]:
+            years = [int(y) for y in _YEAR.findall(text)]
+            if _OUTCOME_HEADING.search(text):
+                return Period(years[0] if years else first, "outcome")
+            if _PLAN_HEADING.search(text) and years:
+                return Period(years[0], "target")
+        return Period(first, "outcome")  # the front matter summarizes the year just ended
+    if doc_kind == "article":
+        return Period(first, "target")  # a year's priorities, written at its start
+    return Period(first, "")
+
+
+def _caption(chunk: Chunk) -> str:
+    """The table caption, which the chunk's context carries on the line after the breadcrumb."""
+    if chunk.kind != "table_row":
+        return ""
+    for line in chunk.context.split("\n")[2:3]:
+        if line.startswith("表"):
+            return line
+    return ""
+
+
+@dataclass
+class Coverage:
+    """The corpus map the query parser, the retriever and the refusals share."""
+
+    periods: list[Period]  # per chunk, in index order
+    doc_kinds: dict[str, str]  # doc_id -> kind
+    doc_titles: dict[str, str]
+    doc_districts: dict[str, str]
+    available: set[tuple[str, str, int | None]] = field(default_factory=set)  # (district, period kind, year)
+    reporting_year: int | None = None  # the year the yearly reports plan ("今年")
+    # the same periods as arrays, so that a query's period filter is one vectorized pass (hot path)
+    period_years: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # -1 = none
+    period_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    in_plan_document: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @classmethod
+    def from_index(cls, chunks: Sequence[Chunk], documents: dict[str, dict]) -> "Coverage":
+        kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
+        years = {d: [int(y) for y in _FOUR_DIGITS.findall(meta.get("year", ""))] for d, meta in documents.items()}
+        shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
+        periods, in_plan, available, planned = [], [], set(), []
+        for chunk in chunks:  # one pass: a served index decodes its chunks from the file (chunk_table.py)
+            kind = kinds.get(chunk.doc_id, "")
+            period = chunk_period(chunk, kind, years.get(chunk.doc_id, []))
+            periods.append(shared.setdefault(period, period))
+            in_plan.append(kind in PLAN_DOC_KINDS)
+            available.add((chunk.district, period.kind, period.year))
+            if period.kind == "target" and kind == "yearly_report" and period.year:
+                planned.append(period.year)
+        return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},
+                   {d: m.get("district", "") for d, m in documents.items()}, available, max(planned, default=None),
+                   np.array([p.year if p.year else -1 for p in periods], dtype=np.int32),
+                   np.array([p.kind for p in periods], dtype=object), np.array(in_plan, dtype=bool))
+
+    @property
+    def districts(self) -> list[str]:
+        return sorted({d for d in self.doc_districts.values() if d})
+
+    @property
+    def years(self) -> set[int]:
+        return {year for _, _, year in self.available if year}
+
+    def has(self, district: str | None, kind: str, year: int | None) -> bool:
+        return any((district is None or d == district) and (not kind or k == kind) and (year is None or y == year)
+                   for d, k, y in self.available)
+
+    def documents_of(self, district: str | None = None, kinds: tuple[str, ...] = ()) -> list[str]:
+        return [d for d, k in self.doc_kinds.items()
+                if (district is None or self.doc_districts.get(d) == district) and (not kinds or k in kinds)]
+
+    def kinds_for(self, district: str, year: int) -> list[str]:
+        return sorted({k for d, k, y in self.available if d == district and y == year and k})
+
+    def period_mask(self, asked: Period) -> np.ndarray:
+        """The chunks that may answer a question about the asked period.
+
+        An outcome question needs the outcome of that year (not its plan); a target question may be
+        answered by anything about that year (a report's outcome tables list the year's targets beside
+        the results); a five-year target only by the plan documents; "十三五" only by their review."""
+        if asked.kind == "fyp_target":
+            return self.in_plan_document & (self.period_kinds == "fyp_target")
+        if asked.kind == "prior":
+            return self.period_kinds == "prior"
+        mask = np.ones(len(self.periods), dtype=bool)
+        if asked.year is not None:
+            mask &= self.period_years == asked.year
+        if asked.kind == "outcome":
+            mask &= self.period_kinds == "outcome"
+        return mask
+
+

@@ -1,0 +1,287 @@
+"""Facts: the figures of the reports as typed records, extracted once at build time.
+
+Every indicator-table row gives one fact per figure column (its year's target and its outcome are
+separate facts of the same subject); every figure in running text gives a fact whose subject is the
+words before it in its clause ("固定资产投资实现758.83亿元，同比增长13.8%" -> 固定资产投资 758.83 亿元
+amount; 固定资产投资 13.8 % growth). Values are kept exactly as printed; arithmetic uses `decimal`.
+The answerers (`compute.py`, `phrasing.py`) read facts instead of re-reading sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
+
+from assistant.models import Chunk, Period
+from assistant.ingest.normalize import sentences
+from assistant.vocab import _load, vocabulary
+
+FACTS_FILE = "facts.jsonl"
+_SHARED = ("district", "doc_id", "period", "relation", "unit", "qualifier", "source", "column", "span")
+
+
+@dataclass(frozen=True, slots=True)  # slots: an index holds about one fact per chunk
+class Fact:
+    district: str
+    doc_id: str
+    chunk_id: str
+    period: Period
+    subject: str  # the indicator (table) or the words the figure belongs to (text)
+    relation: str  # amount | growth | share | count | area | length | value (the measures of question.toml)
+    value: str  # exactly as printed: "3002.04", "10"
+    unit: str  # "亿元", "%", "" when none is printed
+    qualifier: str = ""  # words printed with the value: "以上", "左右", "以上，力争两位数"
+    span: tuple[int, int] = (0, 0)  # the sentence (or the whole row) in the chunk's text
+    source: str = "text"  # text | table
+    column: str = ""  # the target or outcome column of a table fact ("年度目标", "完成情况")
+    unit_printed: bool = True  # the unit is printed next to the value (not only in a unit column or header)
+
+    @property
+    def number(self) -> Decimal:
+        return Decimal(self.value)
+
+    def display(self) -> str:
+        """The value as the report prints it, with its unit: 3002.04亿元, 5%左右; a table cell whose unit
+        sits in its own column keeps its words together: 10左右（%）, 6以上，力争两位数（%）."""
+        if not self.qualifier:
+            return f"{self.value}{self.unit}"
+        if self.unit_printed or not self.unit:
+            return f"{self.value}{self.unit}{self.qualifier}"
+        return f"{self.value}{self.qualifier}（{self.unit}）"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["period"] = {"year": self.period.year, "kind": self.period.kind}
+        data["span"] = list(self.span)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict, shared: dict | None = None) -> "Fact":
+        """`shared`: one object per distinct value of the fields that repeat (_SHARED), kept across calls."""
+        fields = data | {"period": Period(**data["period"]), "span": tuple(data["span"])}
+        if shared is not None:
+            fields |= {name: shared.setdefault(fields[name], fields[name]) for name in _SHARED}
+        return cls(**fields)
+
+
+# ----------------------------------------------------------------------------- vocabulary
+
+
+@dataclass(frozen=True)
+class _FactWords:
+    units: tuple[str, ...]  # longest first
+    unit_relation: dict[str, str]
+    lead: tuple[str, ...]
+    verbs: tuple[str, ...]
+    growth: tuple[str, ...]
+    outcome_columns: tuple[str, ...]
+    target_columns: tuple[str, ...]
+    skip_columns: tuple[str, ...]
+    figure: re.Pattern
+    same_quantity: frozenset[str]  # words a subject may add without naming another quantity (lead-ins, 全区, 区级)
+    naming_verbs: frozenset[str]  # verbs that name what they count (开工, 完工)
+
+
+def same_quantity_words() -> frozenset[str]:
+    return _words().same_quantity
+
+
+@lru_cache(maxsize=1)
+def _words() -> _FactWords:
+    data = _load("facts.toml")
+    relation: dict[str, str] = {}
+    for measure in vocabulary().measures:
+        for unit in measure.units:
+            relation.setdefault(unit, measure.name)
+    for unit in data["units"]["extra"]:
+        base = unit[1:] if unit.startswith("万") and len(unit) > 1 else unit
+        relation.setdefault(unit, relation.get(base, "count" if base in ("人次", "人", "户", "个", "家", "台", "辆", "套") else "value"))
+    relation["个百分点"] = relation["百分点"] = "growth"
+    relation["%"] = "share"  # a percentage is a share unless the words around it say growth (_relation)
+    units = tuple(sorted(relation, key=len, reverse=True))
+    alternatives = "|".join(re.escape(u) for u in units)
+    figure = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(" + alternatives + r")?")
+    by_length = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
+    return _FactWords(units, relation, by_length(data["subject"]["lead"]), by_length(data["subject"]["verbs"]),
+                      tuple(data["subject"]["growth"]), tuple(data["columns"]["outcome"]), tuple(data["columns"]["target"]),
+                      tuple(data["columns"]["skip"]), figure,
+                      frozenset(data["subject"]["lead"] + data["subject"]["same_quantity"]), frozenset(data["subject"]["naming_verbs"]))
+
+
+_CLAUSE = re.compile(r"[^，,；;：:。！？!?]+")
+_YEAR = re.compile(r"(19|20)\d\d")
+_DATE = re.compile(r"(?:到|至|截至|截止)?(?:19|20)\d\d年(?:底|末|前)?")
+_PARENS_UNIT = re.compile(r"[（(]([^（）()]+)[)）]")
+
+
+def _relation(unit: str, words: str) -> str:
+    w = _words()
+    relation = w.unit_relation.get(unit, "value")
+    words = words.replace("增加值", "")  # 制造业增加值占…比重 is a share, not a growth rate
+    if relation == "share" and any(g in words for g in w.growth):
+        return "growth"
+    if unit == "%" and re.search(r"增长率|增速|增幅", words):
+        return "growth"
+    return relation
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _column_period(header: str, period: Period) -> Period | None:
+    w = _words()
+    year = next((int(m.group(0)) for m in _YEAR.finditer(header)), period.year)
+    if any(c in header for c in w.outcome_columns):
+        return Period(year, "outcome")
+    if any(c in header for c in w.target_columns):
+        kind = "fyp_target" if period.kind == "fyp_target" else "target"
+        return Period(year, kind)
+    return None
+
+
+def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
+    """One fact per figure column of an indicator row: 年度目标 and 完成情况 are target and outcome of
+    the same subject; another figure column (税收总收入(亿元)) makes its own subject with the row label."""
+    w = _words()
+    fields = [(k, v) for k, v in chunk.fields if k not in w.skip_columns or k == "单位"]
+    named = [(k, v) for k, v in fields if k != "单位"]
+    if chunk.kind != "table_row" or len(named) < 2:
+        return []
+    label = named[0][1].strip()
+    if not label or re.fullmatch(r"[\d.]+", label):
+        return []
+    row_unit = dict(fields).get("单位", "").strip()
+    facts = []
+    for header, cell in named[1:]:
+        match = re.match(r"\s*(?:约|近)?(\d+(?:\.\d+)?)\s*", cell)
+        if not match or len(cell) > 40:  # a long cell is a description with figures in it, not one figure
+            continue
+        rest = cell[match.end():]
+        printed = next((u for u in w.units if rest.startswith(u)), "")
+        qualifier = rest[len(printed):].strip()
+        header_unit = (_PARENS_UNIT.search(header) or [None, ""])[1]
+        unit = printed or row_unit or header_unit
+        column_period = _column_period(header, period)
+        subject = label if column_period else label + _PARENS_UNIT.sub("", header).strip()
+        facts.append(Fact(chunk.district, chunk.doc_id, chunk.chunk_id, column_period or period, subject,
+                          _relation(unit, subject), match.group(1), unit, qualifier, (0, len(chunk.text)), "table",
+                          header if column_period else "", bool(printed)))
+    return facts
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def _subject(words: str) -> str:
+    """The subject in the words before a figure: lead-ins and verbs stripped from both ends."""
+    w = _words()
+    text = _DATE.sub("", words)
+    text = re.sub(r"^[\s“”\"'（(]+|[\s（(]+$", "", text)
+    changed = True
+    while changed and text:
+        changed = False
+        for lead in w.lead:
+            if text.startswith(lead) and len(text) > len(lead):
+                text, changed = text[len(lead):], True
+        for verb in w.verbs:
+            if text.endswith(verb):
+                text, changed = text[: -len(verb)], True
+    return text.strip(" 、")
+
+
+def _naming_verb(words: str) -> str:
+    """完工 for "、完工": a verb that names what it counts, when it is all the words before a figure."""
+    stripped = re.sub(r"[^\u4e00-\u9fff]", "", words)
+    for lead in _words().lead:
+        stripped = stripped.removeprefix(lead)
+    return stripped if stripped in _words().naming_verbs else ""
+
+
+def text_facts(chunk: Chunk, period: Period, text: str | None = None, offset: int = 0) -> list[Fact]:
+    """The figures of running text, each with the subject of its clause (or of the clause it continues)."""
+    w = _words()
+    body = chunk.text if text is None else text
+    facts = []
+    position = 0
+    for sentence in sentences(body):
+        start = body.find(sentence, position)
+        position = start + len(sentence)
+        span = (offset + start, offset + start + len(sentence))
+        subject = ""
+        for clause in _CLAUSE.findall(sentence):
+            cursor = 0
+            for match in w.figure.finditer(clause):
+                number, unit = match.group(1), match.group(2) or ""
+                before = clause[cursor:match.start()]
+                if not unit:
+                    continue  # a bare number (a year, an ordinal) is not a figure; its words stay with the next one
+                own = _subject(before) or _naming_verb(before)
+                if len(re.sub(r"[^\u4e00-\u9fffA-Za-z]", "", own)) >= 2:
+                    subject = own
+                if subject:
+                    facts.append(Fact(chunk.district, chunk.doc_id, chunk.chunk_id, period, subject,
+                                      _relation(unit, before + clause), number, unit, "", span, "text"))
+                cursor = match.end()
+    return facts
+
+
+def chunk_facts(chunk: Chunk, period: Period) -> list[Fact]:
+    if chunk.kind == "table_row":
+        return table_facts(chunk, period)
+    if chunk.kind == "task":  # the task text, not the lead units
+        task = dict(chunk.fields).get("主要任务", "")
+        start = chunk.text.find(task) if task else -1
+        return text_facts(chunk, period, task, max(start, 0)) if task else []
+    if chunk.kind in ("paragraph", "bullet", "footnote"):
+        return text_facts(chunk, period)
+    return []
+
+
+def extract_facts(chunks: Iterable[Chunk], periods: Iterable[Period]) -> list[Fact]:
+    return [fact for chunk, period in zip(chunks, periods) for fact in chunk_facts(chunk, period)]
+
+
+def write_facts(path: Path, facts: list[Fact]) -> None:
+    with open(path / FACTS_FILE, "w", encoding="utf-8") as handle:
+        for fact in facts:
+            handle.write(json.dumps(fact.to_dict(), ensure_ascii=False) + "\n")
+
+
+def read_facts(path: Path) -> list[Fact] | None:
+    """The stored facts, or None when the index predates them (the caller extracts them then)."""
+    file = path / FACTS_FILE
+    if not file.exists():
+        return None
+    shared: dict = {}  # the few distinct districts, documents, periods, units...: one object each
+    with open(file, encoding="utf-8") as handle:
+        return [Fact.from_dict(json.loads(line), shared) for line in handle if line.strip()]
+
+
+class FactBook:
+    """The facts of an index, looked up by the chunk (and sentence) they come from."""
+
+    def __init__(self, facts: list[Fact]) -> None:
+        self.facts = facts
+        self._by_chunk: dict[str, list[Fact]] = {}
+        for fact in facts:
+            self._by_chunk.setdefault(fact.chunk_id, []).append(fact)
+
+    def in_chunk(self, chunk_id: str) -> list[Fact]:
+        return self._by_chunk.get(chunk_id, [])
+
+    def in_sentence(self, chunk: Chunk, sentence: str) -> list[Fact]:
+        """The facts a picked sentence states (a table row states all of its row's facts)."""
+        facts = self.in_chunk(chunk.chunk_id)
+        if chunk.kind == "table_row":
+            return facts
+        stripped = sentence.strip()
+        return [f for f in facts if stripped and stripped in chunk.text[f.span[0]:f.span[1]]]
+
+    def select(self, doc_id: str = "", subject: str = "", district: str = "") -> list[Fact]:
+        return [f for f in self.facts if (not doc_id or f.doc_id == doc_id) and (not district or f.district == district)
+                and (not subject or subject in f.subject)]

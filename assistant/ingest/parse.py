@@ -1,0 +1,426 @@
+"""Structure recovery: report text -> sections (heading tree) and blocks.
+
+Two layouts are recognised from the text itself, not from the file name:
+- a responsibility table exported from docx (cells start with a tab; header 类别/序号/主要任务/牵头单位),
+  parsed into one `task` block per task carrying its category, number and lead units;
+- running text (everything else): headings (`第X章`, `一、`, `（一）`, `1、`, `附录`, `结语`,
+  article headlines), paragraphs re-joined across hard line breaks and page breaks,
+  tab-separated tables with their column headers, `——` bullets, footnotes, and appendix
+  entries (`①…`, numbered glossary entries that run together across lines).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Sequence
+
+from assistant.models import Block, Document, ParsedDocument, Section
+from assistant.ingest.normalize import PARAGRAPH_END, clean_line, ends_paragraph, join_lines
+
+_NUM = "一二三四五六七八九十百零〇"
+_CHAPTER = re.compile(rf"^第[{_NUM}]+[章篇]\s*")
+_TOP = re.compile(rf"^[{_NUM}]+、\s*")
+_PAREN = re.compile(rf"^[（(][{_NUM}]+[）)]\s*")
+_ARABIC = re.compile(r"^\d{1,2}(?:、|\.(?!\d))\s*")
+_STANDALONE = re.compile(r"^(前\s*言|结\s*语|后\s*记|附\s*录)(?=\s|$)")
+_CAPTION = re.compile(rf"^表\s*[{_NUM}\d]+(?:\s|$)")
+_CAPTION_TEXT = re.compile(rf"^表[{_NUM}\d]+")  # on cleaned text, where "表 2 六大…" became "表2六大…"
+_FIGURE = re.compile(r"^图\s*\d+\s")
+_FOOTNOTE = re.compile("^[\u00b9\u00b2\u00b3\u2074-\u2079]+\\s*")
+_BULLET = re.compile(r"^——(?!—)")
+_CIRCLED = re.compile("[\u2460-\u2473]")
+_BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
+_GLOSSARY_SECTION = re.compile(r"解释|名词|术语")
+# A glossary entry number after a full stop: "…转型。2 “揭榜挂帅”:…" (1–2 digits, not a year or amount).
+_GLOSSARY_NUMBER = re.compile(r"(?:^|(?<=。))(\d{1,2})(?![\d.%])\s*(?=\S)")
+# Words that open a paragraph; used to split a chapter title that runs on into its text.
+_OPENING_VERBS = ("坚持", "围绕", "聚焦", "加快", "全面", "深入", "着力", "推动", "强化", "以", "按照", "立足")
+_CONTINUATION_START = tuple("和与及或的等并而且、，,；;）)")
+_HEADLINE_MAX = 40
+_RANK = {"chapter": 1, "standalone": 1, "top": 2, "paren": 3, "arabic": 4, "headline": 2}
+
+
+class ParseError(ValueError):
+    pass
+
+
+@dataclass
+class _Item:
+    kind: str  # text | row | caption | figure | footnote | bullet | heading | blank
+    text: str
+    line: int
+    group: int
+    cells: list[str] = field(default_factory=list)
+    rank: int = 0
+    raw: str = ""
+
+
+def parse_document(document: Document, text: str, line_pages: Sequence[int] = ()) -> ParsedDocument:
+    """`line_pages`: the source page of each line (index 0 = line 1), from the reader of a paged
+    format (readers.ExtractedText.line_pages); each block gets the page its first line is on."""
+    lines = [_BOOKMARK.sub("", line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    if _is_task_table(lines):
+        parsed = _TaskTableParser(document, lines).parse()
+    else:
+        parsed = _RunningTextParser(document, lines).parse()
+    if any(line_pages):
+        last = len(line_pages)
+        parsed.blocks = [replace(b, page=line_pages[min(b.lines[0], last) - 1]) for b in parsed.blocks]
+    return parsed
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class _SectionTree:
+    """Keeps the heading stack and hands out stable ordinal section ids ("s2_1_3")."""
+
+    def __init__(self, doc_id: str) -> None:
+        self.doc_id = doc_id
+        self.front = Section("s0", doc_id, "", 0, ())
+        self.sections: list[Section] = [self.front]
+        self._stack: list[tuple[int, Section]] = []
+        self._counters: dict[str, int] = {}
+
+    @property
+    def current(self) -> Section:
+        return self._stack[-1][1] if self._stack else self.front
+
+    def open(self, heading: str, rank: int) -> Section:
+        while self._stack and self._stack[-1][0] >= rank:
+            self._stack.pop()
+        parent_id = self._stack[-1][1].section_id if self._stack else "s"
+        self._counters[parent_id] = self._counters.get(parent_id, 0) + 1
+        ordinal = self._counters[parent_id]
+        section_id = f"s{ordinal}" if parent_id == "s" else f"{parent_id}_{ordinal}"
+        path = tuple(s.heading for _, s in self._stack) + (heading,)
+        section = Section(section_id, self.doc_id, heading, len(path), path)
+        self._stack.append((rank, section))
+        self.sections.append(section)
+        return section
+
+
+class _BlockSink:
+    """Collects blocks and numbers them per section, so anchors depend only on structure."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self._count: dict[str, int] = {}
+
+    def add(self, kind: str, text: str, section: Section, lines: tuple[int, int],
+            caption: str = "", fields: tuple[tuple[str, str], ...] = ()) -> None:
+        if not text.strip():
+            return
+        n = self._count.get(section.section_id, 0) + 1
+        self._count[section.section_id] = n
+        anchor = f"{section.section_id}-b{n}"
+        self.blocks.append(Block(anchor, kind, text.strip(), section.section_id, lines, caption, fields))
+
+
+# --------------------------------------------------------------------------- task table
+
+
+def _is_task_table(lines: list[str]) -> bool:
+    head = [line.strip() for line in lines[:12] if line.startswith("\t")]
+    return "序号" in head and any("牵头" in h for h in head)
+
+
+class _TaskTableParser:
+    def __init__(self, document: Document, lines: list[str]) -> None:
+        self.document = document
+        self.lines = lines
+        self.tree = _SectionTree(document.doc_id)
+        self.sink = _BlockSink()
+
+    def _records(self) -> list[tuple[list[str], tuple[int, int]]]:
+        """Blank-line separated records; a line starting with a tab opens a new cell,
+        any other line continues the cell before it (merged cells wrap over lines)."""
+        records, cells, start = [], [], 0
+        for number, line in enumerate(self.lines + [""], start=1):
+            if not line.strip() and not line.startswith("\t"):
+                if cells:
+                    records.append((cells, (start, number - 1)))
+                cells = []
+                continue
+            if not cells:
+                start = number
+            if line.startswith("\t") or not cells:
+                cells.append(clean_line(line))
+            else:
+                cells[-1] = join_lines(cells[-1], clean_line(line))
+        return records
+
+    def parse(self) -> ParsedDocument:
+        header: list[str] = []
+        category = ""
+        for cells, span in self._records():
+            if not header and "序号" in cells:
+                start = max(cells.index("序号") - 1, 0)  # the title line may precede the header cells
+                for title in cells[:start]:
+                    self.sink.add("paragraph", title, self.tree.current, (span[0], span[0]))
+                header = cells[start:]
+                continue
+            if header and len(cells) == len(header) and cells[1].isdigit():
+                row = dict(zip(header, cells))
+                if cells[0] and cells[0] != category:
+                    category = cells[0]
+                    self.tree.open(category, 1)
+                row[header[0]] = category
+                fields = tuple((name, row[name]) for name in header)
+                text = "\t".join(c for c in cells[1:] if c)
+                self.sink.add("task", text, self.tree.current, span, fields=fields)
+            else:
+                text = join_lines("", "".join(c for c in cells))
+                kind = "footnote" if text.startswith("*") else "paragraph"
+                self.sink.add(kind, text, self.tree.current, span)
+        if not header:
+            raise ParseError("task table without a 序号/牵头单位 header row")
+        return ParsedDocument(self.document, self.tree.sections, self.sink.blocks)
+
+
+# --------------------------------------------------------------------------- running text
+
+
+def _split_runon(title: str, raw: str) -> tuple[str, str]:
+    """Split a heading that runs on into its first paragraph: at the first full stop, at an
+    appendix entry mark (①), at a gap the PDF left, or before a paragraph-opening verb."""
+    if len(title) <= _HEADLINE_MAX and "。" not in title:
+        return title, ""
+    stop = title.find("。")
+    if 0 < stop <= _HEADLINE_MAX:
+        return title[:stop], title[stop + 1:]
+    circled = _CIRCLED.search(title)
+    if circled and circled.start() > 0:
+        return title[: circled.start()], title[circled.start():]
+    gap = re.search(r"\S\s{1,}(?=\S)", raw[8:])
+    if gap:
+        head = clean_line(raw[: 8 + gap.end()])
+        if len(head) <= _HEADLINE_MAX + 8 and title.startswith(head):
+            return head, title[len(head):]
+    for i in range(6, min(len(title), 24)):
+        if title.startswith(_OPENING_VERBS, i):
+            return title[:i], title[i:]
+    return title, ""
+
+
+def _classify(raw: str, number: int, group: int) -> _Item:
+    if "\t" in raw and raw.strip():
+        cells = [clean_line(c).lstrip("—").strip() for c in raw.split("\t")]
+        while cells and not cells[-1]:
+            cells.pop()
+        return _Item("row", "\t".join(cells), number, group, cells=cells, raw=raw)
+    text = clean_line(raw)
+    if not text:
+        return _Item("blank", "", number, group)
+    stripped = raw.strip()  # patterns see the spaces the report had: "附录 部分…", "表 4 …"
+    for pattern, name in ((_CHAPTER, "chapter"), (_STANDALONE, "standalone"), (_TOP, "top"),
+                          (_PAREN, "paren"), (_ARABIC, "arabic")):
+        if pattern.match(stripped):
+            return _Item("heading", text, number, group, rank=_RANK[name], raw=stripped)
+    if _CAPTION.match(stripped) and len(text) <= 60:
+        return _Item("caption", text, number, group)
+    if _FIGURE.match(raw.strip()) and len(text) <= 40:
+        return _Item("figure", text, number, group)
+    if _FOOTNOTE.match(text):
+        return _Item("footnote", text, number, group)
+    if _BULLET.match(text):
+        return _Item("bullet", text, number, group)
+    return _Item("text", text, number, group, raw=raw)
+
+
+class _RunningTextParser:
+    def __init__(self, document: Document, lines: list[str]) -> None:
+        self.document = document
+        self.tree = _SectionTree(document.doc_id)
+        self.sink = _BlockSink()
+        group = 0
+        self.items: list[_Item] = []
+        for number, raw in enumerate(lines, start=1):
+            item = _classify(raw, number, group)
+            if item.kind == "blank":
+                group += 1
+                continue
+            self.items.append(item)
+        # unnumbered headline headings are an article's structure; in a report with numbered
+        # headings a short unfinished line is a paragraph cut by a page break instead
+        self.headlines_allowed = not any(item.kind == "heading" for item in self.items)
+        self.group_sizes: dict[int, int] = {}
+        for item in self.items:
+            self.group_sizes[item.group] = self.group_sizes.get(item.group, 0) + 1
+        self.front_matter = True
+        self.pending: _Item | None = None  # the paragraph being assembled
+        self.deferred: list[_Item] = []  # footnotes/figures met inside an open paragraph
+        self.glossary: list[_Item] = []  # appendix lines, split into entries at section end
+
+    # -- helpers
+    def _next(self, index: int) -> _Item | None:
+        return self.items[index + 1] if index + 1 < len(self.items) else None
+
+    def _in_glossary(self) -> bool:
+        return any(_GLOSSARY_SECTION.search(h) for h in self.tree.current.path)
+
+    def _emit(self, kind: str, text: str, lines: tuple[int, int], **extra) -> None:
+        self.sink.add(kind, text, self.tree.current, lines, **extra)
+
+    def _flush(self) -> None:
+        if self.pending is not None:
+            item = self.pending
+            self.pending = None
+            kind = "bullet" if item.kind == "bullet" else "paragraph"
+            self._emit(kind, item.text, (item.line, item.rank or item.line))
+            if ends_paragraph(item.text):
+                self.front_matter = False
+        for item in self.deferred:
+            self._emit(item.kind, item.text, (item.line, item.line))
+        self.deferred = []
+
+    def _flush_glossary(self) -> None:
+        if not self.glossary:
+            return
+        buffer, starts = "", []
+        for item in self.glossary:
+            starts.append((len(buffer), item.line))
+            buffer = join_lines(buffer, item.text)
+        last_line = self.glossary[-1].line
+        self.glossary = []
+        for start, end in _glossary_spans(buffer):
+            first = max((line for offset, line in starts if offset <= start), default=last_line)
+            final = max((line for offset, line in starts if offset < end), default=last_line)
+            entry = re.sub(r"^(\d{1,2})(?=\D)\s*", r"\1 ", buffer[start:end].strip())  # "2“揭榜挂帅”" -> "2 “揭榜挂帅”"
+            self._emit("glossary", entry, (first, final))
+
+    def _is_headline(self, index: int, item: _Item) -> bool:
+        """An article's unnumbered sub-heading: a short line standing alone between blank
+        lines, not a finished sentence, and not continued by the next paragraph."""
+        if not self.headlines_allowed or self.front_matter:
+            return False
+        if self.group_sizes[item.group] != 1 or len(item.text) > _HEADLINE_MAX or "。" in item.text:
+            return False
+        if item.text[-1] in "。；：:;，,、" or (self.pending and not ends_paragraph(self.pending.text)):
+            return False
+        after = self._next(index)
+        return after is not None and after.kind == "text" and not after.text.startswith(_CONTINUATION_START)
+
+    def _continues_pending(self, item: _Item) -> bool:
+        """Join `item` to the open paragraph: a hard line break inside a sentence (same
+        group) or a paragraph cut by a page break (next group, previous text unfinished)."""
+        pending = self.pending
+        if pending is None or self.front_matter or pending.kind not in ("text", "bullet"):
+            return False
+        return not ends_paragraph(pending.text)
+
+    # -- main loop
+    def parse(self) -> ParsedDocument:
+        index = 0
+        while index < len(self.items):
+            item = self.items[index]
+            if item.kind == "row":
+                index = self._table(index)
+                continue
+            if item.kind == "heading":
+                self._heading(item)
+            elif item.kind == "caption":
+                self._flush()
+                # a caption followed by text (not rows) names the table above it: handled in _table
+                self._emit("paragraph", item.text, (item.line, item.line))
+            elif item.kind in ("figure", "footnote"):
+                (self.deferred.append(item) if self.pending else self._emit(item.kind, item.text, (item.line, item.line)))
+            elif self._in_glossary():
+                self.glossary.append(item)
+            elif item.kind == "bullet" and not self.front_matter:
+                self._flush()
+                self.pending = _Item("bullet", item.text, item.line, item.group, rank=item.line)
+            elif self._continues_pending(item):
+                self.pending.text = join_lines(self.pending.text, item.text)
+                self.pending.rank = item.line  # rank doubles as the last line of the paragraph
+            elif item.kind == "text" and self._is_headline(index, item):
+                self._flush()
+                self.tree.open(item.text, _RANK["headline"])
+            else:
+                self._flush()
+                self.pending = _Item("text", item.text, item.line, item.group, rank=item.line)
+                if self.front_matter:
+                    self._flush()
+            index += 1
+        self._flush()
+        self._flush_glossary()
+        return ParsedDocument(self.document, self.tree.sections, self.sink.blocks)
+
+    def _heading(self, item: _Item) -> None:
+        self._flush()
+        self._flush_glossary()
+        self.front_matter = False
+        title, rest = _split_runon(item.text, item.raw)
+        title = re.sub(r"^(前|结|后|附)\s+(言|语|记|录)", r"\1\2", title)
+        title = re.sub(rf"^(第[{_NUM}]+[章篇])\s*", r"\1 ", title)
+        self.tree.open(title.strip(), item.rank)
+        if rest.strip():
+            rest_item = _Item("text", rest.strip(), item.line, item.group, rank=item.line)
+            if self._in_glossary():
+                self.glossary.append(rest_item)
+            else:
+                self.pending = rest_item
+
+    def _table(self, index: int) -> int:
+        """Consume a run of rows (a table split in two repeats its header: skip the repeat),
+        attach the caption above it, or the one right below it when it has none."""
+        self._flush()
+        caption = ""
+        before = self.sink.blocks[-1] if self.sink.blocks else None
+        if before and before.kind == "paragraph" and _CAPTION_TEXT.match(before.text) and before.section_id == self.tree.current.section_id:
+            caption = before.text
+        rows: list[_Item] = []
+        while index < len(self.items) and self.items[index].kind == "row":
+            rows.append(self.items[index])
+            index += 1
+        following = self.items[index] if index < len(self.items) else None
+        if not caption and following is not None and following.kind == "caption":
+            after = self.items[index + 1] if index + 1 < len(self.items) else None
+            if after is None or after.kind != "row":
+                caption = following.text
+                index += 1  # the caption is consumed here, shown as the table's title
+        if caption and not (before and before.text == caption):
+            self._emit("paragraph", caption, (following.line, following.line) if following else (rows[0].line, rows[0].line))
+        header = rows[0].cells
+        previous: list[str] = []
+        for row in rows[1:]:
+            if row.cells == header:
+                continue  # header repeated after a page break
+            cells = list(row.cells)
+            # merged cells are exported empty: carry the value of the row above
+            filled = [c or (previous[i] if i < len(previous) else "") for i, c in enumerate(cells)]
+            filled += [""] * (len(header) - len(filled))
+            previous = filled
+            names = header + [f"列{i + 1}" for i in range(len(header), len(filled))]
+            fields = tuple((name, value) for name, value in zip(names, filled))
+            text = "\t".join(c for c in cells if c)
+            self._emit("table_row", text, (row.line, row.line), caption=caption, fields=fields)
+        return index
+
+
+def _glossary_spans(buffer: str) -> list[tuple[int, int]]:
+    """Split appendix text into entries at ①② marks and at sequential glossary numbers."""
+    cuts = {0}
+    for match in _CIRCLED.finditer(buffer):
+        cuts.add(match.start())
+    expected = None
+    for match in _GLOSSARY_NUMBER.finditer(buffer):
+        number = int(match.group(1))
+        if expected is None and number <= 2 or number == expected:
+            cuts.add(match.start(1))
+            expected = number + 1
+    ordered = sorted(cuts) + [len(buffer)]
+    return [(a, b) for a, b in zip(ordered, ordered[1:]) if buffer[a:b].strip()]
+
+
+def heading_outline(parsed: ParsedDocument) -> list[tuple[Section, dict[str, int]]]:
+    """Each section with its block counts by kind, in document order (for `assistant outline`)."""
+    counts: dict[str, dict[str, int]] = {s.section_id: {} for s in parsed.sections}
+    for block in parsed.blocks:
+        bucket = counts[block.section_id]
+        bucket[block.kind] = bucket.get(block.kind, 0) + 1
+    return [(s, counts[s.section_id]) for s in parsed.sections]
+
+
+__all__ = ["ParseError", "heading_outline", "parse_document", "PARAGRAPH_END"]

@@ -1,0 +1,284 @@
+"""The knowledge base: add, replace, remove and list reports; `corpus/` + `catalog.toml` stay the
+source of truth, and every change ends in an index rebuild (which re-embeds only new chunks).
+
+An upload is first staged and checked (`library_uploads.Uploads`); nothing in `corpus/` changes
+until `add`. A change (`add`, `replace`, `remove`) writes the report under a safe name (its doc_id)
+by rename, edits the catalog atomically and rebuilds the index; when the build fails, the files
+and the catalog are put back as they were and the previous index keeps serving (build_index swaps
+only on success). One change at a time per index (a file lock: the CLI and the app do not interleave).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from filelock import FileLock, Timeout
+
+from assistant.config import Settings
+from assistant.ingest.corpus import CATALOG_NAME
+from assistant.library.catalog import CatalogError, CatalogFields, atomic_write, check_fields, write_catalog
+from assistant.library.uploads import LibraryError, Upload, Uploads
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class Change:
+    action: str  # add | replace | remove | reindex
+    doc_ids: list[str]
+    seconds: float
+    summary: str  # the build's summary
+    embedded: int = 0
+    reused: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _ProgressEmbedder:
+    """The build's embedder, calling `progress` between batches (build_index embeds in one call)."""
+
+    def __init__(self, model: Any, progress: Progress, batch: int = 64) -> None:
+        self._model, self._progress, self._batch = model, progress, batch
+
+    def encode_document(self, texts, **kwargs):
+        import numpy as np
+
+        texts = list(texts)
+        parts = []
+        for start in range(0, len(texts), self._batch):
+            self._progress("embedding", start, len(texts))
+            parts.append(np.asarray(self._model.encode_document(texts[start:start + self._batch], **kwargs)))
+        self._progress("embedding", len(texts), len(texts))
+        return np.concatenate(parts) if parts else self._model.encode_document(texts, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def __getitem__(self, index: int) -> Any:
+        return self._model[index]
+
+    def __len__(self) -> int:
+        return len(self._model)
+
+
+@dataclass
+class _Transaction:
+    """What a change did to corpus/, so that a failed build can put it back."""
+
+    corpus_dir: Path
+    catalog: bytes | None = None
+    created: list[Path] = field(default_factory=list)
+    trashed: list[tuple[Path, Path]] = field(default_factory=list)  # (where it is now, where it was)
+
+    def __post_init__(self) -> None:
+        catalog = self.corpus_dir / CATALOG_NAME
+        self.catalog = catalog.read_bytes() if catalog.exists() else None
+        self.trash = self.corpus_dir / f".library-trash-{uuid.uuid4().hex[:8]}"
+
+    def store(self, source: Path, target: Path) -> None:
+        """Copy `source` to `target` under a temporary name, then rename: never half a report in corpus/."""
+        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:6]}.part")
+        try:
+            shutil.copyfile(source, temp)
+            os.replace(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        self.created.append(target)
+
+    def discard(self, path: Path) -> None:
+        self.trash.mkdir(exist_ok=True)
+        moved = self.trash / path.name
+        os.replace(path, moved)
+        self.trashed.append((moved, path))
+
+    def rollback(self) -> None:
+        for path in self.created:
+            path.unlink(missing_ok=True)
+        for moved, original in self.trashed:
+            os.replace(moved, original)
+        catalog = self.corpus_dir / CATALOG_NAME
+        if self.catalog is not None and (not catalog.exists() or catalog.read_bytes() != self.catalog):
+            atomic_write(catalog, self.catalog)
+        shutil.rmtree(self.trash, ignore_errors=True)
+
+    def commit(self) -> None:
+        shutil.rmtree(self.trash, ignore_errors=True)
+
+
+class Library:
+    def __init__(self, settings: Settings, embedder: Any = None) -> None:
+        self.settings = settings
+        self.embedder = embedder  # the app's model (loaded once); None: build_index loads it
+        self.corpus_dir = Path(settings.corpus_dir)
+        self.uploads = Uploads(settings)
+
+    def stage(self, name: str, chunks) -> Upload:
+        """Check one upload (streamed as byte chunks) and keep it until `add` or `replace`."""
+        return self.uploads.stage(name, chunks)
+
+    def stage_file(self, path: Path, name: str | None = None) -> Upload:
+        def chunks():
+            with Path(path).open("rb") as handle:
+                yield from iter(lambda: handle.read(1 << 20), b"")
+
+        try:
+            size = Path(path).stat().st_size
+        except OSError as exc:
+            raise LibraryError(f"{path}: cannot be read ({exc.strerror})") from None
+        limit = self.settings.max_upload_bytes
+        if limit and size > limit:  # before copying anything
+            raise LibraryError(f"{name or Path(path).name}: the file is {size / 2**20:.1f} MB, larger than the upload limit of "
+                               f"{limit / 2**20:.3g} MB (setting max_upload_bytes); split it or raise the limit", "too_large")
+        return self.uploads.stage(name or Path(path).name, chunks())
+
+    def documents(self, index: Any = None) -> list:
+        """Every report with its status (library_status.DocumentStatus); `index`: the serving one."""
+        from assistant.library.status import document_statuses
+
+        try:
+            return document_statuses(self.settings, index)
+        except CatalogError as exc:
+            raise LibraryError(str(exc)) from None
+
+    # ------------------------------------------------------------------ changes
+
+    def add(self, items: list[tuple[str, CatalogFields]], progress: Progress | None = None) -> Change:
+        """Add staged uploads (token, edited fields) to corpus/ and the catalog, then rebuild."""
+        if not items:
+            raise LibraryError("nothing to add: upload a file first")
+
+        def change(tx: _Transaction) -> list[str]:
+            taken = {str(e.get("doc_id", "")) for e in self.uploads.entries()}
+            done = []
+            for token, fields in items:
+                upload = self.uploads.get(token)
+                try:
+                    fields = check_fields(fields, taken)
+                except CatalogError as exc:
+                    raise LibraryError(f"{upload.name}: {exc}") from None
+                duplicate = self.uploads.duplicate_of(upload.sha256, upload.text_sha256)
+                if duplicate:
+                    raise LibraryError(f"{upload.name}: the same content was added meanwhile as {duplicate!r}; nothing was added", "duplicate")
+                target = self.corpus_dir / f"{fields.doc_id}{upload.suffix}"
+                if target.exists():
+                    raise LibraryError(f"{upload.name}: {target.name} already exists in {self.corpus_dir}; choose another doc_id")
+                tx.store(self.uploads.file(upload), target)
+                write_catalog(self.corpus_dir, add=self._entry(fields, target.name, upload))
+                taken.add(fields.doc_id)
+                done.append(fields.doc_id)
+            return done
+
+        result = self._change("add", change, progress)
+        for token, _ in items:
+            self.uploads.discard(token)
+        return result
+
+    def replace(self, doc_id: str, token: str, progress: Progress | None = None) -> Change:
+        """A new version of a catalogued report: same doc_id and fields, the new file."""
+        entry = self.entry(doc_id)
+
+        def change(tx: _Transaction) -> list[str]:
+            upload = self.uploads.get(token)
+            duplicate = self.uploads.duplicate_of(upload.sha256, upload.text_sha256)
+            if duplicate:
+                raise LibraryError(f"{upload.name}: the same content is already in the knowledge base as {duplicate!r}", "duplicate")
+            old = self.corpus_dir / str(entry["file"])
+            target = self.corpus_dir / f"{doc_id}{upload.suffix}"
+            if old.is_file():
+                tx.discard(old)
+            tx.store(self.uploads.file(upload), target)
+            fields = CatalogFields(doc_id, str(entry.get("title", doc_id)), str(entry.get("district", "")),
+                                   str(entry.get("year", "")), str(entry.get("kind", "unknown")))
+            write_catalog(self.corpus_dir, update={k: v for k, v in self._entry(fields, target.name, upload).items()})
+            return [doc_id]
+
+        result = self._change("replace", change, progress)
+        self.uploads.discard(token)
+        return result
+
+    def remove(self, doc_id: str, progress: Progress | None = None) -> Change:
+        """Take a report out of corpus/ and the catalog; the rebuild drops its chunks, vectors,
+        BM25 terms, facts and structure (nothing of it is carried over: the index is made from corpus/)."""
+        entry = self.entry(doc_id)
+
+        def change(tx: _Transaction) -> list[str]:
+            path = self.corpus_dir / str(entry.get("file", ""))
+            if entry.get("file") and path.is_file() and path.resolve().parent == self.corpus_dir.resolve():
+                tx.discard(path)
+            write_catalog(self.corpus_dir, remove=doc_id)
+            return [doc_id]
+
+        return self._change("remove", change, progress)
+
+    def reindex(self, progress: Progress | None = None) -> Change:
+        return self._change("reindex", lambda tx: [], progress)
+
+    def _model(self) -> Any:
+        if self.embedder is None:
+            from assistant.indexing.embed import load_embedder
+
+            self.embedder = load_embedder(self.settings.model)
+        return self.embedder
+
+    def entry(self, doc_id: str) -> dict:
+        """The catalog entry of a report; LibraryError naming the known ids when there is none."""
+        entry = next((e for e in self.uploads.entries() if e.get("doc_id") == doc_id), None)
+        if entry is None:
+            known = ", ".join(sorted(str(e.get("doc_id")) for e in self.uploads.entries()))
+            raise LibraryError(f"no report {doc_id[:80]!r} in the catalog; known: {known}")
+        return entry
+
+    @staticmethod
+    def _entry(fields: CatalogFields, file_name: str, upload: Upload) -> dict:
+        entry = {**fields.to_dict(), "file": file_name, "source": upload.name, "format": upload.format,
+                 "sha256": upload.sha256, "text_sha256": upload.text_sha256, "pages": upload.pages,
+                 "added": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        if upload.warnings:
+            entry["warnings"] = list(upload.warnings)
+        return entry
+
+    def _change(self, action: str, change: Callable[[_Transaction], list[str]], progress: Progress | None) -> Change:
+        from assistant.indexing.manifest import IndexProblem
+        from assistant.indexing.build import build_index
+
+        progress = progress or (lambda stage, done, total: None)
+        Path(self.settings.index_dir).mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(Path(self.settings.index_dir) / ".library.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise LibraryError("another change to the knowledge base is running; wait for it to finish", "busy") from None
+        started = time.perf_counter()
+        try:
+            progress("saving", 0, 1)
+            tx = _Transaction(self.corpus_dir)
+            try:
+                doc_ids = change(tx)
+                progress("indexing", 0, 1)
+                report = build_index(self.settings, embedder=_ProgressEmbedder(self._model(), progress), progress=False)
+                failed = [d for d in doc_ids if d in report.kept or d in report.missing]
+                if failed:
+                    why = "; ".join({**report.kept, **report.missing}[d] for d in failed)
+                    raise LibraryError(f"{', '.join(failed)} could not be indexed ({why}); nothing was changed", "failed")
+            except IndexProblem as exc:
+                tx.rollback()
+                raise LibraryError(f"the index could not be rebuilt, nothing was changed and the previous index keeps serving: {exc}", "failed") from None
+            except BaseException:
+                tx.rollback()
+                raise
+            tx.commit()
+        finally:
+            lock.release()
+        log.info("library %s %s: %s", action, doc_ids, report.summary().splitlines()[1])
+        return Change(action, doc_ids, time.perf_counter() - started, report.summary(), report.embedded, report.reused)

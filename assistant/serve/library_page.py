@@ -1,0 +1,258 @@
+"""The 资料库 (knowledge-base) page at `/library`: upload, list, replace and delete reports, re-index.
+
+A plain page with its own upload route rather than a Gradio tab: Gradio's file routes stay closed
+(guard.py, issue 14: mounted Gradio copies file objects named in API calls from anywhere on disk),
+and `/library/upload` streams the raw body of one file straight into `library_uploads` with the
+upload limit, so a 100 MB PDF is never held in memory and an interrupted upload leaves nothing.
+The page shows the upload's bytes as they go (XHR progress) and the rebuild's stage and embedded
+chunks (polling `/library/job`).
+
+Access: the chat login when `auth` is set, and the `admin_password` (a form at /library, then an
+HttpOnly cookie for /library) when that is set. Every change must carry the header
+`X-Library: 1`, which a cross-site form cannot send (no CSRF). Changes run one at a time in a
+background thread; when the build succeeds the running Assistant switches to the new index
+(`Assistant.switch_index`), when it fails the previous index keeps serving and the page says why.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from assistant.library.operations import Library, LibraryError
+from assistant.library.catalog import CatalogFields
+
+log = logging.getLogger(__name__)
+
+PAGE = Path(__file__).resolve().parent / "static" / "library.html"
+COOKIE = "library-admin"
+STATUS = {"too_large": 413, "duplicate": 409, "busy": 409}  # LibraryError.kind -> HTTP status (else 400)
+STAGES = {"queued": "排队 Queued", "saving": "保存文件 Saving files", "indexing": "解析与分块 Parsing and chunking",
+          "embedding": "向量化 Embedding", "switching": "切换到新索引 Switching to the new index"}
+
+
+@dataclass
+class Job:
+    id: str
+    action: str
+    doc_ids: list[str]
+    state: str = "running"  # running | done | failed
+    stage: str = "queued"
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    started: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"stage_label": STAGES.get(self.stage, self.stage)}
+
+
+class Jobs:
+    """One change at a time; the running (or last) job is what the page shows."""
+
+    def __init__(self, assistant: Any, library: Library) -> None:
+        self.assistant, self.library = assistant, library
+        self.current: Job | None = None
+        self._lock = threading.Lock()
+
+    def start(self, action: str, doc_ids: list[str], run: Callable[[Callable], Any]) -> Job:
+        with self._lock:
+            if self.current is not None and self.current.state == "running":
+                raise LibraryError(f"a change is running ({self.current.action} {', '.join(self.current.doc_ids)}); wait for it to finish", "busy")
+            job = self.current = Job(uuid.uuid4().hex[:12], action, doc_ids)
+        threading.Thread(target=self._run, args=(job, run), name=f"library-{action}", daemon=True).start()
+        return job
+
+    def _run(self, job: Job, run: Callable[[Callable], Any]) -> None:
+        from assistant.indexing.load import load_index
+
+        def progress(stage: str, done: int, total: int) -> None:
+            job.stage, job.done, job.total = stage, done, total
+
+        try:
+            change = run(progress)
+            progress("switching", 0, 1)
+            self.assistant.switch_index(load_index(self.assistant.settings, check=False))
+            if change is not None:
+                job.doc_ids = change.doc_ids or job.doc_ids
+                job.message = f"{change.embedded} chunks embedded, {change.reused} reused"
+            else:
+                job.message = "switched to the index built outside the app (assistant add/remove/build)"
+            job.state = "done"
+        except LibraryError as exc:
+            job.message, job.state = str(exc), "failed"
+        except Exception as exc:  # noqa: BLE001 - the page shows it; the previous index keeps serving
+            log.exception("library %s failed", job.action)
+            job.message = f"{type(exc).__name__}: {str(exc)[:300]}; the previous index keeps serving"
+            job.state = "failed"
+        job.seconds = round(time.time() - job.started, 1)
+        log.info("library job %s %s %s: %s (%.1f s)", job.action, job.doc_ids, job.state, job.message, job.seconds)
+
+    def sync(self) -> None:
+        """Serve the index `current` points at when it is another than the one served (a change made
+        with the CLI while the app runs): checked when the page lists the documents."""
+        from assistant.indexing.manifest import current_path
+
+        with self._lock:
+            if self.current is not None and self.current.state == "running":
+                return
+            try:
+                if current_path(self.assistant.settings).resolve() == Path(self.assistant.index.path).resolve():
+                    return
+            except (OSError, AttributeError):
+                return
+            job = self.current = Job(uuid.uuid4().hex[:12], "reload", [])
+        self._run(job, lambda progress: None)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=status)
+
+
+def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], bool]) -> None:
+    settings = assistant.settings
+    library = Library(settings, embedder=getattr(assistant, "embedder", None))
+    jobs = Jobs(assistant, library)
+    admin_tokens: set[str] = set()
+    if not (getattr(settings, "auth", "") or getattr(settings, "admin_password", "")) and \
+            getattr(settings, "host", "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("the knowledge-base page /library lets anyone who reaches %s add and delete reports: "
+                    "set auth or admin_password", settings.host)
+
+    def is_admin(request: Request) -> bool:
+        if not getattr(settings, 'admin_password', ''):
+            return True
+        token = request.cookies.get(COOKIE, "")
+        return any(hmac.compare_digest(token, t) for t in admin_tokens)
+
+    def refused(request: Request, change: bool = True) -> JSONResponse | None:
+        if not logged_in(request):
+            return _error(401, "log in to the chat first (/)")
+        if not is_admin(request):
+            return _error(403, "the knowledge base needs the administrator password: open /library and enter it")
+        if change and request.headers.get("x-library") != "1":
+            return _error(400, "changes must be sent by the /library page (header X-Library: 1)")
+        return None
+
+    @app.get("/library", response_class=HTMLResponse)
+    @app.get("/library/", response_class=HTMLResponse, include_in_schema=False)
+    def page(request: Request):
+        if not logged_in(request):
+            return RedirectResponse("/", status_code=303)
+        html = PAGE.read_text(encoding="utf-8")
+        admin = is_admin(request)
+        html = html.replace("{{LOGIN_HIDDEN}}", "hidden" if admin else "").replace("{{APP_HIDDEN}}", "" if admin else "hidden")
+        return HTMLResponse(html.replace("{{MAX_MB}}", f"{settings.max_upload_bytes / 2**20:.0f}"))
+
+    @app.post("/library/login")
+    async def login(request: Request):
+        form = await request.form()
+        password = str(form.get("password", ""))
+        if not getattr(settings, 'admin_password', ''):
+            return RedirectResponse("/library", status_code=303)
+        if not (logged_in(request) and hmac.compare_digest(password.encode(), getattr(settings, 'admin_password', '').encode())):
+            return HTMLResponse("<p>密码错误 Wrong password. <a href='/library'>再试一次 Try again</a></p>", status_code=401)
+        token = secrets.token_urlsafe(32)
+        admin_tokens.add(token)
+        response = RedirectResponse("/library", status_code=303)
+        response.set_cookie(COOKIE, token, path="/library", httponly=True, samesite="strict")
+        return response
+
+    @app.get("/library/documents")
+    async def documents(request: Request):
+        if (no := refused(request, change=False)) is not None:
+            return no
+        try:
+            await anyio.to_thread.run_sync(jobs.sync)
+            items = await anyio.to_thread.run_sync(lambda: [d.to_dict() for d in library.documents(assistant.index)])
+        except LibraryError as exc:
+            return _error(500, str(exc))
+        return {"documents": items, "job": jobs.current.to_dict() if jobs.current else None}
+
+    @app.get("/library/job")
+    def job(request: Request):
+        if (no := refused(request, change=False)) is not None:
+            return no
+        return {"job": jobs.current.to_dict() if jobs.current else None}
+
+    @app.post("/library/upload")
+    async def upload(request: Request, name: str = ""):
+        """The raw bytes of one file as the body; `?name=` its file name."""
+        if (no := refused(request)) is not None:
+            return no
+        stream = request.stream().__aiter__()
+
+        def chunks():
+            while True:
+                try:
+                    chunk = anyio.from_thread.run(stream.__anext__)
+                except StopAsyncIteration:
+                    return
+                if chunk:
+                    yield chunk
+
+        try:
+            staged = await anyio.to_thread.run_sync(library.stage, name, chunks())
+        except LibraryError as exc:
+            log.info("upload refused: %s", exc)
+            return _error(STATUS.get(exc.kind, 400), str(exc))
+        return staged.to_dict()
+
+    @app.post("/library/discard")
+    async def discard(request: Request):
+        if (no := refused(request)) is not None:
+            return no
+        try:
+            library.uploads.discard(str((await request.json()).get("token", "")))
+        except (LibraryError, ValueError, AttributeError) as exc:
+            return _error(400, str(exc))
+        return {"ok": True}
+
+    async def start(request: Request, action: str) -> JSONResponse | dict:
+        if (no := refused(request)) is not None:
+            return no
+        try:
+            body = await request.json() if action != "reindex" else {}
+            if not isinstance(body, dict):
+                raise LibraryError("the request body must be a JSON object")
+            if action == "add":
+                items = [(str(item["token"]), CatalogFields(**{k: str(item["fields"].get(k, "")) for k in CatalogFields.__dataclass_fields__}))
+                         for item in body.get("items", [])]
+                run = lambda progress: library.add(items, progress)  # noqa: E731
+                doc_ids = [fields.doc_id for _, fields in items]
+            elif action == "replace":
+                doc_id, token = str(body.get("doc_id", "")), str(body.get("token", ""))
+                library.entry(doc_id), library.uploads.get(token)  # unknown ones are refused now, not in the job
+                run, doc_ids = (lambda progress: library.replace(doc_id, token, progress)), [doc_id]
+            elif action == "remove":
+                doc_id = str(body.get("doc_id", ""))
+                library.entry(doc_id)
+                run, doc_ids = (lambda progress: library.remove(doc_id, progress)), [doc_id]
+            else:
+                run, doc_ids = library.reindex, []
+            return {"job": jobs.start(action, doc_ids, run).to_dict()}
+        except LibraryError as exc:
+            return _error(STATUS.get(exc.kind, 400), str(exc))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _error(400, f"malformed request ({type(exc).__name__}); use the /library page")
+
+    def route_for(action: str):
+        async def route(request: Request):
+            return await start(request, action)
+
+        return route
+
+    for action in ("add", "replace", "remove", "reindex"):
+        app.add_api_route(f"/library/{action}", route_for(action), methods=["POST"], include_in_schema=False)

@@ -1,0 +1,144 @@
+"""The question vocabulary, loaded once from `assistant/vocab/*.toml` (data, not code).
+
+places.toml: the corpus districts and their aliases, places outside the corpus, street suffixes.
+question.toml: period, relative-time, intent, measure, follow-up and stop words.
+synonyms.toml: colloquial wording -> the reports' terms. english.toml: English -> Chinese terms.
+
+Shared by every stage (facts, question parsing, answers). May import: nothing of the assistant.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+VOCAB_DIR = Path(__file__).resolve().parent
+
+
+def _load(name: str) -> dict:
+    with open(VOCAB_DIR / name, "rb") as handle:
+        return tomllib.load(handle)
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str  # growth | share | amount | count | area | length
+    words: tuple[str, ...]
+    units: tuple[str, ...]
+    label: str  # how an answer names it: 增长率, 金额…
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    districts: dict[str, tuple[str, ...]]  # corpus district -> aliases (lower case)
+    other_places: dict[str, tuple[str, ...]]
+    street_suffixes: tuple[str, ...]
+    period_words: dict[str, tuple[str, ...]]  # outcome | target | fyp | prior -> words
+    relative_years: dict[str, int]
+    intents: tuple[tuple[str, tuple[str, ...]], ...]  # in priority order
+    measures: tuple[Measure, ...]  # in priority order (growth before amount…)
+    follow_up_starts: tuple[str, ...]
+    follow_up_ends: tuple[str, ...]
+    pronouns: tuple[str, ...]
+    question_phrases: tuple[str, ...]
+    premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
+    contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
+    all_districts: tuple[str, ...]  # "两区"
+    broad: frozenset[str]  # words too general to search for ("经济", "情况")
+    stopwords: frozenset[str]
+    synonyms: dict[str, str]  # colloquial (lower case) -> report term
+    english: dict[str, str]  # English phrase -> Chinese term
+    columns_en: dict[str, str]
+    operations: dict[str, tuple[str, ...]]  # sum | consistency -> words
+    document_kinds: dict[str, tuple[str, ...]]  # five_year_plan | task_table | yearly_report -> words
+    units_en: dict[str, str]  # 亿元 -> hundred million yuan
+    districts_en: dict[str, str]  # 闵行区 -> Minhang
+    kinds_en: dict[str, str]  # five_year_plan -> 14th Five-Year Plan
+    item_numerals: dict[str, int]  # 四 -> 4 (how many items a list question asks for)
+    item_counters: tuple[str, ...]  # 大, 个, 项 …
+    item_ends: tuple[str, ...]  # words after the kind of item (是, 包括, ？)
+    item_which: tuple[str, ...]  # 哪些: names the kind without a count
+
+    def count_pattern(self, open_end: bool = False) -> re.Pattern[str]:
+        """numeral + counter + the kind of item (quoted or not) up to an end word (`open_end`: the
+        CJK text that follows, for the caller to cut)."""
+        numerals = "|".join(map(re.escape, self.item_numerals)) + r"|\d{1,2}"
+        counters = "|".join(map(re.escape, sorted(self.item_counters, key=len, reverse=True)))
+        ends = "|".join(map(re.escape, self.item_ends))
+        if open_end:
+            return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{2,8}})")
+        return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{0,8}}?)[”\"’]?(?={ends}|$)")
+
+    def count_of(self, numeral: str) -> int:
+        """四 -> 4, 12 -> 12 (a numeral count_pattern matched)."""
+        return self.item_numerals.get(numeral) or int(numeral)
+
+    def is_count_word(self, token: str) -> bool:
+        """四大, 两个, 3项: a count, not what the question is about."""
+        return any(token.startswith(n) and token[len(n):] in self.item_counters for n in self.item_numerals) or bool(
+            re.fullmatch(r"\d{1,2}", token[:-1]) and token[-1:] in self.item_counters)
+
+    # ------------------------------------------------------------------ matching
+
+    def find_places(self, lowered: str, table: dict[str, tuple[str, ...]]) -> list[str]:
+        """Canonical names of the places of `table` named in the text, streets excluded."""
+        found = []
+        for name, aliases in table.items():
+            for alias in sorted({name.lower(), *aliases}, key=len, reverse=True):
+                if any(not self._is_street(lowered, m.end()) for m in re.finditer(re.escape(alias), lowered)):
+                    found.append(name)
+                    break
+        return found
+
+    def _is_street(self, text: str, end: int) -> bool:
+        return any(text.startswith(suffix, end) for suffix in self.street_suffixes)
+
+    def alias_spans(self) -> list[str]:
+        """Every district alias, longest first (to cut them out of a topic)."""
+        names = {a for name, aliases in self.districts.items() for a in (name.lower(), *aliases)}
+        names |= {a for name, aliases in self.other_places.items() for a in (name.lower(), *aliases)}
+        return sorted(names, key=len, reverse=True)
+
+
+def _phrases(words: list[str]) -> tuple[str, ...]:
+    return tuple(sorted((w.lower() for w in words), key=len, reverse=True))
+
+
+@lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    places, question, synonyms, english = (_load(n) for n in ("places.toml", "question.toml", "synonyms.toml", "english.toml"))
+    measures = tuple(Measure(name, _phrases(spec["words"]), tuple(spec["units"]), spec["name"])
+                     for name, spec in question["measure"].items())
+    return Vocabulary(
+        districts={name: tuple(a.lower() for a in aliases) for name, aliases in places["corpus_districts"].items()},
+        other_places={name: tuple(a.lower() for a in aliases) for name, aliases in places["other_places"].items()},
+        street_suffixes=tuple(places["street_suffixes"]["suffixes"]),
+        period_words={kind: _phrases(words) for kind, words in question["period"].items()},
+        relative_years={word.lower(): offset for word, offset in question["relative_years"].items()},
+        intents=tuple((name, _phrases(words)) for name, words in question["intent"].items()),
+        measures=measures,
+        follow_up_starts=_phrases(question["follow_up"]["starts"]),
+        follow_up_ends=tuple(question["follow_up"]["ends"]),
+        pronouns=_phrases(question["follow_up"]["pronouns"]),
+        question_phrases=_phrases(question["question_phrases"]["words"]),
+        premise={name: _phrases(words) for name, words in question["premise"].items()},
+        contrasts=tuple(tuple(pair) for pair in question["contrast"]["pairs"]),
+        all_districts=_phrases(places["all_districts"]["words"]),
+        broad=frozenset(question["overview"]["broad"]),
+        stopwords=frozenset(w.lower() for w in question["stopwords"]["words"]),
+        synonyms={k.lower(): v for k, v in synonyms["zh"].items()},
+        english={k.lower(): v for k, v in english["phrases"].items()},
+        columns_en=dict(english["columns"]),
+        operations={name: _phrases(words) for name, words in question["operation"].items()},
+        document_kinds={name: _phrases(words) for name, words in question["document_kinds"].items()},
+        units_en=dict(english["units"]),
+        districts_en=dict(english["districts"]),
+        kinds_en=dict(english["document_kinds"]),
+        item_numerals=dict(question["items"]["numerals"]),
+        item_counters=tuple(question["items"]["counters"]),
+        item_ends=tuple(question["items"]["ends"]),
+        item_which=_phrases(question["items"]["which"]),
+    )
