@@ -14,7 +14,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
 LAYER = {"models": 0, "config": 0, "vocab": 0, "ingest": 1, "indexing": 2, "query": 3, "answer": 4, "library": 4,
          "service": 5, "serve": 6, "cli": 7, "": 0}
-MAX_LINES = 420
+MAX_LINES = 400
 
 
 def module_name(path: Path) -> str:

@@ -15,8 +15,12 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from assistant.models import Block, Document, ParsedDocument, Section
+from assistant.models import Document, ParsedDocument, Section
 from assistant.ingest.normalize import PARAGRAPH_END, clean_line, ends_paragraph, join_lines
+from assistant.ingest.sections import BlockSink, ParseError, SectionTree
+from assistant.ingest.task_table import TaskTableParser, is_task_table
+
+__all__ = ["ParseError", "heading_outline", "parse_document"]
 
 _NUM = "一二三四五六七八九十百零〇"
 _CHAPTER = re.compile(rf"^第[{_NUM}]+[章篇]\s*")
@@ -41,10 +45,6 @@ _HEADLINE_MAX = 40
 _RANK = {"chapter": 1, "standalone": 1, "top": 2, "paren": 3, "arabic": 4, "headline": 2}
 
 
-class ParseError(ValueError):
-    pass
-
-
 @dataclass
 class _Item:
     kind: str  # text | row | caption | figure | footnote | bullet | heading | blank
@@ -60,123 +60,14 @@ def parse_document(document: Document, text: str, line_pages: Sequence[int] = ()
     """`line_pages`: the source page of each line (index 0 = line 1), from the reader of a paged
     format (readers.ExtractedText.line_pages); each block gets the page its first line is on."""
     lines = [_BOOKMARK.sub("", line) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    if _is_task_table(lines):
-        parsed = _TaskTableParser(document, lines).parse()
+    if is_task_table(lines):
+        parsed = TaskTableParser(document, lines).parse()
     else:
         parsed = _RunningTextParser(document, lines).parse()
     if any(line_pages):
         last = len(line_pages)
         parsed.blocks = [replace(b, page=line_pages[min(b.lines[0], last) - 1]) for b in parsed.blocks]
     return parsed
-
-
-# --------------------------------------------------------------------------- sections
-
-
-class _SectionTree:
-    """Keeps the heading stack and hands out stable ordinal section ids ("s2_1_3")."""
-
-    def __init__(self, doc_id: str) -> None:
-        self.doc_id = doc_id
-        self.front = Section("s0", doc_id, "", 0, ())
-        self.sections: list[Section] = [self.front]
-        self._stack: list[tuple[int, Section]] = []
-        self._counters: dict[str, int] = {}
-
-    @property
-    def current(self) -> Section:
-        return self._stack[-1][1] if self._stack else self.front
-
-    def open(self, heading: str, rank: int) -> Section:
-        while self._stack and self._stack[-1][0] >= rank:
-            self._stack.pop()
-        parent_id = self._stack[-1][1].section_id if self._stack else "s"
-        self._counters[parent_id] = self._counters.get(parent_id, 0) + 1
-        ordinal = self._counters[parent_id]
-        section_id = f"s{ordinal}" if parent_id == "s" else f"{parent_id}_{ordinal}"
-        path = tuple(s.heading for _, s in self._stack) + (heading,)
-        section = Section(section_id, self.doc_id, heading, len(path), path)
-        self._stack.append((rank, section))
-        self.sections.append(section)
-        return section
-
-
-class _BlockSink:
-    """Collects blocks and numbers them per section, so anchors depend only on structure."""
-
-    def __init__(self) -> None:
-        self.blocks: list[Block] = []
-        self._count: dict[str, int] = {}
-
-    def add(self, kind: str, text: str, section: Section, lines: tuple[int, int],
-            caption: str = "", fields: tuple[tuple[str, str], ...] = ()) -> None:
-        if not text.strip():
-            return
-        n = self._count.get(section.section_id, 0) + 1
-        self._count[section.section_id] = n
-        anchor = f"{section.section_id}-b{n}"
-        self.blocks.append(Block(anchor, kind, text.strip(), section.section_id, lines, caption, fields))
-
-
-# --------------------------------------------------------------------------- task table
-
-
-def _is_task_table(lines: list[str]) -> bool:
-    head = [line.strip() for line in lines[:12] if line.startswith("\t")]
-    return "序号" in head and any("牵头" in h for h in head)
-
-
-class _TaskTableParser:
-    def __init__(self, document: Document, lines: list[str]) -> None:
-        self.document = document
-        self.lines = lines
-        self.tree = _SectionTree(document.doc_id)
-        self.sink = _BlockSink()
-
-    def _records(self) -> list[tuple[list[str], tuple[int, int]]]:
-        """Blank-line separated records; a line starting with a tab opens a new cell,
-        any other line continues the cell before it (merged cells wrap over lines)."""
-        records, cells, start = [], [], 0
-        for number, line in enumerate(self.lines + [""], start=1):
-            if not line.strip() and not line.startswith("\t"):
-                if cells:
-                    records.append((cells, (start, number - 1)))
-                cells = []
-                continue
-            if not cells:
-                start = number
-            if line.startswith("\t") or not cells:
-                cells.append(clean_line(line))
-            else:
-                cells[-1] = join_lines(cells[-1], clean_line(line))
-        return records
-
-    def parse(self) -> ParsedDocument:
-        header: list[str] = []
-        category = ""
-        for cells, span in self._records():
-            if not header and "序号" in cells:
-                start = max(cells.index("序号") - 1, 0)  # the title line may precede the header cells
-                for title in cells[:start]:
-                    self.sink.add("paragraph", title, self.tree.current, (span[0], span[0]))
-                header = cells[start:]
-                continue
-            if header and len(cells) == len(header) and cells[1].isdigit():
-                row = dict(zip(header, cells))
-                if cells[0] and cells[0] != category:
-                    category = cells[0]
-                    self.tree.open(category, 1)
-                row[header[0]] = category
-                fields = tuple((name, row[name]) for name in header)
-                text = "\t".join(c for c in cells[1:] if c)
-                self.sink.add("task", text, self.tree.current, span, fields=fields)
-            else:
-                text = join_lines("", "".join(c for c in cells))
-                kind = "footnote" if text.startswith("*") else "paragraph"
-                self.sink.add(kind, text, self.tree.current, span)
-        if not header:
-            raise ParseError("task table without a 序号/牵头单位 header row")
-        return ParsedDocument(self.document, self.tree.sections, self.sink.blocks)
 
 
 # --------------------------------------------------------------------------- running text
@@ -232,8 +123,8 @@ def _classify(raw: str, number: int, group: int) -> _Item:
 class _RunningTextParser:
     def __init__(self, document: Document, lines: list[str]) -> None:
         self.document = document
-        self.tree = _SectionTree(document.doc_id)
-        self.sink = _BlockSink()
+        self.tree = SectionTree(document.doc_id)
+        self.sink = BlockSink()
         group = 0
         self.items: list[_Item] = []
         for number, raw in enumerate(lines, start=1):

@@ -24,15 +24,15 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from assistant.serve.api_schemas import (AskRequest, AskResponse, ChatCompletion, ChatRequest, ErrorResponse, FiltersIn, ModelCard,
                           ModelList, SearchResponse)
+from assistant.serve.api_docs import add_docs
+from assistant.serve.api_errors import ApiError, add_error_handlers
 from assistant.serve.guard import short
 
 log = logging.getLogger(__name__)
@@ -42,20 +42,6 @@ LLM_MODEL = "policy-qa-llm"
 MAX_HISTORY_TURNS = 10  # a follow-up leans on the last few turns; older ones only cost parsing time
 MAX_K = 50
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 503)}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, type: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
 class Gate:
@@ -351,8 +337,8 @@ def add_api_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], 
                 "timings_ms": {name: round(v, 2) for name, v in result.timings.items()}}
 
     app.include_router(router)
-    _add_docs(app, router, allowed, bearer, login_required)
-    _add_error_handlers(app)
+    add_docs(app, router, allowed, bearer, login_required, (__doc__ or "").split("\n\n")[1])
+    add_error_handlers(app)
 
 
 def _sse(data: dict) -> str:
@@ -363,61 +349,3 @@ def _usage(prompt_chars: int, content: str) -> dict[str, int]:
     return {"prompt_tokens": prompt_chars, "completion_tokens": len(content), "total_tokens": prompt_chars + len(content)}
 
 
-def _add_docs(app: FastAPI, router: APIRouter, allowed, bearer, login_required: bool) -> None:
-    """Swagger UI and the schema of the API routes only (not the viewer's, not Gradio's), behind
-    the same access rule; the UI's scripts come from the fastapi-offline wheel, not a CDN."""
-    import fastapi_offline
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from fastapi.openapi.utils import get_openapi
-    from fastapi.security import HTTPAuthorizationCredentials
-    from fastapi.staticfiles import StaticFiles
-
-    static = Path(fastapi_offline.__file__).parent / "static"
-    schema: dict[str, Any] = {}
-
-    @app.get("/openapi.json", include_in_schema=False)
-    def openapi(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
-        if not allowed(request, credentials):
-            raise ApiError(401, "the API schema needs the API key or the chat login", code="invalid_api_key")
-        if not schema:
-            schema.update(get_openapi(title="Policy Q&A API", version="1", routes=router.routes,
-                                      description=(__doc__ or "").split("\n\n")[1]))
-        return JSONResponse(schema)
-
-    @app.get("/docs", include_in_schema=False)
-    def docs(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)):
-        if not allowed(request, credentials):
-            if login_required:  # a browser: say where to log in (401, so that nothing reads it as the docs)
-                return HTMLResponse('<p>请先登录 Please <a href="/">log in</a> first, then reopen /docs.</p>', status_code=401)
-            raise ApiError(401, "the API docs need the API key (Authorization: Bearer <key>)", code="invalid_api_key")
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Policy Q&A API",
-                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-static/swagger-ui.css",
-                                   swagger_favicon_url="/docs-static/favicon.png")
-
-    app.mount("/docs-static", StaticFiles(directory=str(static)), name="docs-static")
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    def rejected(request: Request, status: int, message: str) -> None:
-        client = request.client.host if request.client else "unknown"
-        log.warning("rejected %s %s from %s: %d %s", request.method, short(request.url.path, 60), client, status, message[:200])
-
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        rejected(request, exc.status, exc.message)
-        return exc.response()
-
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # pydantic's messages name the field and the rule; the input itself is never echoed
-        problems, fields = [], []
-        for error in exc.errors()[:5]:
-            where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query"))
-            what = "the body is not valid JSON" if error.get("type") == "json_invalid" else error.get("msg", "invalid")
-            problems.append(f"{where}: {what}" if where else what)
-            fields.append(where)
-        error = ApiError(400, "invalid request: " + "; ".join(problems), param=next((f for f in fields if f), None))
-        rejected(request, 400, error.message)
-        return error.response()
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(RequestValidationError, invalid)
