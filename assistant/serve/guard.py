@@ -12,9 +12,15 @@ the app does, and see the login response's status). In order:
   a body without one is counted while it is read. The one exception is `/library/upload` (the
   knowledge-base page's file upload): its own limit, `max_upload_bytes`, is checked here against
   Content-Length and by library_uploads.py while it streams the body to disk.
-* JSON bodies of Gradio's API routes are refused when they contain a file object anywhere
-  (what `gradio_client.utils.is_file_obj` recognizes, or anything typed `gradio.FileData`):
-  Gradio copies those into its cache while preprocessing, before our function sees them.
+* Every body bound for Gradio (any route but this app's own) must be plain UTF-8 JSON: no
+  byte-order mark, no NUL byte, an object or array after optional whitespace, no multipart form.
+  It is parsed here with the parser the server uses (`json.loads` of the bytes, what Starlette's
+  `Request.json` does) and refused when it holds a file object anywhere (what
+  `gradio_client.utils.is_file_obj` recognizes, or anything typed `gradio.FileData`): Gradio
+  copies those into its cache while preprocessing, before our function sees them. Issue 23: the
+  check used to look only at bodies whose first byte was `{` or `[`, so a leading space, a BOM or
+  UTF-16/32 (all of which `json.loads` reads) reached Gradio, which copied `/etc/passwd` or spun
+  forever on `/dev/zero`. Nothing that is not checked passes, so no parser differential remains.
 * A sliding-minute limit of questions per client address (Gradio's API and queue, `/v1/chat/completions`,
   `/api/ask`, `/api/search`).
 * Login throttling per address: each failure is answered later (failures x delay), and after
@@ -45,7 +51,11 @@ QUESTION_ROUTES = re.compile(r"^/gradio_api/(?:queue/join|call/|run/|api/)|^/v1/
 LOGIN_ROUTES = ("/login", "/login/", "/library/login")  # the chat's login and the knowledge base's admin password
 # streamed to disk by library_page.py under its own limit (max_upload_bytes), never held here
 UPLOAD_ROUTE = "/library/upload"
+# this app's own routes; every other path is Gradio's (mounted at "/"), whose bodies are checked strictly
+OWN_ROUTES = re.compile(r"^/(?:source|v1|api|library|docs|docs-static|openapi\.json)(?:/|$)")
+GRADIO_LOGIN = ("/login", "/login/")  # Gradio's login form (username, password): no file processing
 _MAX_JSON_DEPTH = 64
+NOT_JSON = "Gradio's API takes UTF-8 JSON only: an object or array, without a byte-order mark"
 
 
 def short(value: object, limit: int = 40) -> str:
@@ -72,6 +82,47 @@ def contains_file_object(value: Any, depth: int = 0) -> bool:
     if isinstance(value, list):
         return any(contains_file_object(v, depth + 1) for v in value)
     return False
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes, stop: int = _MAX_JSON_DEPTH) -> int:
+    """How deeply `body` nests JSON arrays and objects (brackets inside strings not counted), up to
+    just past `stop`; iterative, so that no input can exhaust the stack."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.finditer(_JSON_STRING.sub(b'""', body)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+def check_gradio_body(body: bytes, content_type: str) -> None:
+    """Refuse (400/415) a body bound for Gradio unless it is plain UTF-8 JSON without file objects."""
+    if content_type.lower().startswith("multipart/"):
+        raise _Refused(415, "Gradio's API takes JSON bodies only; this app accepts no files there")
+    if b"\x00" in body or body.startswith(b"\xef\xbb\xbf"):
+        raise _Refused(400, NOT_JSON)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Refused(400, NOT_JSON) from None
+    if not text.lstrip(" \t\r\n").startswith(("{", "[")):
+        raise _Refused(400, NOT_JSON)
+    if json_depth(body) > _MAX_JSON_DEPTH:
+        raise _Refused(400, f"the JSON body is nested deeper than {_MAX_JSON_DEPTH} levels")
+    try:
+        data = json.loads(body)  # the bytes, as Starlette's Request.json() will read them
+    except (ValueError, RecursionError):
+        raise _Refused(400, "the body is not valid JSON") from None
+    if contains_file_object(data):
+        raise _Refused(400, "file objects are not accepted: every argument of this API is text")
 
 
 class _Refused(Exception):
@@ -156,7 +207,12 @@ class Guard:
     async def _check(self, scope: Scope, receive: Receive, path: str, method: str, client: str) -> Receive:
         if FILE_ROUTES.match(path):
             raise _Refused(404, "this app neither accepts nor serves files")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers: dict[str, str] = {}
+        for key, value in scope.get("headers", []):
+            name = key.decode("latin-1").lower()
+            if name in headers and name in ("content-type", "content-length", "transfer-encoding"):
+                raise _Refused(400, f"the {name} header is sent twice")  # a server could read the other one
+            headers[name] = value.decode("latin-1")
         length = headers.get("content-length")
         if path == UPLOAD_ROUTE and method == "POST":
             limit = self.max_upload
@@ -183,13 +239,8 @@ class Guard:
         if length is None and "transfer-encoding" not in headers:
             return receive  # no body
         body = await self._read_body(receive)
-        if path.startswith("/gradio_api/") and body[:1] in (b"{", b"["):
-            try:
-                data = json.loads(body)
-            except (ValueError, RecursionError):
-                data = None  # not JSON after all: Gradio answers that itself
-            if data is not None and contains_file_object(data):
-                raise _Refused(400, "file objects are not accepted: every argument of this API is text")
+        if body and not OWN_ROUTES.match(path) and path not in GRADIO_LOGIN:
+            check_gradio_body(body, headers.get("content-type", ""))
         return _replay(body, receive)
 
     async def _read_body(self, receive: Receive) -> bytes:

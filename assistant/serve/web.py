@@ -308,4 +308,7 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
                             max_file_size=settings.max_body_bytes or None,
                             auth_message="闵行/静安规划报告问答 · 请登录 Please log in")
         mounted["gradio"] = next(r.app for r in app.routes if isinstance(r, Mount) and r.path in ("", "/"))
+        # Gradio checks the paths of file objects against blocked_paths ("/": all) only once it has been
+        # launched; mounted, it never is, and copied any file a client named (issue 14, 23). Behind guard.py.
+        demo.has_launched = True
     return app
