@@ -21,6 +21,13 @@ the app does, and see the login response's status). In order:
   check used to look only at bodies whose first byte was `{` or `[`, so a leading space, a BOM or
   UTF-16/32 (all of which `json.loads` reads) reached Gradio, which copied `/etc/passwd` or spun
   forever on `/dev/zero`. Nothing that is not checked passes, so no parser differential remains.
+* Cross-site requests to the knowledge base (`/library…`, issue 23): preflights (OPTIONS) are
+  answered here with 403 and no CORS headers (they used to fall through to Gradio's CORS
+  middleware, which approved any localhost origin), and every other method but GET/HEAD must come
+  from this site: an `Origin` (or, without one, a `Referer`) whose host and port are the request's
+  `Host` or `public_url`'s, and no `Sec-Fetch-Site: cross-site/same-site` (another port of the
+  same host is "same-site"). Browsers send these on every cross-origin POST and a page cannot
+  forge them; clients without them (curl, the CLI's HTTP users) are not browsers and pass.
 * A sliding-minute limit of questions per client address (Gradio's API and queue, `/v1/chat/completions`,
   `/api/ask`, `/api/search`).
 * Login throttling per address: each failure is answered later (failures x delay), and after
@@ -39,6 +46,8 @@ import time
 from collections import defaultdict, deque
 from typing import Any, Awaitable, Callable
 
+from assistant.serve.clients import cross_site
+
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
@@ -54,6 +63,7 @@ UPLOAD_ROUTE = "/library/upload"
 # this app's own routes; every other path is Gradio's (mounted at "/"), whose bodies are checked strictly
 OWN_ROUTES = re.compile(r"^/(?:source|v1|api|library|docs|docs-static|openapi\.json)(?:/|$)")
 GRADIO_LOGIN = ("/login", "/login/")  # Gradio's login form (username, password): no file processing
+LIBRARY_ROUTES = re.compile(r"^/library(?:/|$)")
 _MAX_JSON_DEPTH = 64
 NOT_JSON = "Gradio's API takes UTF-8 JSON only: an object or array, without a byte-order mark"
 
@@ -185,6 +195,7 @@ class Guard:
         self.app = app
         self.max_body = settings.max_body_bytes
         self.max_upload = getattr(settings, "max_upload_bytes", 0)
+        self.public_url, self.bound = getattr(settings, "public_url", ""), getattr(settings, "host", "")
         self.questions = SlidingWindow(settings.client_requests_per_minute)
         self.logins = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds, settings.login_delay_seconds)
 
@@ -213,6 +224,11 @@ class Guard:
             if name in headers and name in ("content-type", "content-length", "transfer-encoding"):
                 raise _Refused(400, f"the {name} header is sent twice")  # a server could read the other one
             headers[name] = value.decode("latin-1")
+        if LIBRARY_ROUTES.match(path) and method not in ("GET", "HEAD"):
+            if method == "OPTIONS":
+                raise _Refused(403, "cross-origin requests to the knowledge base are not allowed")
+            if (why := cross_site(headers, self.public_url, self.bound)) is not None:
+                raise _Refused(403, f"{why}; changes to the knowledge base must come from its own /library page")
         length = headers.get("content-length")
         if path == UPLOAD_ROUTE and method == "POST":
             limit = self.max_upload

@@ -9,7 +9,9 @@ chunks (polling `/library/job`).
 
 Access: the chat login when `auth` is set, and the `admin_password` (a form at /library, then an
 HttpOnly cookie for /library) when that is set. Every change must carry the header
-`X-Library: 1`, which a cross-site form cannot send (no CSRF). Changes run one at a time in a
+`X-Library: 1`, which a cross-site form cannot send, and come from this site: guard.py answers
+preflights for /library itself (no CORS approval) and refuses a foreign Origin/Referer or
+Sec-Fetch-Site (issue 23: CORS alone let another port of localhost through). Changes run one at a time in a
 background thread; when the build succeeds the running Assistant switches to the new index
 (`Assistant.switch_index`), when it fails the previous index keeps serving and the page says why.
 """
