@@ -216,8 +216,14 @@ class Period:
     kind: str = ""
 
     def label(self, english: bool = False) -> str:
+        from assistant.vocab import vocabulary  # the plan's name comes from its years (十四五 = 2021-2025)
+
+        plan = vocabulary().plan_ending(self.year) if self.kind in ("fyp_target", "prior") else ""
         names = {"outcome": ("实际完成", "outcome"), "target": ("目标", "target"),
-                 "fyp_target": ("“十四五”规划目标", "five-year-plan target"), "prior": ("“十三五”时期", "13th FYP period")}
+                 "fyp_target": (f"“{plan}”规划目标" if plan else "规划目标", "five-year-plan target"),
+                 "prior": (f"“{plan}”时期" if plan else "上一规划期", "previous plan period")}
+        if plan:
+            return names[self.kind][1 if english else 0] + (f" ({self.year})" if english else "")
         year = f"{self.year}" + ("" if english else "年") if self.year else ""
         kind = names.get(self.kind, ("", ""))[1 if english else 0]
         return " ".join(p for p in (year, kind) if p)

@@ -130,6 +130,9 @@ def test_a_district_that_a_catalogued_report_names_is_a_corpus_district():
         def has(self, *args):
             return True
 
+        def reporting_year_of(self, districts):
+            return 2024
+
     query = QueryParser(coverage=Covered()).parse("浦东2023年社会消费品零售总额是多少？")
     assert query.districts == ("浦东新区",) and query.other_places == ()
     assert QueryParser().parse("浦东2023年社会消费品零售总额是多少？").other_places == ("浦东新区",)

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from assistant.answer import enumerations
 from assistant.answer.compute import Side, check_target, compare, target_pair
-from assistant.ingest.coverage import KIND_NAMES, Coverage
+from assistant.ingest.coverage import Coverage, document_kind_name
 from assistant.answer.enumerations import Enumeration
 from assistant.answer.extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
 from assistant.ingest.facts import Fact, FactBook, same_quantity_words
@@ -242,7 +242,7 @@ class Analyst:
 
     def _side_name(self, query: Query, side_query: Query, chunk: Chunk) -> str:
         if len(query.doc_kinds) > 1:
-            return KIND_NAMES.get(self.place(chunk).doc_kind, chunk.title)
+            return document_kind_name(self.place(chunk).doc_kind, self.coverage.doc_years.get(chunk.doc_id, ())) or chunk.title
         if len(query.districts) > 1:
             return chunk.district
         period = side_query.periods[0] if side_query.periods else None

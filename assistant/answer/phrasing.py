@@ -19,6 +19,7 @@ from assistant.models import Chunk, Period, Query
 from assistant.vocab import vocabulary
 
 _YEAR_IN_HEADER = re.compile(r"(19|20)\d\d年")
+_PLAN_WORDS = {"task_table": "重点任务", "special_plan": "专项规划", "action_plan": "行动计划", "five_year_plan": "规划"}
 LONG_SENTENCE = 90  # a longer sentence is cut to the clauses about the subject; a shorter one is quoted whole
 
 
@@ -33,10 +34,12 @@ class Place:
     def zh(self) -> str:
         """闵行区2023年 / 静安区2024年 / 闵行区“十四五”规划 / 闵行区“十三五”时期"""
         kind = self.period.kind
+        plan = vocabulary().plan_ending(self.period.year) if kind in ("fyp_target", "prior") else ""
+        period = f"“{plan}”" if plan else (f"{self.period.year}年" if self.period.year else "")
         if kind == "fyp_target":
-            return self.district + ("“十四五”重点任务" if self.doc_kind == "task_table" else "“十四五”规划")
+            return self.district + period + _PLAN_WORDS.get(self.doc_kind, "规划")
         if kind == "prior":
-            return self.district + "“十三五”时期"
+            return self.district + period + ("时期" if plan else "以前")
         return f"{self.district}{self.period.year}年" if self.period.year else self.district
 
     def en(self) -> str:
@@ -45,8 +48,13 @@ class Place:
         name = vocab.districts_en.get(self.district, self.district)
         kind = self.period.kind
         if kind in ("fyp_target", "prior"):
-            what = vocab.kinds_en.get(self.doc_kind, "14th Five-Year Plan")
-            return f"{name}, {what}" + (" (review of the 13th FYP period)" if kind == "prior" else "")
+            plan = vocab.plans_en.get(vocab.plan_ending(self.period.year), "")
+            what = vocab.kinds_en.get(self.doc_kind, "plan")
+            if kind == "prior":
+                return f"{name}, " + (f"{plan} period" if plan else f"the period to {self.period.year}")
+            if not plan:
+                return f"{name}, {what}"
+            return f"{name}, {plan}" + ("" if self.doc_kind == "five_year_plan" else f" {what}")
         if not self.period.year:
             return name
         return f"{name}, {self.period.year}" + (" targets" if kind == "target" else "")

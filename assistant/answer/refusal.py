@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from assistant.ingest.coverage import KIND_NAMES, PLAN_DOC_KINDS, Coverage
+from assistant.ingest.coverage import PLAN_DOC_KINDS, Coverage
 from assistant.models import Period, Query
+from assistant.vocab import vocabulary
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,13 @@ def _missing_documents(query: Query, district: str, coverage: Coverage) -> Refus
     if not (wants_plan or wants_tasks):
         return None
     kinds = PLAN_DOC_KINDS if wants_plan else ("task_table",)
-    if coverage.documents_of(district, kinds):
+    years = {p.year for p in query.periods if p.kind in ("fyp_target", "prior") and p.year}
+    own = coverage.documents_of(district, kinds)
+    if any(not years or years & set(coverage.plan_years(d)) for d in own):
         return None
-    held = [f"{coverage.doc_districts[d]}{KIND_NAMES.get(coverage.doc_kinds[d], '')}" for d in coverage.documents_of(None, kinds)]
-    what = "“十四五”规划" if wants_plan else "“十四五”规划重点任务责任分解表"
+    held = [coverage.document_name(d) for d in coverage.documents_of(None, kinds)]
+    plan = next((f"“{name}”" for name in map(vocabulary().plan_ending, sorted(years)) if name), "")
+    what = f"{plan}规划" if wants_plan else f"{plan}规划重点任务责任分解表"
     return Refusal(_t(query, f"资料库中没有{district}的{what}（现有：{_join(held, False) or '无'}）",
                       f"the library has no {'five-year plan' if wants_plan else 'task responsibility table'} of {district} "
                       f"(it holds: {_join(held, True) or 'none'})"))
@@ -78,7 +82,8 @@ def _missing_period(query: Query, district: str, period: Period, coverage: Cover
     if period.kind == "outcome" and coverage.has(district, "", period.year):
         target = Period(period.year, "fyp_target" if coverage.has(district, "fyp_target", period.year) else "target")
         instead = replace(query, periods=(target,), districts=(district,), intent="figure" if query.intent == "target_check" else query.intent)
-        label = _t(query, f"{period.year}年的{'“十四五”规划' if target.kind == 'fyp_target' else '计划'}目标是：", f"the {period.year} target is: ")
+        plan = vocabulary().plan_ending(period.year) if target.kind == "fyp_target" else ""
+        label = _t(query, f"{period.year}年的{f'“{plan}”规划' if plan else '计划'}目标是：", f"the {period.year} target is: ")
         return Refusal(_t(query, f"报告只有{district}{period.year}年的计划目标，没有{period.year}年的实际完成情况",
                           f"the reports hold only {district}'s targets for {period.year}, not its actual results"), instead, label)
     kinds = coverage.kinds_for(district, period.year)

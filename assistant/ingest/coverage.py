@@ -16,18 +16,32 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.models import Chunk, Period
+from assistant.vocab import vocabulary
 
 _YEAR = re.compile(r"(20\d\d)年")
-# Headings of a yearly report's outcome part ("2023年…执行情况") and of its plan part
-# ("2024年…主要目标", "…主要任务和措施", "…计划草案"). Outcome words are tried first.
-_OUTCOME_HEADING = re.compile(r"执行情况|完成情况")
-_PLAN_HEADING = re.compile(r"目标|任务|措施|计划|安排")
-# The part of a five-year plan that reviews the previous plan period.
-_REVIEW_HEADING = re.compile(r"发展基础|十三五|回顾")
-PLAN_DOC_KINDS = ("five_year_plan", "task_table")
+# Headings of a report's outcome part ("2023年…执行情况", "2025年工作回顾") and of its plan part
+# ("2024年…主要目标", "…主要任务和措施", "2026年工作安排"). Outcome words are tried first.
+_OUTCOME_HEADING = re.compile(r"执行情况|完成情况|回顾|过去一年|过去五年|工作总结")
+_PLAN_HEADING = re.compile(r"目标|任务|措施|计划|安排|部署")
+# The part of a plan that reviews the plan period before it (besides a heading naming that period).
+_REVIEW_HEADING = re.compile(r"发展基础|回顾|成效|现状|进展|取得的成绩")
+# Documents that set targets for a plan period (a five-year outline, a special plan, an action plan,
+# the outline's task table) and reports of one year (its results and the next year's plan).
+PLAN_DOC_KINDS = ("five_year_plan", "special_plan", "action_plan", "task_table")
+REPORT_DOC_KINDS = ("yearly_report", "work_report")
 _FOUR_DIGITS = re.compile(r"\d{4}")
-KIND_NAMES = {"yearly_report": "年度计划执行情况报告", "five_year_plan": "“十四五”规划纲要",
-              "task_table": "“十四五”规划重点任务责任分解表", "article": "年度重点工作文章"}
+# How a refusal or a comparison names a kind of document; {plan} is the plan's name from its years.
+_KIND_WORDS = {"yearly_report": "年度计划执行情况报告", "work_report": "政府工作报告", "five_year_plan": "{plan}规划纲要",
+               "special_plan": "{plan}专项规划", "action_plan": "{plan}行动计划", "task_table": "{plan}规划重点任务责任分解表",
+               "article": "年度重点工作文章"}
+KIND_NAMES = {kind: words.replace("{plan}", "") for kind, words in _KIND_WORDS.items()}
+
+
+def document_kind_name(kind: str, years: tuple[int, int] | list[int] = ()) -> str:
+    """"“十五五”专项规划" for a special plan of 2026-2030; the plain kind name when its years name no plan."""
+    words = _KIND_WORDS.get(kind, "")
+    plan = vocabulary().plan_ending(years[-1]) if years else ""
+    return words.replace("{plan}", f"“{plan}”" if plan else "")
 
 
 def year_range(year: str) -> tuple[int, int]:
@@ -41,22 +55,35 @@ def chunk_period(chunk: Chunk, doc_kind: str, doc_years: list[int]) -> Period:
     first = doc_years[0] if doc_years else None
     last = doc_years[-1] if doc_years else None
     if doc_kind in PLAN_DOC_KINDS:
-        if doc_kind == "five_year_plan" and any(_REVIEW_HEADING.search(h) for h in chunk.breadcrumb):
+        if doc_kind != "task_table" and any(_reviews(h, first) for h in chunk.breadcrumb):
             return Period(first - 1 if first else None, "prior")
         return Period(last, "fyp_target")
-    if doc_kind == "yearly_report":
+    if doc_kind in REPORT_DOC_KINDS:
         headings = list(chunk.breadcrumb) + [value for name, value in chunk.fields if name == "表"]
         caption = _caption(chunk)
         for text in ([caption] if caption else []) + headings[:1]:
             years = [int(y) for y in _YEAR.findall(text)]
             if _OUTCOME_HEADING.search(text):
                 return Period(years[0] if years else first, "outcome")
+            plan = vocabulary().plan_named(text)
+            if plan and last and plan[1][1] > last:  # a work report's "“十五五”时期的主要目标"
+                return Period(plan[1][1], "fyp_target")
             if _PLAN_HEADING.search(text) and years:
                 return Period(years[0], "target")
+        if doc_kind == "work_report" and headings:
+            return Period(last, "target")  # after its review, a work report sets this year's tasks
         return Period(first, "outcome")  # the front matter summarizes the year just ended
     if doc_kind == "article":
         return Period(first, "target")  # a year's priorities, written at its start
     return Period(first, "")
+
+
+def _reviews(heading: str, first: int | None) -> bool:
+    """A plan's heading about the period before it: review words, or the name of a plan that ended before it began."""
+    plan = vocabulary().plan_named(heading)
+    if plan and first and plan[1][1] < first:
+        return True
+    return bool(_REVIEW_HEADING.search(heading)) and not (plan and first and plan[1][0] >= first)
 
 
 def _caption(chunk: Chunk) -> str:
@@ -78,7 +105,9 @@ class Coverage:
     doc_titles: dict[str, str]
     doc_districts: dict[str, str]
     available: set[tuple[str, str, int | None]] = field(default_factory=set)  # (district, period kind, year)
-    reporting_year: int | None = None  # the year the yearly reports plan ("今年")
+    reporting_year: int | None = None  # the latest year the yearly reports and work reports plan ("今年")
+    reporting_years: dict[str, int] = field(default_factory=dict)  # per district: its own reports' "今年"
+    doc_years: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc_id -> (first, last) year
     # the same periods as arrays, so that a query's period filter is one vectorized pass (hot path)
     period_years: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # -1 = none
     period_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
@@ -89,17 +118,19 @@ class Coverage:
         kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
         years = {d: [int(y) for y in _FOUR_DIGITS.findall(meta.get("year", ""))] for d, meta in documents.items()}
         shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
-        periods, in_plan, available, planned = [], [], set(), []
+        periods, in_plan, available, planned = [], [], set(), {}
         for chunk in chunks:  # one pass: a served index decodes its chunks from the file (chunk_table.py)
             kind = kinds.get(chunk.doc_id, "")
             period = chunk_period(chunk, kind, years.get(chunk.doc_id, []))
             periods.append(shared.setdefault(period, period))
-            in_plan.append(kind in PLAN_DOC_KINDS)
+            in_plan.append(kind in PLAN_DOC_KINDS or period.kind == "fyp_target")
             available.add((chunk.district, period.kind, period.year))
-            if period.kind == "target" and kind == "yearly_report" and period.year:
-                planned.append(period.year)
+            if period.kind == "target" and kind in REPORT_DOC_KINDS and period.year:
+                planned[chunk.district] = max(planned.get(chunk.district, period.year), period.year)
+        spans = {d: (y[0], y[-1]) for d, y in years.items() if y}
         return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},
-                   {d: m.get("district", "") for d, m in documents.items()}, available, max(planned, default=None),
+                   {d: m.get("district", "") for d, m in documents.items()}, available, max(planned.values(), default=None),
+                   planned, spans,
                    np.array([p.year if p.year else -1 for p in periods], dtype=np.int32),
                    np.array([p.kind for p in periods], dtype=object), np.array(in_plan, dtype=bool))
 
@@ -110,6 +141,21 @@ class Coverage:
     @property
     def years(self) -> set[int]:
         return {year for _, _, year in self.available if year}
+
+    def reporting_year_of(self, districts: Sequence[str]) -> int | None:
+        """"今年" for a question about these districts: their own reports' year (a 2026 work report of
+        上海市 does not move 闵行's "去年" to 2025); the corpus' latest year when none is named."""
+        own = [self.reporting_years[d] for d in districts if d in self.reporting_years]
+        return max(own) if own else self.reporting_year
+
+    def document_name(self, doc_id: str) -> str:
+        """"普陀区“十五五”专项规划": the document's place and kind, its plan named from its years."""
+        return self.doc_districts.get(doc_id, "") + document_kind_name(self.doc_kinds.get(doc_id, ""), self.doc_years.get(doc_id, ()))
+
+    def plan_years(self, doc_id: str) -> tuple[int, ...]:
+        """The years a plan document's targets and review are for: its last year and the year before its first."""
+        first, last = self.doc_years.get(doc_id, (0, 0))
+        return (first - 1, last) if first else ()
 
     def has(self, district: str | None, kind: str, year: int | None) -> bool:
         return any((district is None or d == district) and (not kind or k == kind) and (year is None or y == year)
@@ -127,11 +173,17 @@ class Coverage:
 
         An outcome question needs the outcome of that year (not its plan); a target question may be
         answered by anything about that year (a report's outcome tables list the year's targets beside
-        the results); a five-year target only by the plan documents; "十三五" only by their review."""
+        the results); a five-year target only by the plan documents; "十三五" only by their review.
+        A plan named by the question (its last year set: “十四五” -> 2025) is answered by the plans for
+        that period and by a later plan's review of it (a 十五五 plan's 十四五 results)."""
         if asked.kind == "fyp_target":
-            return self.in_plan_document & (self.period_kinds == "fyp_target")
+            mask = self.in_plan_document & (self.period_kinds == "fyp_target")
+            if asked.year is not None:
+                mask = (mask & (self.period_years == asked.year)) | ((self.period_kinds == "prior") & (self.period_years == asked.year))
+            return mask
         if asked.kind == "prior":
-            return self.period_kinds == "prior"
+            mask = self.period_kinds == "prior"
+            return mask & (self.period_years == asked.year) if asked.year is not None else mask
         mask = np.ones(len(self.periods), dtype=bool)
         if asked.year is not None:
             mask &= self.period_years == asked.year

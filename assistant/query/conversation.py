@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from assistant.models import Period, Query
-from assistant.vocab import Vocabulary
+from assistant.vocab import Vocabulary, vocabulary
 
-_KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "“十四五”规划目标", "prior": "“十三五”时期"}
+_KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "规划目标", "prior": "上一规划期"}
 _MEASURE_WORDS = {"growth": "增长率", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}
 _INTENT_WORDS = {"responsibility": "由哪些单位牵头", "definition": "是什么意思", "list": "有哪些举措",
                  "target_check": "是否完成目标", "comparison": "对比"}
@@ -59,9 +59,17 @@ def _periods(previous: Query, new: Query) -> tuple[Period, ...]:
     return tuple(dict.fromkeys(Period(p.year, kind) for p in previous.periods))
 
 
+def _kind_words(period: Period) -> str:
+    """完成情况 / 目标 / “十四五”规划目标 (the plan named from its last year)."""
+    plan = vocabulary().plan_ending(period.year) if period.kind in ("fyp_target", "prior") else ""
+    if plan:
+        return f"“{plan}”规划目标" if period.kind == "fyp_target" else f"“{plan}”时期"
+    return _KIND_WORDS[period.kind]
+
+
 def compose(districts: tuple[str, ...], periods: tuple[Period, ...], topic: str, measure: str, intent: str) -> str:
     """The follow-up written out as a standalone Chinese question (the reports' language)."""
     years = "和".join(f"{p.year}年" for p in periods if p.year)
-    kinds = "".join(dict.fromkeys(_KIND_WORDS[p.kind] for p in periods if p.kind))
+    kinds = "".join(dict.fromkeys(_kind_words(p) for p in periods if p.kind))
     return "".join(["和".join(districts), years, topic.replace(" ", ""), kinds, _MEASURE_WORDS.get(measure, ""),
                     _INTENT_WORDS.get(intent, "")])

@@ -62,7 +62,7 @@ class QueryParser:
         if _has(lowered, self.vocab.all_districts):
             districts = tuple(self.vocab.districts)
         others = tuple(o for o in self.vocab.find_places(lowered, self.other_places) if o not in districts)
-        periods, unknown_years, notes, topic_years = self._periods(lowered, english)
+        periods, unknown_years, notes, topic_years = self._periods(lowered, english, districts)
         intent = self._intent(lowered, districts, periods)
         measure = self._measure(lowered)
         periods = self._default_outcome(periods, intent)
@@ -99,12 +99,13 @@ class QueryParser:
 
     # ------------------------------------------------------------------ time
 
-    def _periods(self, lowered: str, english: bool) -> tuple[tuple[Period, ...], tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
+    def _periods(self, lowered: str, english: bool, districts: tuple[str, ...] = ()
+                 ) -> tuple[tuple[Period, ...], tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
         """(periods, years no report covers, reading notes, years that are part of a name)."""
         words = self.vocab.period_words
         notes: list[str] = []
         years = [int(y) for y in _YEAR.findall(lowered)]
-        reporting = self.coverage.reporting_year if self.coverage else None
+        reporting = self.coverage.reporting_year_of(districts) if self.coverage else None
         for word, offset in self.vocab.relative_years.items():
             if word in lowered and reporting:
                 year = reporting + offset
@@ -134,6 +135,9 @@ class QueryParser:
             if done:
                 periods = (Period(end, "fyp_target"),) + tuple(Period(y, "outcome") for y in done)
                 return periods, unknown, tuple(notes), topic_years
+        plan = self.vocab.plan_named(lowered)
+        if plan and kind in ("fyp_target", "prior") and not years:
+            years = [plan[1][1]]  # “十五五” -> its last year, the year its targets are set for
         if kind in ("fyp_target", "prior") and self.coverage:
             # "十四五…2025年" / "十三五" fix the year by the plan; other years stay as said
             years = [y for y in years if self.coverage.has(None, kind, y)] or years

@@ -61,6 +61,8 @@ class Vocabulary:
     item_counters: tuple[str, ...]  # 大, 个, 项 …
     item_ends: tuple[str, ...]  # words after the kind of item (是, 包括, ？)
     item_which: tuple[str, ...]  # 哪些: names the kind without a count
+    plans: dict[str, tuple[int, int]]  # 十四五 -> (2021, 2025)
+    plans_en: dict[str, str]  # 十四五 -> 14th Five-Year Plan
 
     def count_pattern(self, open_end: bool = False) -> re.Pattern[str]:
         """numeral + counter + the kind of item (quoted or not) up to an end word (`open_end`: the
@@ -71,6 +73,18 @@ class Vocabulary:
         if open_end:
             return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{2,8}})")
         return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{0,8}}?)[”\"’]?(?={ends}|$)")
+
+    def plan_ending(self, year: int | None) -> str:
+        """The name of the five-year plan whose last year is `year` (2025 -> 十四五), or ""."""
+        return next((name for name, (_, last) in self.plans.items() if last == year), "")
+
+    def plan_named(self, text: str) -> tuple[str, tuple[int, int]] | None:
+        """The plan a text names ("十五五", "“十四五”") and its years, or None."""
+        found = [(text.find(name), name) for name in self.plans if name in text]
+        if not found:
+            return None
+        name = min(found)[1]
+        return name, self.plans[name]
 
     def count_of(self, numeral: str) -> int:
         """四 -> 4, 12 -> 12 (a numeral count_pattern matched)."""
@@ -116,7 +130,8 @@ def vocabulary() -> Vocabulary:
         districts={name: tuple(a.lower() for a in aliases) for name, aliases in places["corpus_districts"].items()},
         other_places={name: tuple(a.lower() for a in aliases) for name, aliases in places["other_places"].items()},
         street_suffixes=tuple(places["street_suffixes"]["suffixes"]),
-        period_words={kind: _phrases(words) for kind, words in question["period"].items()},
+        # a plan's name (“十五五”) says a five-year-plan period as the listed words do
+        period_words={kind: _phrases(words + (list(question["plans"]) if kind == "fyp" else [])) for kind, words in question["period"].items()},
         relative_years={word.lower(): offset for word, offset in question["relative_years"].items()},
         intents=tuple((name, _phrases(words)) for name, words in question["intent"].items()),
         measures=measures,
@@ -140,5 +155,7 @@ def vocabulary() -> Vocabulary:
         item_numerals=dict(question["items"]["numerals"]),
         item_counters=tuple(question["items"]["counters"]),
         item_ends=tuple(question["items"]["ends"]),
+        plans={name: (int(years[0]), int(years[1])) for name, years in question["plans"].items()},
+        plans_en=dict(english["plans"]),
         item_which=_phrases(question["items"]["which"]),
     )

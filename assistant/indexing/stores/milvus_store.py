@@ -83,9 +83,13 @@ def token_id(token: str) -> int:
 def _period_expr(period: Period) -> str:
     # the same rules as coverage.Coverage.period_mask, as a Milvus boolean expression
     if period.kind == "fyp_target":
-        return '(in_plan == true and period_kind == "fyp_target")'
+        plan = '(in_plan == true and period_kind == "fyp_target")'
+        if period.year is None:
+            return plan
+        year = int(period.year)
+        return f'(({plan} and period_year == {year}) or (period_kind == "prior" and period_year == {year}))'
     if period.kind == "prior":
-        return 'period_kind == "prior"'
+        return f'(period_kind == "prior" and period_year == {int(period.year)})' if period.year is not None else 'period_kind == "prior"'
     parts = ([f"period_year == {int(period.year)}"] if period.year is not None else []) + \
             (['period_kind == "outcome"'] if period.kind == "outcome" else [])
     return "(" + " and ".join(parts) + ")" if parts else ""
