@@ -17,6 +17,7 @@ import uvicorn
 
 from assistant.config import load_settings
 from assistant.service import Assistant
+from assistant.serve.clients import SERVER_OPTIONS
 from assistant.serve.web import create_app
 
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     for warning in getattr(assistant, "warnings", []):  # also shown as a banner in the chat and the viewer
         print(warning, flush=True)
     app = create_app(assistant)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+    # SERVER_OPTIONS: uvicorn does not rewrite the client from X-Forwarded-For (guard.py does, for trusted_proxies only)
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", **SERVER_OPTIONS))
     threading.Thread(target=_warm_up, args=(assistant, server, started), name="warm-up", daemon=True).start()
     base = f"http://{args.host}:{args.port}"
     print(f"serving on {base}/  (sources: {base}/source, API docs: {base}/docs)", flush=True)

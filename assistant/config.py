@@ -68,6 +68,9 @@ class Settings:
     login_max_failures: int = 5  # wrong passwords per address before a lock-out
     login_lockout_seconds: int = 300
     login_delay_seconds: float = 1.0  # each failed login is answered after failures x this (at most 10 s)
+    # reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated addresses
+    # or networks, e.g. "172.28.0.10"); "" = none: the client is the connection's peer (issue 23)
+    trusted_proxies: str = ""
     # HTTP APIs (assistant/api.py) and feedback (assistant/feedback.py)
     public_url: str = ""  # e.g. "https://qa.example.gov.cn": base of absolute citation links; "" = the request's own
     api_key: str = ""  # when set, /v1 and /api need "Authorization: Bearer <key>" (prefer ASSISTANT_API_KEY to a file)

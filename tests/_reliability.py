@@ -70,8 +70,10 @@ def serve(app, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a background thread on a free loopback port."""
     import uvicorn
 
+    from assistant.serve.clients import SERVER_OPTIONS  # as app.py serves it
+
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=free_port(), log_level="warning",
-                                           timeout_graceful_shutdown=1))
+                                           timeout_graceful_shutdown=1, **SERVER_OPTIONS))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -30,6 +30,8 @@ the app does, and see the login response's status). In order:
   forge them; clients without them (curl, the CLI's HTTP users) are not browsers and pass.
 * A sliding-minute limit of questions per client address (Gradio's API and queue, `/v1/chat/completions`,
   `/api/ask`, `/api/search`).
+* The address is the connection's peer, unless the peer is one of `trusted_proxies` (default
+  none): then X-Forwarded-For's rightmost untrusted entry (clients.py; issue 23).
 * Login throttling per address: each failure is answered later (failures x delay), and after
   `login_max_failures` failures the address is locked out for `login_lockout_seconds`.
 
@@ -46,7 +48,7 @@ import time
 from collections import defaultdict, deque
 from typing import Any, Awaitable, Callable
 
-from assistant.serve.clients import cross_site
+from assistant.serve.clients import TrustedProxies, cross_site
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +198,7 @@ class Guard:
         self.max_body = settings.max_body_bytes
         self.max_upload = getattr(settings, "max_upload_bytes", 0)
         self.public_url, self.bound = getattr(settings, "public_url", ""), getattr(settings, "host", "")
+        self.proxies = TrustedProxies(getattr(settings, "trusted_proxies", ""))
         self.questions = SlidingWindow(settings.client_requests_per_minute)
         self.logins = LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds, settings.login_delay_seconds)
 
@@ -204,7 +207,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path, method = scope["path"], scope["method"]
-        client = (scope.get("client") or ("unknown",))[0]
+        client = self.proxies.resolve(scope)  # the peer, unless it is a trusted proxy
         try:
             receive = await self._check(scope, receive, path, method, client)
         except _Refused as refused:

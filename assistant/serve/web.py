@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from assistant.serve.api import add_api_routes
+from assistant.serve.clients import TrustedProxies
 from assistant.serve.feedback import FeedbackStore
 from assistant.serve.guard import Guard, short
 from assistant.serve.library_page import add_library_routes
@@ -279,6 +280,7 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
     """Viewer routes plus (unless include_chat=False, for tests without a model) the chat at `/`."""
     app = FastAPI(title=TITLE, docs_url=None, redoc_url=None, openapi_url=None)
     settings = assistant.settings
+    TrustedProxies(getattr(settings, "trusted_proxies", ""))  # a bad value stops the start, not the first request
     app.add_middleware(Guard, settings=settings)
     auth = parse_auth(getattr(settings, "auth", ""))
     mounted: dict[str, Any] = {}
