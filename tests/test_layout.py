@@ -1,6 +1,6 @@
 """The package tree reads like the flow, and imports only run down it (checked from the source with `ast`).
 
-Layers, lowest first: the shared modules (models, config, vocab) -> ingest -> indexing -> query ->
+Layers, lowest first: the shared modules (config, vocab; models, which may read vocab) -> ingest -> indexing -> query ->
 answer | library (peers: neither imports the other) -> service -> serve -> cli. A module may import
 its own package and anything below it, never a later stage; and no two modules import each other
 (directly or round a longer cycle), lazy imports inside functions included.
@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistant"
-LAYER = {"models": 0, "config": 0, "vocab": 0, "ingest": 1, "indexing": 2, "query": 3, "answer": 4, "library": 4,
+LAYER = {"models": 0.5, "config": 0, "vocab": 0, "ingest": 1, "indexing": 2, "query": 3, "answer": 4, "library": 4,
          "service": 5, "serve": 6, "cli": 7, "": 0}
 MAX_LINES = 400
 

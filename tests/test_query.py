@@ -136,3 +136,19 @@ def test_a_district_that_a_catalogued_report_names_is_a_corpus_district():
     query = QueryParser(coverage=Covered()).parse("浦东2023年社会消费品零售总额是多少？")
     assert query.districts == ("浦东新区",) and query.other_places == ()
     assert QueryParser().parse("浦东2023年社会消费品零售总额是多少？").other_places == ("浦东新区",)
+
+
+def test_one_spelling_for_the_same_question(parser):
+    # 繁体, spaces between characters, full-width digits and a near-homophone typo read as the plain question
+    plain = parser.parse("闵行区2023年新增就业岗位有多少个？")
+    for variant in ("閔行區2023年新增就業崗位有多少個？", "闵 行 区 2 0 2 3 年 新 增 就 业 岗 位 有 多 少 个 ？",
+                    "闵行区２０２３年新增就业岗位有多少个？", "敏行区2023年新增就业岗位有多少个？"):
+        query = parser.parse(variant)
+        assert (query.districts, query.periods, query.terms) == (plain.districts, plain.periods, plain.terms), variant
+    assert parser.parse("What was Minhang's GDP in 2023 and 2024?").text == "What was Minhang's GDP in 2023 and 2024?"
+
+
+def test_a_figure_with_its_unit_is_not_a_year_and_an_unset_target_year_is_unknown(parser):
+    assert parser.parse("闵行2023年社会消费品零售总额离2000亿元的目标还差多少？").unknown_years == ()
+    assert parser.parse("闵行区2030年森林覆盖率要达到多少？").unknown_years == (2030,)
+    assert parser.parse("多少个亿").measure == "amount"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
+from functools import lru_cache
 from typing import Callable
 
 from assistant.ingest.coverage import Coverage
@@ -17,15 +18,34 @@ from assistant.models import Filters, Period, Query
 from assistant.query.terms import chinese_terms, is_english
 from assistant.vocab import Vocabulary, vocabulary
 
-# A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure).
-_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)")
+# A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure),
+# nor a figure with its unit ("2000亿元", "2000以上").
+_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)(?!\s*(?:亿|万|千|百|元|个|家|项|人|户|辆|座|套|张|条|吨|%|以上|左右|平方|公里|米))")
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b|\b\d[A-Z]\b")  # TOD, GDP, 5G
 _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps decimals whole
 
 
+# Spaces between CJK characters or digits ("闵 行 区 2 0 2 3 年"): typing or pasting artefacts, never meaning.
+_SPACED = re.compile(r"(?<=[\u3400-\u9fff\d])[ \t\u3000]+(?=[\u3400-\u9fff\d])")
+
+
+@lru_cache(maxsize=1)
+def _to_simplified():
+    import opencc  # a maintained 繁->简 table (opencc-python-reimplemented), loaded once
+
+    return opencc.OpenCC("t2s")
+
+
 def fold_question(text: str) -> str:
-    """NFKC: full-width letters, digits and spaces become ASCII (ＧＤＰ　２０２３ -> GDP 2023)."""
-    return unicodedata.normalize("NFKC", text).strip()
+    """One spelling for the same question: NFKC (ＧＤＰ　２０２３ -> GDP 2023), 繁体 -> 简体 (閔行區 -> 闵行区),
+    no spaces between CJK characters or digits. English text keeps its spaces between words and numbers."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if re.search(r"[\u3400-\u9fff]", text):
+        text = _to_simplified().convert(text)
+        text = re.sub(r"(?<=[\u3400-\u9fff])[ \t\u3000]+(?=[\u3400-\u9fff])", "", text)
+        if not is_english(text):
+            text = _SPACED.sub("", text)
+    return text
 
 
 ScopeFilters = Filters  # what the UI or API restricts to (a district drop-down, a document choice)
@@ -112,8 +132,9 @@ class QueryParser:
                 years.append(year)
                 notes.append(f"“{word}” read as {year}" if english else f"“{word}”按{year}年理解")
         covered = self.coverage.years if self.coverage else set(years)
-        # a year no report covers is unknown, unless the reports name it (2035远景) and no outcome is asked
-        outcome_asked = _has(lowered, words["outcome"])
+        # a year no report covers is unknown, unless the reports name it (2035远景) and neither an outcome
+        # nor a figure is asked of it ("2030年森林覆盖率要达到多少": no report sets a 2030 target)
+        outcome_asked = _has(lowered, words["outcome"]) or _has(lowered, self.vocab.figure_asks)
         unknown = tuple(y for y in dict.fromkeys(years) if y not in covered and (outcome_asked or not self.known_term(str(y))))
         topic_years = tuple(y for y in dict.fromkeys(years) if y not in covered and y not in unknown)
         years = [y for y in dict.fromkeys(years) if y in covered]

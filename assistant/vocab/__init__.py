@@ -43,6 +43,7 @@ class Vocabulary:
     follow_up_starts: tuple[str, ...]
     follow_up_ends: tuple[str, ...]
     pronouns: tuple[str, ...]
+    figure_asks: tuple[str, ...]  # 多少, 几, how much: a figure is asked
     question_phrases: tuple[str, ...]
     premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
     contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
@@ -138,6 +139,7 @@ def vocabulary() -> Vocabulary:
         follow_up_starts=_phrases(question["follow_up"]["starts"]),
         follow_up_ends=tuple(question["follow_up"]["ends"]),
         pronouns=_phrases(question["follow_up"]["pronouns"]),
+        figure_asks=_phrases(question["question_phrases"]["figure"]),
         question_phrases=_phrases(question["question_phrases"]["words"]),
         premise={name: _phrases(words) for name, words in question["premise"].items()},
         contrasts=tuple(tuple(pair) for pair in question["contrast"]["pairs"]),
