@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from assistant.serve.api_schemas import (AskRequest, AskResponse, ChatCompletion, ChatRequest, ErrorResponse, FiltersIn, ModelCard,
                           ModelList, SearchResponse)
@@ -41,6 +42,7 @@ MODEL = "policy-qa"
 LLM_MODEL = "policy-qa-llm"
 MAX_HISTORY_TURNS = 10  # a follow-up leans on the last few turns; older ones only cost parsing time
 MAX_K = 50
+MAX_DOC_IDS = 20  # as FiltersIn.doc_ids
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 404, 503)}
 
 
@@ -325,10 +327,14 @@ def add_api_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], 
     def search(request: Request, q: str = Query(..., description="the question or keywords"),
                k: int = Query(10, ge=1, le=MAX_K, description="number of passages"),
                district: str | None = Query(None, description="闵行区 / 静安区"),
-               doc_id: list[str] = Query(default_factory=list, description="only these reports (repeatable)")) -> dict:
+               doc_id: list[str] = Query(default_factory=list, max_length=MAX_DOC_IDS,
+                                         description=f"only these reports (repeatable, at most {MAX_DOC_IDS})")) -> dict:
         """The ranked passages for a question (hybrid lexical + dense retrieval, within the question's scope)."""
         question = checked(q, "q")
-        filters = resolve_filters(FiltersIn(district=district, doc_ids=doc_id))
+        try:
+            filters = resolve_filters(FiltersIn(district=district, doc_ids=doc_id))
+        except ValidationError as exc:  # FiltersIn's own limits (a 500 before: issue 23)
+            raise ApiError(400, f"invalid filters: {exc.errors()[0].get('msg', 'invalid')}", param="doc_id") from None
         with gate.slot():
             result = assistant.search(question, k=k, filters=filters)
         base = base_url(request, settings)

@@ -21,6 +21,8 @@ the app does, and see the login response's status). In order:
   check used to look only at bodies whose first byte was `{` or `[`, so a leading space, a BOM or
   UTF-16/32 (all of which `json.loads` reads) reached Gradio, which copied `/etc/passwd` or spun
   forever on `/dev/zero`. Nothing that is not checked passes, so no parser differential remains.
+* Bodies of the app's own routes nested deeper than 64 levels are refused (400) before a route
+  parses them: 1000 levels made `json.loads` raise RecursionError, a 500 (issue 23).
 * Cross-site requests to the knowledge base (`/library…`, issue 23): preflights (OPTIONS) are
   answered here with 403 and no CORS headers (they used to fall through to Gradio's CORS
   middleware, which approved any localhost origin), and every other method but GET/HEAD must come
@@ -260,6 +262,8 @@ class Guard:
         body = await self._read_body(receive)
         if body and not OWN_ROUTES.match(path) and path not in GRADIO_LOGIN:
             check_gradio_body(body, headers.get("content-type", ""))
+        elif body and json_depth(body) > _MAX_JSON_DEPTH:  # the app's own routes: json.loads would recurse (a 500)
+            raise _Refused(400, f"the JSON body is nested deeper than {_MAX_JSON_DEPTH} levels")
         return _replay(body, receive)
 
     async def _read_body(self, receive: Receive) -> bytes:

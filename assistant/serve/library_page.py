@@ -217,9 +217,14 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
         if (no := refused(request)) is not None:
             return no
         try:
-            library.uploads.discard(str((await request.json()).get("token", "")))
-        except (LibraryError, ValueError, AttributeError) as exc:
+            body = await request.json()
+            if not isinstance(body, dict) or not isinstance(body.get("token"), str):
+                raise LibraryError('the request body must be a JSON object {"token": "<upload token>"}')
+            library.uploads.discard(body["token"])
+        except LibraryError as exc:
             return _error(400, str(exc))
+        except (ValueError, RecursionError):
+            return _error(400, "the request body is not valid JSON")
         return {"ok": True}
 
     async def start(request: Request, action: str) -> JSONResponse | dict:
@@ -232,6 +237,8 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
             if action == "add":
                 items = [(str(item["token"]), CatalogFields(**{k: str(item["fields"].get(k, "")) for k in CatalogFields.__dataclass_fields__}))
                          for item in body.get("items", [])]
+                if not items:
+                    raise LibraryError("nothing to add: upload a file first")
                 run = lambda progress: library.add(items, progress)  # noqa: E731
                 doc_ids = [fields.doc_id for _, fields in items]
             elif action == "replace":
@@ -247,7 +254,7 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
             return {"job": jobs.start(action, doc_ids, run).to_dict()}
         except LibraryError as exc:
             return _error(STATUS.get(exc.kind, 400), str(exc))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             return _error(400, f"malformed request ({type(exc).__name__}); use the /library page")
 
     def route_for(action: str):
