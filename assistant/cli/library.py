@@ -36,9 +36,10 @@ def progress_bar(label: str):
 @guard
 def add(
     files: list[str] = typer.Argument(..., help="report files (PDF, DOCX, TXT, Markdown)"),
-    district: Optional[str] = typer.Option(None, help="e.g. 静安区 (default: from the title)"),
-    year: Optional[str] = typer.Option(None, help="e.g. 2023 or 2023-2024 (default: from the title)"),
-    kind: Optional[str] = typer.Option(None, help="yearly_report, five_year_plan, task_table, article (default: from the title)"),
+    district: Optional[str] = typer.Option(None, help="e.g. 静安区, 上海市, 广东省 (default: from the title or the first lines)"),
+    year: Optional[str] = typer.Option(None, help="e.g. 2023 or 2023-2024 (default: the plan's period, a work report's year and the one before)"),
+    kind: Optional[str] = typer.Option(None, help="yearly_report, five_year_plan, special_plan, action_plan, task_table, "
+                                                  "work_report or article (default: from the title)"),
     title: Optional[str] = typer.Option(None, help="the title (one file only; default: the file name or its first lines)"),
     doc_id: Optional[str] = typer.Option(None, "--doc-id", help="the id (one file only; default: from the file name)"),
 ) -> None:

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 CATALOG_NAME = "catalog.toml"
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the largest text report we expect is a few hundred KB
 TEXT_SUFFIXES = (".txt", ".md")  # PDF/DOCX files may be larger (images, fonts): MAX_DOCUMENT_BYTES
-KINDS = ("yearly_report", "five_year_plan", "task_table", "article", "unknown")
+# The catalog's document kinds: 年度计划执行情况报告, 国民经济和社会发展五年规划纲要, 专项规划, 行动计划/方案,
+# 任务分解表, 政府工作报告, anything else. "unknown" is what a file without a catalog entry gets.
+KINDS = ("yearly_report", "five_year_plan", "special_plan", "action_plan", "task_table", "work_report", "article")
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ def load_corpus(corpus_dir: str | Path) -> LoadedCorpus:
                                                  doc_id=doc_id))
             continue
         kind = str(entry.get("kind", "unknown"))
-        if kind not in KINDS:
+        if kind not in KINDS and kind != "unknown":
             result.problems.append(CorpusProblem(str(path), f"unknown kind {kind!r}, expected one of {', '.join(KINDS)}", "warning"))
         _add(result, path, doc_id, entry)
     for path in sorted(p for p in corpus_dir.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES):

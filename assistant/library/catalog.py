@@ -1,8 +1,8 @@
 """Catalog entries for the knowledge-base page: prefilled from a report's title, checked, and
 written into `corpus/catalog.toml` without disturbing its comments or the other entries.
 
-The prefill reads its cues from `vocab/library.toml` (kinds, five-year-plan periods, title endings)
-and the district names from `vocab/places.toml`; the user edits the result before indexing.
+The prefill (`prefill.py`) reads its cues from `vocab/library.toml` (kinds, plan spellings, title
+endings, web-page chrome) and the places from `vocab/places.toml`; the user edits the result before indexing.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ import os
 import re
 import tempfile
 import tomllib
-import unicodedata
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import tomlkit
 
-from assistant.ingest.corpus import CATALOG_NAME, KINDS, slugify
+from assistant.ingest.corpus import CATALOG_NAME, KINDS
+from assistant.library.prefill import doc_id_base, prefill_fields
 
-VOCAB = Path(__file__).resolve().parent.parent / "vocab"
 DOC_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 YEAR = re.compile(r"(19|20)\d\d(-(19|20)\d\d)?")
 
@@ -41,80 +39,10 @@ class CatalogFields:
         return asdict(self)
 
 
-@lru_cache(maxsize=1)
-def _vocab() -> tuple[dict, dict]:
-    library = tomllib.loads((VOCAB / "library.toml").read_text(encoding="utf-8"))
-    places = tomllib.loads((VOCAB / "places.toml").read_text(encoding="utf-8"))
-    return library, places
-
-
-def _squash(text: str) -> str:
-    """NFKC, and no spaces between CJK characters (PDF text layers break titles into pieces)."""
-    text = unicodedata.normalize("NFKC", text).strip()
-    return re.sub(r"(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])", "", text)
-
-
-def title_from(file_name: str, text: str) -> str:
-    """The file's name when it says something in Chinese, else the report's first lines up to a
-    line that ends like a title (…报告, …纲要), else the file's name."""
-    stem = Path(file_name).stem
-    if re.search(r"[\u4e00-\u9fff]{4,}", stem):
-        return _squash(stem)
-    rules = _vocab()[0]["title"]
-    lines = [_squash(line) for line in text.splitlines() if _squash(line)][: rules["max_lines"]]
-    lines = [re.sub(r"^\[bookmark:[^\]]*\]", "", line) for line in lines]
-    for n in range(1, len(lines) + 1):
-        candidate = "".join(lines[:n])
-        if len(candidate) > rules["max_chars"]:
-            break
-        if candidate.endswith(tuple(rules["endings"])):
-            return candidate
-    return lines[0][: rules["max_chars"]] if lines and re.search(r"[\u4e00-\u9fff]", lines[0]) else stem
-
-
-def district_from(title: str) -> str:
-    places = _vocab()[1]
-    folded = unicodedata.normalize("NFKC", title).lower()
-    for name, aliases in places.get("corpus_districts", {}).items():
-        if any(alias.lower() in folded for alias in (name, *aliases)):
-            return name
-    for name in places.get("other_places", {}):  # another district of Shanghai: a new district for the corpus
-        if name.endswith("区") and name in title:
-            return name
-    return ""
-
-
-def years_from(title: str) -> str:
-    library = _vocab()[0]
-    for cue, period in library["plan_periods"].items():
-        if cue in title:
-            return period
-    years = sorted({int(y) for y in re.findall(r"(?<!\d)((?:19|20)\d\d)(?=\s*年|\D|$)", title)})
-    if not years:
-        return ""
-    return str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
-
-
-def kind_from(title: str) -> str:
-    for kind, cues in _vocab()[0]["kinds"].items():
-        if any(cue in title for cue in cues):
-            return kind
-    return "unknown"
-
-
 def doc_id_for(file_name: str, fields: dict, taken: set[str]) -> str:
     """An ASCII file name gives the id ("jingan-2023-plan-report.pdf"); otherwise district, year
-    and kind do (the district's pinyin alias from places.toml). Unique among `taken`."""
-    stem = Path(file_name).stem
-    if re.search(r"[a-zA-Z]{3,}", stem) and not re.search(r"[^\x00-\x7f]", stem):
-        base = slugify(stem)
-    else:
-        places = _vocab()[1].get("corpus_districts", {})
-        pinyin = next((a for a in places.get(fields.get("district", ""), []) if re.fullmatch(r"[a-z]+", a)), "")
-        year = fields.get("year", "").split("-")[0]
-        base = slugify("-".join(p for p in (pinyin, year, fields.get("kind", "").replace("_", "-")) if p and p != "unknown")
-                       or "report")
-    base = base[:72].strip("-") or "report"
+    and kind do (the place's pinyin alias from places.toml). Unique among `taken`."""
+    base = doc_id_base(file_name, fields)[:72].strip("-") or "report"
     doc_id, n = base, 2
     while doc_id in taken:
         doc_id, n = f"{base}-{n}", n + 1
@@ -122,8 +50,7 @@ def doc_id_for(file_name: str, fields: dict, taken: set[str]) -> str:
 
 
 def prefill(file_name: str, text: str, taken: set[str]) -> CatalogFields:
-    title = title_from(file_name, text)
-    fields = {"title": title, "district": district_from(title), "year": years_from(title), "kind": kind_from(title)}
+    fields = prefill_fields(file_name, text)
     return CatalogFields(doc_id=doc_id_for(file_name, fields, taken), **fields)
 
 
@@ -140,7 +67,7 @@ def check_fields(fields: CatalogFields, taken: set[str]) -> CatalogFields:
         raise CatalogError("district must be at most 40 characters, e.g. 静安区")
     if clean.year and not YEAR.fullmatch(clean.year):
         raise CatalogError(f"year {clean.year[:40]!r} must look like 2023 or 2023-2024")
-    if clean.kind not in KINDS:
+    if clean.kind not in KINDS and clean.kind != "unknown":  # "unknown": an entry written before the kinds were complete
         raise CatalogError(f"kind {clean.kind[:40]!r} must be one of {', '.join(KINDS)}")
     return clean
 
