@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -104,20 +105,49 @@ def answer_body(answer: Any, base: str, warnings: list[str]) -> dict:
 def _md(text: str) -> str:
     """Text safe inside a markdown link label or list item (no accidental links or emphasis)."""
     text = " ".join(text.replace("\t", " · ").split())
-    return "".join("\\" + ch if ch in "\\[]()*_`<>#|" else ch for ch in text)
+    return _md_escape(text)
+
+
+def _md_escape(text: str) -> str:
+    text = "".join("\\" + ch if ch in "\\[]()*_`<>#|!" else ch for ch in text)
+    return _SCHEME.sub(r"\1\2\\:", text)  # "javascript:" is never a link, not even for a renderer that links bare URLs
+
+
+_CITE = re.compile(r"\[\d{1,3}\](?![ \t]*:)")  # a citation marker, not a link reference definition "[1]: url"
+_SCHEME = re.compile(r"(?i)(javascript|vbscript|data)(\s*):")
+
+
+def _md_answer(text: str) -> str:
+    """The answer (or refusal) text, which quotes the reports, as markdown that shows it as text: every
+    character that could start HTML, a link, an image or emphasis escaped (issue 23: a report's
+    `<script>`, `<img onerror>` and `javascript:` links reached message.content raw), the [n]
+    citation markers and the line breaks kept."""
+    parts, start = [], 0
+    for marker in _CITE.finditer(text):
+        parts += [_md_escape(text[start:marker.start()]), marker.group(0)]
+        start = marker.end()
+    return "".join(parts + [_md_escape(text[start:])])
+
+
+def _md_url(url: str) -> str:
+    """A link destination that cannot end the link early (the base comes from the Host header)."""
+    from urllib.parse import quote
+
+    return quote(url, safe=":/?#@!$&'*+,;=%-._~[]")
 
 
 def reply_markdown(body: dict) -> str:
-    """The chat reply: the answer with its [n] markers, then the sources as a markdown list."""
-    parts = [body["answer"]]
+    """The chat reply: the answer with its [n] markers, then the sources as a markdown list; report
+    text anywhere in it is escaped (`_md_answer`, `_md`), like the chat's HTML."""
+    parts = [_md_answer(body["answer"])]
     if body["reading"]:
         parts.append(f"*{_md(body['reading'])}*")
     if body["citations"]:
-        items = [f"{c['n']}. [{_md(c['title'])}]({c['url']}) {'第%d页 ' % c['page'] if c.get('page') else ''}"
+        items = [f"{c['n']}. [{_md(c['title'])}]({_md_url(c['url'])}) {'第%d页 ' % c['page'] if c.get('page') else ''}"
                  f"{_md(' › '.join(c['breadcrumb']))}：“{_md(c['text'][:160])}”" for c in body["citations"]]
         parts.append("**来源 Sources**\n\n" + "\n".join(items))
     if body["refused"] and body["closest"]:
-        items = [f"- [{_md(p['title'])}]({p['url']}) {_md(p['text'][:120])}" for p in body["closest"]]
+        items = [f"- [{_md(p['title'])}]({_md_url(p['url'])}) {_md(p['text'][:120])}" for p in body["closest"]]
         parts.append("**最接近的段落 Closest passages**\n\n" + "\n".join(items))
     return "\n\n".join(parts)
 
