@@ -6,10 +6,10 @@ keep its answer.
 Each answerable item (its last question; a follow-up keeps its history) is asked as written and in
 these variants, none of which changes what is asked:
   preamble   a polite opening ("您好，想请教一下，" / "Hello, I have a question: ")
-  title      the report's own title as scope ("在《<catalog title>》中，")
+  title      the report's own title as scope ("在《<catalog title>》中，"; items answered from one report)
   traditional  繁体 characters (OpenCC s2t)
   fullwidth  full-width digits and letters (２０２３, ＧＤＰ)
-  spaced     a space between every character of a Chinese question
+  spaced     a space between every Chinese character and digit (Latin words such as GDP stay whole)
   alias      a district's other name (闵行区 <-> 闵行)
 A variant keeps the answer when it is answered (not refused) and contains every `must_contain`
 string, as the eval scores. Reported: per variant and overall, the share of items answered right as
@@ -51,11 +51,11 @@ def variants(question: str, titles: list[str], aliases: dict[str, str]) -> dict[
     out: dict[str, str] = {}
     chinese = _chinese(question)
     out["preamble"] = ("您好，想请教一下，" if chinese else "Hello, I have a question: ") + question
-    if chinese and titles:
+    if chinese and len(titles) == 1:
         out["title"] = f"在《{titles[0]}》中，{question}"
     if chinese:
         out["traditional"] = opencc.OpenCC("s2t").convert(question)
-        out["spaced"] = " ".join(question)
+        out["spaced"] = re.sub(r"(?<=[\u4e00-\u9fff\d])(?=[\u4e00-\u9fff\d])", " ", question)
     if re.search(r"[0-9A-Za-z]", question) and chinese:
         out["fullwidth"] = question.translate(_FULLWIDTH)
     for name, alias in aliases.items():
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         if not correct(answer, item):
             continue  # only variants of items answered right as written are meaningful
         base_right += 1
-        for name, question in variants(item["question"], [title_of[d] for d in item.get("doc", []) if d in title_of],
+        for name, question in variants(item["question"], sorted({title_of[d] for d in item.get("doc", []) if d in title_of}),
                                        aliases).items():
             varied, _ = evaluate.ask_item(assistant, item | {"question": question}, "extractive")
             ok = correct(varied, item)

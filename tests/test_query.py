@@ -125,6 +125,7 @@ def test_a_district_that_a_catalogued_report_names_is_a_corpus_district():
         districts = ["浦东新区", "闵行区", "静安区"]
         reporting_year = 2024
         years = {2023, 2024}
+        doc_titles: dict = {}
         available = []
 
         def has(self, *args):
@@ -152,3 +153,15 @@ def test_a_figure_with_its_unit_is_not_a_year_and_an_unset_target_year_is_unknow
     assert parser.parse("闵行2023年社会消费品零售总额离2000亿元的目标还差多少？").unknown_years == ()
     assert parser.parse("闵行区2030年森林覆盖率要达到多少？").unknown_years == (2030,)
     assert parser.parse("多少个亿").measure == "amount"
+
+
+def test_a_report_title_in_the_question_is_scope_and_a_polite_opening_is_dropped():
+    from assistant.ingest.coverage import Coverage
+
+    coverage = Coverage([], {"t": "task_table"}, {"t": "闵行区“十四五”规划重点任务责任分解表"}, {"t": "闵行区"})
+    parser = QueryParser(coverage=coverage)
+    query = parser.parse("在《闵行区“十四五”规划重点任务责任分解表》里，“加快建设马桥人工智能创新试验区”的牵头单位是谁？")
+    assert query.doc_ids == ("t",) and "分解表" not in query.topic and "马桥" in query.topic
+    close = parser.parse("《闵行十四五规划重点任务责任分解表》中“强化规划实施保障”归谁负责牵头？")
+    assert close.doc_ids == ("t",)
+    assert parser.parse("您好，想请教一下，静安区2023年税收总收入多少？").terms == parser.parse("静安区2023年税收总收入多少？").terms

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
+from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Callable
 
@@ -75,7 +76,7 @@ class QueryParser:
     def parse(self, question: str, previous: Query | None = None, filters: ScopeFilters | None = None) -> Query:
         from assistant.query.conversation import compose, is_follow_up, merge
 
-        text = fold_question(question)
+        text, named_docs = self._scope_text(_drop_courtesy(fold_question(question), self.vocab))
         lowered = text.lower()
         english = is_english(text)
         districts = tuple(self.vocab.find_places(lowered, self.districts))
@@ -110,12 +111,35 @@ class QueryParser:
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
+        if named_docs and not query.doc_ids:
+            query = replace(query, doc_ids=named_docs)  # the report's own title: where to look, not what for
         query = self._apply_filters(query, filters)
         extra = " ".join(t for t in report_terms + (chinese_terms(text) if english else []) if t not in query.standalone)
         if english and not query.follow_up:
             # the reports are Chinese: search with the question written out in their words as well
             extra = compose(query.districts, query.periods, query.topic, query.measure, query.intent) + " " + extra
         return replace(query, search_text=(query.standalone + " " + extra).strip())
+
+    def _scope_text(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """The question without the titles of the reports it names, and those reports: "在《闵行区“十四五”
+        规划重点任务责任分解表》里，“…”的牵头单位是谁" asks about the quoted task within that table. A
+        《…》 name that is close to a title (most of its characters in order) names that report too."""
+        titles = self.coverage.doc_titles if self.coverage else {}
+        named: list[str] = []
+        for doc_id, title in sorted(titles.items(), key=lambda item: -len(item[1])):
+            for name in _title_names(title):
+                if len(name) >= 6 and name in text:
+                    named.append(doc_id)
+                    text = text.replace(f"《{name}》", " ").replace(name, " ")
+        for match in _BOOK_TITLE.finditer(text):
+            inner = match.group(1)
+            close = [(SequenceMatcher(None, inner, name).ratio(), doc_id) for doc_id, title in titles.items()
+                     for name in _title_names(title)]
+            score, doc_id = max(close, default=(0.0, ""))
+            if score >= TITLE_MATCH and len(inner) >= 6:
+                named.append(doc_id)
+                text = text.replace(match.group(0), " ")
+        return text, tuple(dict.fromkeys(named))
 
     # ------------------------------------------------------------------ time
 
@@ -306,6 +330,32 @@ class QueryParser:
                              else "所选报告与问题中的区不一致，未按报告筛选")
             doc_ids = kept
         return replace(query, districts=districts, doc_ids=doc_ids, notes=tuple(notes))
+
+
+TITLE_MATCH = 0.75  # 《…》 in a question names a report when this similar to its title (difflib ratio)
+_BOOK_TITLE = re.compile(r"《([^《》]{2,80})》")
+_CLAUSE_END = re.compile(r"[，,。！!；;：:…~～]+|\s+")
+_CLAUSE_END_EN = re.compile(r"[,.!;:]+\s*")
+
+
+def _title_names(title: str) -> list[str]:
+    """A report's title and the document named inside it ("关于印发《普陀区水务“十五五”规划》的通知")."""
+    return [title] + _BOOK_TITLE.findall(title)
+
+
+def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
+    """The question without a leading polite clause or filler ("您好，想请教一下，…", "那个…就是…")."""
+    ends = _CLAUSE_END_EN if is_english(text) else _CLAUSE_END
+    while True:
+        parts = ends.split(text, maxsplit=1)
+        if len(parts) < 2 or not parts[1].strip():
+            return text
+        head = parts[0].lower()
+        for word in vocab.courtesy:
+            head = head.replace(word, "")
+        if head.strip():
+            return text
+        text = parts[1].lstrip()
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:

@@ -44,6 +44,7 @@ class Vocabulary:
     follow_up_ends: tuple[str, ...]
     pronouns: tuple[str, ...]
     figure_asks: tuple[str, ...]  # 多少, 几, how much: a figure is asked
+    courtesy: tuple[str, ...]  # 您好, 想请教一下: a leading clause of these is no part of the question
     question_phrases: tuple[str, ...]
     premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
     contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
@@ -140,6 +141,7 @@ def vocabulary() -> Vocabulary:
         follow_up_ends=tuple(question["follow_up"]["ends"]),
         pronouns=_phrases(question["follow_up"]["pronouns"]),
         figure_asks=_phrases(question["question_phrases"]["figure"]),
+        courtesy=_phrases(question["courtesy"]["words"]),
         question_phrases=_phrases(question["question_phrases"]["words"]),
         premise={name: _phrases(words) for name, words in question["premise"].items()},
         contrasts=tuple(tuple(pair) for pair in question["contrast"]["pairs"]),
