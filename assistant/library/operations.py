@@ -179,9 +179,10 @@ class Library:
                 done.append(fields.doc_id)
             return done
 
+        staged = [self.uploads.get(token) for token, _ in items]  # unknown tokens are refused before anything changes
         result = self._change("add", change, progress)
-        for token, _ in items:
-            self.uploads.discard(token)
+        for upload in staged:  # committed: the clean-up cannot fail the change
+            self.uploads.release(upload)
         return result
 
     def replace(self, doc_id: str, token: str, progress: Progress | None = None) -> Change:
@@ -203,8 +204,9 @@ class Library:
             write_catalog(self.corpus_dir, update={k: v for k, v in self._entry(fields, target.name, upload).items()})
             return [doc_id]
 
+        staged = self.uploads.get(token)
         result = self._change("replace", change, progress)
-        self.uploads.discard(token)
+        self.uploads.release(staged)  # committed: the clean-up cannot fail the change
         return result
 
     def remove(self, doc_id: str, progress: Progress | None = None) -> Change:

@@ -183,6 +183,12 @@ class Uploads:
         for path in (self.file(upload), self.folder / f"{token}.json"):
             path.unlink(missing_ok=True)
 
+    def release(self, upload: Upload) -> None:
+        """Clean-up after a committed change: the staged files go, and when they are gone already
+        (discarded meanwhile) nothing fails: the change is done (issue 23)."""
+        for path in (self.file(upload), self.folder / f"{upload.token}.json"):
+            path.unlink(missing_ok=True)
+
     def _clean(self) -> None:
         cutoff = time.time() - STALE_UPLOAD_SECONDS
         for path in self.folder.iterdir():

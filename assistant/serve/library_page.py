@@ -67,17 +67,29 @@ class Jobs:
     def __init__(self, assistant: Any, library: Library) -> None:
         self.assistant, self.library = assistant, library
         self.current: Job | None = None
+        self._tokens: set[str] = set()  # the uploads the running change adds
         self._lock = threading.Lock()
 
-    def start(self, action: str, doc_ids: list[str], run: Callable[[Callable], Any]) -> Job:
+    def start(self, action: str, doc_ids: list[str], run: Callable[[Callable], Any], tokens: tuple[str, ...] = ()) -> Job:
         with self._lock:
             if self.current is not None and self.current.state == "running":
                 raise LibraryError(f"a change is running ({self.current.action} {', '.join(self.current.doc_ids)}); wait for it to finish", "busy")
             job = self.current = Job(uuid.uuid4().hex[:12], action, doc_ids)
+            self._tokens = set(tokens)
         threading.Thread(target=self._run, args=(job, run), name=f"library-{action}", daemon=True).start()
         return job
 
+    def discard(self, token: str) -> None:
+        """Drop a staged upload, unless the running change is adding it (issue 23: the discard made a
+        committed change report "failed")."""
+        with self._lock:
+            if self.current is not None and self.current.state == "running" and token in self._tokens:
+                raise LibraryError("this upload is being added by the running change; wait for it to finish", "busy")
+            self.library.uploads.discard(token)
+
     def _run(self, job: Job, run: Callable[[Callable], Any]) -> None:
+        """Run the change; its state says what happened. Once `run` returned, the change is
+        committed (corpus, catalog, index): the job is done, whatever switching the app does after."""
         from assistant.indexing.load import load_index
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -85,20 +97,30 @@ class Jobs:
 
         try:
             change = run(progress)
-            progress("switching", 0, 1)
-            self.assistant.switch_index(load_index(self.assistant.settings, check=False))
-            if change is not None:
-                job.doc_ids = change.doc_ids or job.doc_ids
-                job.message = f"{change.embedded} chunks embedded, {change.reused} reused"
-            else:
-                job.message = "switched to the index built outside the app (assistant add/remove/build)"
-            job.state = "done"
         except LibraryError as exc:
             job.message, job.state = str(exc), "failed"
         except Exception as exc:  # noqa: BLE001 - the page shows it; the previous index keeps serving
             log.exception("library %s failed", job.action)
             job.message = f"{type(exc).__name__}: {str(exc)[:300]}; the previous index keeps serving"
             job.state = "failed"
+        else:
+            if change is not None:
+                job.doc_ids = change.doc_ids or job.doc_ids
+                job.message = f"{change.embedded} chunks embedded, {change.reused} reused"
+            else:
+                job.message = "switched to the index built outside the app (assistant add/remove/build)"
+            try:
+                progress("switching", 0, 1)
+                self.assistant.switch_index(load_index(self.assistant.settings, check=False))
+                job.state = "done"
+            except Exception as exc:  # noqa: BLE001
+                log.exception("library %s: switching to the new index failed", job.action)
+                if change is None:  # a reload: nothing was changed by it
+                    job.message, job.state = f"{type(exc).__name__}: {str(exc)[:300]}; the previous index keeps serving", "failed"
+                else:
+                    job.message += (f"; the change is saved and indexed, but the app still serves the previous index "
+                                    f"({type(exc).__name__}); it switches when /library is listed again")
+                    job.state = "done"
         job.seconds = round(time.time() - job.started, 1)
         log.info("library job %s %s %s: %s (%.1f s)", job.action, job.doc_ids, job.state, job.message, job.seconds)
 
@@ -220,9 +242,9 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
             body = await request.json()
             if not isinstance(body, dict) or not isinstance(body.get("token"), str):
                 raise LibraryError('the request body must be a JSON object {"token": "<upload token>"}')
-            library.uploads.discard(body["token"])
+            jobs.discard(body["token"])
         except LibraryError as exc:
-            return _error(400, str(exc))
+            return _error(STATUS.get(exc.kind, 400), str(exc))
         except (ValueError, RecursionError):
             return _error(400, "the request body is not valid JSON")
         return {"ok": True}
@@ -230,6 +252,7 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
     async def start(request: Request, action: str) -> JSONResponse | dict:
         if (no := refused(request)) is not None:
             return no
+        tokens: tuple[str, ...] = ()
         try:
             body = await request.json() if action != "reindex" else {}
             if not isinstance(body, dict):
@@ -240,18 +263,18 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
                 if not items:
                     raise LibraryError("nothing to add: upload a file first")
                 run = lambda progress: library.add(items, progress)  # noqa: E731
-                doc_ids = [fields.doc_id for _, fields in items]
+                doc_ids, tokens = [fields.doc_id for _, fields in items], tuple(token for token, _ in items)
             elif action == "replace":
                 doc_id, token = str(body.get("doc_id", "")), str(body.get("token", ""))
                 library.entry(doc_id), library.uploads.get(token)  # unknown ones are refused now, not in the job
-                run, doc_ids = (lambda progress: library.replace(doc_id, token, progress)), [doc_id]
+                run, doc_ids, tokens = (lambda progress: library.replace(doc_id, token, progress)), [doc_id], (token,)
             elif action == "remove":
                 doc_id = str(body.get("doc_id", ""))
                 library.entry(doc_id)
                 run, doc_ids = (lambda progress: library.remove(doc_id, progress)), [doc_id]
             else:
                 run, doc_ids = library.reindex, []
-            return {"job": jobs.start(action, doc_ids, run).to_dict()}
+            return {"job": jobs.start(action, doc_ids, run, tokens).to_dict()}
         except LibraryError as exc:
             return _error(STATUS.get(exc.kind, 400), str(exc))
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
