@@ -26,6 +26,7 @@ from assistant.query import QueryParser
 from assistant.vocab import vocabulary
 from assistant.answer.refusal import Refusal, not_found_reason, precheck, refusal_text
 from assistant.answer.retrieve import HybridRetriever, SearchResult
+from assistant.answer.tables import TableBook
 from assistant.answer.verify import Sentence, VerificationStats, verify
 
 TOP_K = 8  # passages given to the answerer (8 vs 12 measured: eval/reports/answer-thresholds.md)
@@ -49,6 +50,7 @@ class AnswerPipeline:
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words = retriever.index.words.by_district
         self._analyst: Analyst | None = None
+        self._tables: TableBook | None = None
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
         """The question's Query, its follow-up slots filled from the earlier user turns."""
@@ -65,6 +67,13 @@ class AnswerPipeline:
             index = self.retriever.index
             self._analyst = Analyst(self.retriever.chunks, index.positions, self.coverage, load_facts(index), load_structure(index))
         return self._analyst
+
+    @property
+    def tables(self) -> TableBook:
+        """The corpus' tables (read from the index on the first question that needs them)."""
+        if self._tables is None:
+            self._tables = TableBook(self.retriever.chunks)
+        return self._tables
 
     def llm(self):
         if self._llm is None:
@@ -135,6 +144,9 @@ class AnswerPipeline:
                       else f"问题的前提与报告不符，报告显示{figure}")
             text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
             return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        tabled = self.tables.answer(query, result.hits)  # rows in order, counts, footnotes, a unit's tasks
+        if tabled:
+            return tabled, None
         computed = self.analyst.computed(query, result)  # comparisons, target checks, sums from facts
         if computed:
             return computed, None

@@ -44,6 +44,7 @@ class Vocabulary:
     follow_up_ends: tuple[str, ...]
     pronouns: tuple[str, ...]
     figure_asks: tuple[str, ...]  # 多少, 几, how much: a figure is asked
+    table_words: dict[str, tuple[str, ...]]  # last, first, count, which, sole, footnote_mark, meaning
     courtesy: tuple[str, ...]  # 您好, 想请教一下: a leading clause of these is no part of the question
     question_phrases: tuple[str, ...]
     premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
@@ -75,6 +76,10 @@ class Vocabulary:
         if open_end:
             return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{2,8}})")
         return re.compile(rf"({numerals})(?:{counters})[“\"‘]?([\u4e00-\u9fff]{{0,8}}?)[”\"’]?(?={ends}|$)")
+
+    @property
+    def table_word_set(self) -> frozenset[str]:
+        return frozenset(w for words in self.table_words.values() for w in words)
 
     def plan_ending(self, year: int | None) -> str:
         """The name of the five-year plan whose last year is `year` (2025 -> 十四五), or ""."""
@@ -142,6 +147,7 @@ def vocabulary() -> Vocabulary:
         pronouns=_phrases(question["follow_up"]["pronouns"]),
         figure_asks=_phrases(question["question_phrases"]["figure"]),
         courtesy=_phrases(question["courtesy"]["words"]),
+        table_words={name: _phrases(words) for name, words in question["table"].items()},
         question_phrases=_phrases(question["question_phrases"]["words"]),
         premise={name: _phrases(words) for name, words in question["premise"].items()},
         contrasts=tuple(tuple(pair) for pair in question["contrast"]["pairs"]),

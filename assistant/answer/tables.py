@@ -1,0 +1,190 @@
+"""Questions about a table as a table: its rows in order, a column's value, counts and sets of rows,
+its footnotes, and the tasks a unit leads in a responsibility table.
+
+A table is the rows (table_row or task chunks) of one report under one caption, in the report's
+order, with the footnotes printed after them. Which table a question means comes from retrieval: the
+table of the best in-scope row among the hits (or the report the question names). What is asked
+comes from the Query and the table's own columns: a value that several rows share in a column (约束性,
+预期性, a 类型) filters rows; the words for "last row", "how many", "footnote mark" are data
+(question.toml [table]). Every answer line cites the row it reads; a count is declared as derived.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from assistant.answer.extractive import form_word
+from assistant.answer.verify import Sentence
+from assistant.models import Chunk, Hit, Query
+from assistant.vocab import vocabulary
+
+ROW_KINDS = ("table_row", "task")
+NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名称", "名称")
+_UNIT_SPLIT = re.compile(r"[、，,；;\s]+")
+_NUMBERED = re.compile(r"^\d+(\.\d+)?%?$")
+MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones listed
+
+
+@dataclass
+class Table:
+    doc_id: str
+    caption: str
+    rows: list[Chunk] = field(default_factory=list)
+    footnotes: list[Chunk] = field(default_factory=list)
+
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(name for row in self.rows for name, _ in row.fields))
+
+    def categories(self) -> dict[str, str]:
+        """value -> column, for the values that several rows share in a column that is not the name
+        or a figure (属性: 约束性 / 预期性; 类型: 保护修缮 …)."""
+        counts: dict[tuple[str, str], int] = {}
+        for row in self.rows:
+            for name, value in row.fields:
+                if name not in NAME_COLUMNS and name != "序号" and value and len(value) <= 8 and not _NUMBERED.match(value):
+                    counts[(name, value)] = counts.get((name, value), 0) + 1
+        return {value: name for (name, value), n in counts.items() if n >= 2}
+
+
+def row_name(row: Chunk) -> str:
+    values = dict(row.fields)
+    name = next((values[c] for c in NAME_COLUMNS if values.get(c)), row.text.split("\t")[0])
+    return name.split("。")[0].rstrip("*＊ ")
+
+
+def row_number(row: Chunk) -> str:
+    return dict(row.fields).get("序号", "")
+
+
+def lead_units(row: Chunk) -> list[str]:
+    return [u for u in _UNIT_SPLIT.split(dict(row.fields).get("牵头单位", "")) if u]
+
+
+def _caption(chunk: Chunk) -> str:
+    lines = chunk.context.split("\n")
+    if chunk.kind == "table_row" and len(lines) > 2 and lines[2].startswith("表"):
+        return lines[2]
+    return " > ".join(chunk.breadcrumb[:1]) if chunk.kind == "table_row" else ""
+
+
+class TableBook:
+    """The corpus' tables, read once from the index's chunks (on the first table question)."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self.tables: list[Table] = []
+        self.table_of: dict[str, Table] = {}
+        current: Table | None = None
+        for chunk in chunks:
+            if chunk.kind in ROW_KINDS:
+                key = (chunk.doc_id, _caption(chunk))
+                if current is None or (current.doc_id, current.caption) != key:
+                    current = next((t for t in self.tables if (t.doc_id, t.caption) == key), None)
+                    if current is None:
+                        current = Table(*key)
+                        self.tables.append(current)
+                current.rows.append(chunk)
+                self.table_of[chunk.chunk_id] = current
+            elif chunk.kind == "footnote" and current is not None and current.doc_id == chunk.doc_id:
+                current.footnotes.append(chunk)
+            elif current is not None and chunk.doc_id != current.doc_id:
+                current = None
+        self.units = sorted({u for t in self.tables for r in t.rows for u in lead_units(r)}, key=len, reverse=True)
+
+    def table_for(self, query: Query, hits: list[Hit]) -> Table | None:
+        for hit in hits:
+            table = self.table_of.get(hit.chunk.chunk_id)
+            if table is not None and (not query.doc_ids or table.doc_id in query.doc_ids):
+                return table
+        named = [t for t in self.tables if t.doc_id in query.doc_ids]
+        return named[0] if len(named) == 1 else None
+
+    # ------------------------------------------------------------------ answers
+
+    def answer(self, query: Query, hits: list[Hit]) -> list[Sentence] | None:
+        """The answer from the table's structure, or None when the question is not about the table as such."""
+        words = vocabulary().table_words
+        text = query.text
+        asks = {name: any(w in text for w in ws) for name, ws in words.items()}
+        unit = next((u for u in self.units if len(u) > 2 and u in text), "") if query.intent == "responsibility" else ""
+        if unit and (asks["count"] or asks["which"] or asks["sole"]):
+            return self._unit_tasks(query, unit, sole=asks["sole"])
+        table = self.table_for(query, hits)
+        if table is None:
+            return None
+        if asks["footnote_mark"] and asks["meaning"]:
+            return self._footnote(query, table)
+        if asks["last"] or asks["first"]:
+            return self._ordinal(query, table, last=asks["last"])
+        value = next((v for v in sorted(table.categories(), key=len, reverse=True) if v in text), "")
+        if value and (asks["count"] or asks["which"]) and not self._more_asked(query, table, value):
+            return self._rows_with(query, table, value)
+        return None
+
+    def _more_asked(self, query: Query, table: Table, value: str) -> bool:
+        """The question sets a condition besides the column value ("哪几项预期性指标没达到年初目标"), or
+        names a row: then it is not a plain count or set of rows."""
+        if query.intent == "target_check" or query.premise or any(row_name(r) in query.text for r in table.rows if len(row_name(r)) > 2):
+            return True
+        known = table.caption + " ".join(table.columns()) + value
+        return any(len(t) > 1 and t not in known and not form_word(t, "*") and t not in vocabulary().table_word_set
+                   and not t[:1].isdigit() for t in query.terms)  # "19项主要指标" restates the table
+
+    def _line(self, row: Chunk, english: bool) -> Sentence:
+        number = row_number(row)
+        return Sentence(f"{number}. {row_name(row)}" if number else row_name(row), [row.chunk_id], chunks=[row])
+
+    def _listing(self, query: Query, head: str, rows: list[Chunk], cite: Chunk) -> list[Sentence]:
+        count = str(len(rows))
+        lines = [Sentence(head, [cite.chunk_id], chunks=[cite], derived=(count,))]
+        return lines + [self._line(r, query.english) for r in rows[:MAX_LISTED]]
+
+    def _rows_with(self, query: Query, table: Table, value: str) -> list[Sentence]:
+        column = table.categories()[value]
+        rows = [r for r in table.rows if dict(r.fields).get(column) == value]
+        name = table.caption or "该表"
+        head = (f"{name}: {len(rows)} of its {len(table.rows)} rows have {column} “{value}”:" if query.english
+                else f"{name}中{column}为“{value}”的共{len(rows)}项（全表{len(table.rows)}项）：")
+        listing = self._listing(query, head, rows, rows[0])
+        listing[0].derived = (str(len(rows)), str(len(table.rows)))
+        return listing
+
+    def _ordinal(self, query: Query, table: Table, last: bool) -> list[Sentence]:
+        row = table.rows[-1] if last else table.rows[0]
+        where = "last" if last else "first"
+        name = table.caption or "该表"
+        values = "；".join(f"{k} {v}" for k, v in row.fields if v and k not in ("序号", "类别"))
+        text = (f"The {where} row of {name} is “{row_name(row)}”: {values}." if query.english
+                else f"{name}{'最后' if last else '第'}一项（第{row_number(row) or len(table.rows)}项）是“{row_name(row)}”：{values}。")
+        return [Sentence(text, [row.chunk_id], chunks=[row])]
+
+    def _footnote(self, query: Query, table: Table) -> list[Sentence] | None:
+        marks = vocabulary().table_words["footnote_mark"]
+        notes = [n for n in table.footnotes if n.text.lstrip()[:1] in ("*", "＊", "注")] or table.footnotes
+        if not notes:
+            return None
+        starred = [r for r in table.rows if "*" in row_name(r) + r.text[:60] or "＊" in r.text[:60]]
+        out = [Sentence(notes[0].text, [notes[0].chunk_id], chunks=[notes[0]])]
+        if starred and any(m in query.text for m in marks if m in ("*", "＊", "星号", "*号")):
+            count = str(len(starred))
+            out.append(Sentence(f"The table marks {count} rows with *." if query.english else f"表中带*的共{count}项。",
+                                [starred[0].chunk_id], chunks=[starred[0]], derived=(count,)))
+        return out
+
+    def _unit_tasks(self, query: Query, unit: str, sole: bool) -> list[Sentence] | None:
+        rows = [r for t in self.tables if not query.doc_ids or t.doc_id in query.doc_ids
+                for r in t.rows if r.kind == "task" and unit in lead_units(r)
+                and (not query.districts or r.district in query.districts)]
+        alone = [r for r in rows if lead_units(r) == [unit]]
+        chosen = alone if sole else rows
+        if not chosen:
+            return None
+        if query.english:
+            head = f"{unit} leads {len(chosen)} tasks" + (" alone" if sole else f" ({len(alone)} of them alone)") + ":"
+        else:
+            head = f"{unit}{'单独' if sole else ''}牵头的任务共{len(chosen)}项" + ("" if sole else f"（其中单独牵头{len(alone)}项）") + "："
+        sentences = self._listing(query, head, chosen, chosen[0])
+        if not sole and len(alone) != len(chosen):
+            sentences[0].derived = (str(len(chosen)), str(len(alone)))
+        return sentences

@@ -1,0 +1,42 @@
+"""Tables as tables (assistant/answer/tables.py): rows in order, counts and sets over a column's value,
+footnotes, a unit's tasks. Real corpus, real model and index; the figures are the reports' own."""
+
+import pytest
+
+from assistant.ingest.normalize import squash
+
+pytestmark = pytest.mark.integration
+
+
+def ask(assistant, question, history=()):
+    answer = assistant.ask(question, history=[(q, "") for q in history])
+    assert not answer.refused, answer.text
+    return squash(answer.text), answer
+
+
+def test_how_many_rows_share_a_column_value(real_assistant):
+    text, answer = ask(real_assistant, "闵行2023年19项主要指标里，约束性指标一共有几项？")
+    assert "共11项" in text and "[未核实]" not in text
+    assert all(real_assistant.chunk_text(c.chunk_id).count("约束性") for c in answer.citations)
+
+
+def test_the_last_row_of_a_table(real_assistant):
+    text, _ = ask(real_assistant, "闵行2024年主要目标表（表七）排在最后的一项指标是什么，目标值多少？")
+    assert "新增体育场地面积" in text and "6.5万" in text
+
+
+def test_a_footnote_mark_is_explained_from_the_footnote(real_assistant):
+    text, _ = ask(real_assistant, "闵行“十四五”重点任务责任分解表中，任务名称后面带*号的是什么意思？共有多少项？")
+    assert "涉及闵行区的任务" in text and "17项" in text
+
+
+def test_tasks_a_unit_leads_alone_and_in_all(real_assistant):
+    text, answer = ask(real_assistant, "责任分解表里，区交通委作为唯一牵头单位的任务有哪些？")
+    assert "共3项" in text and "建设畅通的道路交通网络" in text and len(answer.citations) == 3
+    text, _ = ask(real_assistant, "区绿化市容局在“十四五”重点任务责任分解表中一共参与牵头几项任务？")
+    assert "共5项" in text and "巩固垃圾分类新成效" in text
+
+
+def test_a_row_condition_besides_the_value_is_not_a_plain_count(real_assistant):
+    text, _ = ask(real_assistant, "闵行2023年哪几项预期性经济指标没达到年初目标？")
+    assert "制造业增加值占全区生产总值比重" in text and "属性为" not in text
