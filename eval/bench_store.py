@@ -55,7 +55,8 @@ def _dir_mb(path: Path) -> float:
 
 
 def _sources(seed: int):
-    from bench import TokenSource, VectorSource
+    from bench.dense import VectorSource
+    from bench.lexical import TokenSource
 
     from assistant.indexing.lexical import tokenize
 
@@ -66,7 +67,7 @@ def _sources(seed: int):
 
 def _sparse_rows(lengths: np.ndarray, tokens: np.ndarray, vocab: dict[str, int]) -> list[dict[int, float]]:
     """Per document {crc32(word): BM25 weight}, exactly what the store writes for a real build."""
-    from bench import bm25_vectorized
+    from bench.lexical import bm25_vectorized
 
     from assistant.indexing.stores.milvus_store import token_id
 
