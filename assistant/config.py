@@ -78,6 +78,10 @@ class Settings:
     # knowledge-base management (assistant/library.py, the /library page)
     admin_password: str = ""  # when set, the /library page asks for it (on top of the chat login, if any)
     max_upload_bytes: int = 100 * 1024 * 1024  # one uploaded report; larger files are refused before they are stored
+    # what reading one upload may cost (assistant/ingest/readers: Limits); 0 = no limit
+    max_docx_xml_bytes: int = 20 * 1024 * 1024  # a DOCX's XML, inflated: parsing takes ~3-15 s per MB
+    max_pdf_pages: int = 500
+    max_ocr_pages: int = 20  # pages without a text layer read by OCR (1-8 s each; 50 took 51 s and 1.7 GB)
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -140,7 +140,7 @@ class Uploads:
             raise
 
     def _check(self, token: str, name: str, path: Path, size: int, sha: str) -> Upload:
-        from assistant.ingest.readers import UnreadableDocument, read_document
+        from assistant.ingest.readers import Limits, UnreadableDocument, read_document
 
         if path.suffix in (".docx", ".ofd"):
             check_archive(path, name)
@@ -149,7 +149,8 @@ class Uploads:
         # the limit the build applies to this format too: a file the build would refuse is refused now
         limit = MAX_FILE_BYTES if path.suffix in TEXT_SUFFIXES else MAX_DOCUMENT_BYTES
         try:
-            extracted = read_document(path, max_bytes=min(limit, self.settings.max_upload_bytes or limit))
+            extracted = read_document(path, max_bytes=min(limit, self.settings.max_upload_bytes or limit),
+                                      limits=Limits.from_settings(self.settings))
         except UnreadableDocument as exc:
             raise LibraryError(f"{name}: {exc.reason}") from None
         except Exception as exc:  # noqa: BLE001 - a reader's own bug: the upload is refused, the app stays up

@@ -39,6 +39,23 @@ class ExtractedText:
         return tuple(pages)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What reading one file may cost (issue 23: a 1.85 MB DOCX holding 46 MB of XML took 12 min of
+    CPU; a 50-page scan took 51 s of OCR). 0 = no limit. Uploads get them from the settings
+    max_docx_xml_bytes, max_pdf_pages and max_ocr_pages; `Limits()` (none) is for the corpus the
+    build reads, whose files were checked when they were uploaded or put there by hand."""
+
+    xml_bytes: int = 0  # the XML of a DOCX package, inflated (the declared sizes, checked before anything is inflated)
+    pages: int = 0  # pages of a PDF
+    ocr_pages: int = 0  # pages of a PDF without a text layer that OCR would read
+
+    @classmethod
+    def from_settings(cls, settings: object) -> "Limits":
+        return cls(getattr(settings, "max_docx_xml_bytes", 0), getattr(settings, "max_pdf_pages", 0),
+                   getattr(settings, "max_ocr_pages", 0))
+
+
 class UnreadableDocument(ValueError):
     """A file that cannot be read as a report; str() names the file, the problem and what to do."""
 
@@ -61,8 +78,9 @@ _NOT_SUPPORTED = {
 }
 
 
-def read_document(path: Path, max_bytes: int = MAX_BYTES) -> ExtractedText:
-    """Read one report file of any supported format; raise UnreadableDocument when it cannot be used."""
+def read_document(path: Path, max_bytes: int = MAX_BYTES, limits: Limits = Limits()) -> ExtractedText:
+    """Read one report file of any supported format; raise UnreadableDocument when it cannot be used
+    (or would cost more than `limits` to read)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _READERS:
@@ -79,7 +97,7 @@ def read_document(path: Path, max_bytes: int = MAX_BYTES) -> ExtractedText:
         raise UnreadableDocument(path, "is empty (0 bytes); upload the file again")
     try:
         _check_content(path, suffix)
-        extracted = _READERS[suffix](path, max_bytes)
+        extracted = _READERS[suffix](path, max_bytes, **({"limits": limits} if suffix in (".docx", ".pdf") else {}))
     except OSError as exc:  # unreadable (permissions, a disk error): named like every other failure
         raise UnreadableDocument(path, f"cannot be read ({exc.strerror or exc}); check the file and upload it again") from None
     if not extracted.text.strip():
@@ -121,4 +139,4 @@ def _check_content(path: Path, suffix: str) -> None:
                                  "give it the right extension or export it again")
 
 
-__all__ = ["ExtractedText", "MAX_BYTES", "SUPPORTED_SUFFIXES", "UnreadableDocument", "read_document"]
+__all__ = ["ExtractedText", "Limits", "MAX_BYTES", "SUPPORTED_SUFFIXES", "UnreadableDocument", "read_document"]

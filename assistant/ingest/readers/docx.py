@@ -27,7 +27,7 @@ from docx.table import _Cell
 from docx.text.paragraph import Paragraph
 
 from assistant.ingest.normalize import join_lines
-from assistant.ingest.readers import ExtractedText, UnreadableDocument
+from assistant.ingest.readers import ExtractedText, Limits, UnreadableDocument
 from assistant.ingest.readers.numbering import Numbering
 from assistant.ingest.readers.tables import table_lines, table_rows
 
@@ -35,8 +35,9 @@ MAX_EXPANSION = 5  # the package may inflate to at most this many times the file
 MAX_RATIO = 200  # ...and no large member may be compressed more than this (text XML is ~10x)
 
 
-def check_package(path: Path, max_bytes: int, required: str) -> zipfile.ZipFile:
-    """Open a ZIP package after checking its declared sizes; UnreadableDocument if it is not safe or not whole."""
+def check_package(path: Path, max_bytes: int, required: str, max_xml_bytes: int = 0) -> zipfile.ZipFile:
+    """Open a ZIP package after checking its declared sizes; UnreadableDocument if it is not safe or not whole,
+    or when its XML parts would inflate past `max_xml_bytes` (0 = no limit: parsing costs ~3-15 s per MB)."""
     try:
         package = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -53,6 +54,12 @@ def check_package(path: Path, max_bytes: int, required: str) -> zipfile.ZipFile:
         package.close()
         raise UnreadableDocument(path, f"would inflate to {total / 2**20:.0f} MB, more than "
                                  f"{MAX_EXPANSION * max_bytes / 2**20:.0f} MB; refused (a ZIP bomb or not a report)")
+    xml = sum(i.file_size for i in package.infolist() if i.filename.lower().endswith((".xml", ".rels")))
+    if max_xml_bytes and xml > max_xml_bytes:
+        package.close()
+        raise UnreadableDocument(path, f"holds {xml / 2**20:.1f} MB of Word XML, more than the limit of "
+                                 f"{max_xml_bytes / 2**20:.3g} MB per file (setting max_docx_xml_bytes); "
+                                 "split the document, or raise the limit")
     if required not in package.namelist():
         package.close()
         raise UnreadableDocument(path, f"is a ZIP package without {required}, so not a Word document; "
@@ -224,8 +231,8 @@ class _Reader:
                     self.walk(content)
 
 
-def read_docx(path: Path, max_bytes: int) -> ExtractedText:
-    with check_package(path, max_bytes, "word/document.xml"):
+def read_docx(path: Path, max_bytes: int, limits: Limits = Limits()) -> ExtractedText:
+    with check_package(path, max_bytes, "word/document.xml", limits.xml_bytes):
         pass
     try:
         document = open_docx(str(path))

@@ -28,7 +28,7 @@ from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 from pdfplumber.utils.exceptions import PdfminerException
 
 from assistant.ingest.normalize import join_lines
-from assistant.ingest.readers import ExtractedText, UnreadableDocument, ocr
+from assistant.ingest.readers import ExtractedText, Limits, UnreadableDocument, ocr
 from assistant.ingest.readers.layout import Assembler, Line, Table, drop_running_lines
 from assistant.ingest.readers.tables import is_task_table
 
@@ -143,7 +143,22 @@ def _scanned_page(path: Path, page, number: int, warnings: list[str]) -> list[Li
             for text, x0, x1, top, bottom in found]
 
 
-def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
+def _check_cost(path: Path, pdf, limits: Limits) -> None:
+    """Refuse, before the pages are read, a PDF with more pages than `limits.pages`, or more pages
+    without a text layer than OCR may read (`limits.ocr_pages`; ~1-8 s and up to 1.7 GB each)."""
+    count = len(pdf.pages)
+    if limits.pages and count > limits.pages:
+        raise UnreadableDocument(path, f"has {count} pages, more than the limit of {limits.pages} pages per file "
+                                 "(setting max_pdf_pages); split it, or raise the limit")
+    if limits.ocr_pages and ocr.available():
+        scanned = sum(1 for page in pdf.pages if not page.chars and page.images)
+        if scanned > limits.ocr_pages:
+            raise UnreadableDocument(path, f"has {scanned} pages without a text layer (scans), more than the "
+                                     f"{limits.ocr_pages} pages OCR reads per file (setting max_ocr_pages); "
+                                     "upload the original document, split the scan, or raise the limit")
+
+
+def read_pdf(path: Path, max_bytes: int, limits: Limits = Limits()) -> ExtractedText:
     try:
         pdf = pdfplumber.open(path)
     except Exception as exc:  # pdfplumber wraps pdfminer's errors in PdfminerException(original)
@@ -158,6 +173,7 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
     pdfium = _pdfium(path)
     try:
         with pdf:
+            _check_cost(path, pdf, limits)
             for number, page in enumerate(pdf.pages, start=1):
                 if pdfium is not None and page.chars:
                     _correct_chars(page, pdfium, number - 1)
@@ -165,6 +181,8 @@ def read_pdf(path: Path, max_bytes: int) -> ExtractedText:
                     pages.append(_scanned_page(path, page, number, warnings))
                     continue
                 pages.append(_page_items(page, number))
+    except UnreadableDocument:
+        raise
     except Exception as exc:  # pdfminer raises many types for broken streams; name the file, keep the rest going
         raise UnreadableDocument(path, f"is damaged: reading its pages failed ({type(exc).__name__}: {exc}); "
                                  "export it again") from None
