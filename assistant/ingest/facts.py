@@ -82,6 +82,8 @@ class _FactWords:
     outcome_columns: tuple[str, ...]
     target_columns: tuple[str, ...]
     skip_columns: tuple[str, ...]
+    label_columns: tuple[str, ...]  # the column naming a row's indicator (指标名称)
+    unit_columns: tuple[str, ...]  # the column giving its unit (单位, 指标单位)
     figure: re.Pattern
     same_quantity: frozenset[str]  # words a subject may add without naming another quantity (lead-ins, 全区, 区级)
     naming_verbs: frozenset[str]  # verbs that name what they count (开工, 完工)
@@ -109,7 +111,7 @@ def _words() -> _FactWords:
     by_length = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
     return _FactWords(units, relation, by_length(data["subject"]["lead"]), by_length(data["subject"]["verbs"]),
                       tuple(data["subject"]["growth"]), tuple(data["columns"]["outcome"]), tuple(data["columns"]["target"]),
-                      tuple(data["columns"]["skip"]), figure,
+                      tuple(data["columns"]["skip"]), tuple(data["columns"]["label"]), tuple(data["columns"]["unit"]), figure,
                       frozenset(data["subject"]["lead"] + data["subject"]["same_quantity"]), frozenset(data["subject"]["naming_verbs"]))
 
 
@@ -148,16 +150,16 @@ def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
     """One fact per figure column of an indicator row: 年度目标 and 完成情况 are target and outcome of
     the same subject; another figure column (税收总收入(亿元)) makes its own subject with the row label."""
     w = _words()
-    fields = [(k, v) for k, v in chunk.fields if k not in w.skip_columns or k == "单位"]
-    named = [(k, v) for k, v in fields if k != "单位"]
+    named = [(k, v) for k, v in chunk.fields if k not in w.skip_columns and k not in w.unit_columns]
     if chunk.kind != "table_row" or len(named) < 2:
         return []
-    label = named[0][1].strip()
+    at = next((i for i, (k, _) in enumerate(named) if k in w.label_columns), 0)
+    label = named[at][1].strip()
     if not label or re.fullmatch(r"[\d.]+", label):
         return []
-    row_unit = dict(fields).get("单位", "").strip()
+    row_unit = next((v.strip() for k, v in chunk.fields if k in w.unit_columns), "")
     facts = []
-    for header, cell in named[1:]:
+    for header, cell in named[:at] + named[at + 1:]:
         match = re.match(r"\s*(?:约|近)?(\d+(?:\.\d+)?)\s*", cell)
         if not match or len(cell) > 40:  # a long cell is a description with figures in it, not one figure
             continue
@@ -165,6 +167,7 @@ def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
         printed = next((u for u in w.units if rest.startswith(u)), "")
         qualifier = rest[len(printed):].strip()
         header_unit = (_PARENS_UNIT.search(header) or [None, ""])[1]
+        header_unit = "" if _YEAR.search(header_unit) else header_unit  # 现状值(2025年）: a year, not a unit
         unit = printed or row_unit or header_unit
         column_period = _column_period(header, period)
         subject = label if column_period else label + _PARENS_UNIT.sub("", header).strip()

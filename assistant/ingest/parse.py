@@ -5,8 +5,9 @@ Two layouts are recognised from the text itself, not from the file name:
   parsed into one `task` block per task carrying its category, number and lead units;
 - running text (everything else): headings (`第X章`, `一、`, `（一）`, `1、`, `附录`, `结语`,
   article headlines), paragraphs re-joined across hard line breaks and page breaks,
-  tab-separated tables with their column headers, `——` bullets, footnotes, and appendix
-  entries (`①…`, numbered glossary entries that run together across lines).
+  tab-separated tables with their column headers, tables flattened to one cell per line
+  (`cell_table`), `——` bullets, footnotes, and appendix entries (`①…`, numbered glossary entries
+  that run together across lines).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from assistant.models import Document, ParsedDocument, Section
+from assistant.ingest.cell_table import CellTable, find_cell_table
 from assistant.ingest.normalize import PARAGRAPH_END, clean_line, ends_paragraph, join_lines
 from assistant.ingest.sections import BlockSink, ParseError, SectionTree
 from assistant.ingest.task_table import TaskTableParser, is_task_table
@@ -209,6 +211,10 @@ class _RunningTextParser:
             if item.kind == "row":
                 index = self._table(index)
                 continue
+            table = find_cell_table(self.items, index) if item.kind == "text" and not self._in_glossary() else None
+            if table is not None:
+                index = self._cell_table(index, table)
+                continue
             if item.kind == "heading":
                 self._heading(item)
             elif item.kind == "caption":
@@ -288,6 +294,31 @@ class _RunningTextParser:
             text = "\t".join(c for c in cells if c)
             self._emit("table_row", text, (row.line, row.line), caption=caption, fields=fields)
         return index
+
+
+    def _cell_table(self, index: int, table: CellTable) -> int:
+        """Emit a table flattened to one cell per line (cell_table.py) as rows with their headers; the
+        short line standing alone above its header is its caption (cut off the paragraph it was joined to)."""
+        above = self.items[index - 1] if index else None
+        caption = ""
+        if above is not None and above.kind in ("text", "caption") and above.group != self.items[index].group \
+                and len(above.text) <= 60 and "。" not in above.text:
+            caption = above.text
+            pending = self.pending
+            if pending is not None and pending.text != caption and pending.text.endswith(caption):
+                pending.text, pending.rank = pending.text[: -len(caption)], self.items[index - 2].line
+                self._flush()
+                self._emit("paragraph", caption, (above.line, above.line))
+            elif pending is None and not (self.sink.blocks and self.sink.blocks[-1].text == caption):
+                caption = ""
+        self._flush()
+        heading = caption
+        for row in table.rows:
+            if row.category:  # 一、水安全: names the rows below it
+                heading = f"{caption} {row.category}".strip()
+                continue
+            self._emit("table_row", "\t".join(c for c in row.cells if c), row.lines, caption=heading, fields=row.fields)
+        return table.end
 
 
 def _glossary_spans(buffer: str) -> list[tuple[int, int]]:
