@@ -72,7 +72,7 @@ class AnswerPipeline:
     def tables(self) -> TableBook:
         """The corpus' tables (read from the index on the first question that needs them)."""
         if self._tables is None:
-            self._tables = TableBook(self.retriever.chunks)
+            self._tables = TableBook(self.retriever.chunks, self.known_term)
         return self._tables
 
     def llm(self):
@@ -175,7 +175,9 @@ class AnswerPipeline:
             return [], not_found_reason(query)
         if kind == "figure":
             chosen = self.analyst.direct_first(query, chosen)
-        return [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)], None
+        sentences = [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)]
+        column = self.tables.column_asked(query, chosen[0].chunk, " ".join(s.text for s in sentences))
+        return sentences + ([column] if column else []), None
 
     def _compose_llm(self, query: Query, result: SearchResult):
         from assistant.answer.llm import Grounding, llm_answer_stream

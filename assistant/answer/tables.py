@@ -12,7 +12,7 @@ comes from the Query and the table's own columns: a value that several rows shar
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from assistant.answer.extractive import form_word
@@ -72,7 +72,8 @@ def _caption(chunk: Chunk) -> str:
 class TableBook:
     """The corpus' tables, read once from the index's chunks (on the first table question)."""
 
-    def __init__(self, chunks: Sequence[Chunk]) -> None:
+    def __init__(self, chunks: Sequence[Chunk], known_term: Callable[[str], bool] = lambda term: True) -> None:
+        self.known_term = known_term  # a word the reports use (a question's debris, "定中", is not a condition)
         self.tables: list[Table] = []
         self.table_of: dict[str, Table] = {}
         current: Table | None = None
@@ -125,11 +126,28 @@ class TableBook:
     def _more_asked(self, query: Query, table: Table, value: str) -> bool:
         """The question sets a condition besides the column value ("哪几项预期性指标没达到年初目标"), or
         names a row: then it is not a plain count or set of rows."""
-        if query.intent == "target_check" or query.premise or any(row_name(r) in query.text for r in table.rows if len(row_name(r)) > 2):
+        if query.intent == "target_check" or query.premise or any(w in query.text for w in vocabulary().table_words["condition"]) or any(row_name(r) in query.text for r in table.rows if len(row_name(r)) > 2):
             return True
         known = table.caption + " ".join(table.columns()) + value
         return any(len(t) > 1 and t not in known and not form_word(t, "*") and t not in vocabulary().table_word_set
-                   and not t[:1].isdigit() for t in query.terms)  # "19项主要指标" restates the table
+                   and not t[:1].isdigit() and self.known_term(t) for t in query.terms)  # "19项主要指标" restates the table
+
+    def column_asked(self, query: Query, row: Chunk, said: str) -> Sentence | None:
+        """The row's value of a column the question names (属性, 单位) or offers values of ("约束性还是预期性"),
+        when the answer does not say it yet."""
+        table = self.table_of.get(row.chunk_id)
+        if table is None:
+            return None
+        categories = table.categories()
+        values = dict(row.fields)
+        for column in table.columns():
+            value = values.get(column, "")
+            named = len(column) > 1 and column in query.text and column not in NAME_COLUMNS
+            offered = any(v in query.text for v, c in categories.items() if c == column)
+            if value and (named or offered) and value not in said and column not in ("序号",):
+                text = (f"Its “{column}” is {value}." if query.english else f"{row_name(row)}的{column}为{value}。")
+                return Sentence(text, [row.chunk_id], chunks=[row])
+        return None
 
     def _line(self, row: Chunk, english: bool) -> Sentence:
         number = row_number(row)

@@ -22,9 +22,20 @@ def is_follow_up(query: Query, lowered: str, vocab: Vocabulary) -> bool:
     about…"), ends in 呢, points back ("它的…"), or names no topic of its own."""
     stripped = lowered.strip()
     if len(query.topic) <= 2:
-        return True  # "控制目标是多少？", "2024年两区各计划改建多少？" lean on the subject of the previous turn
+        # "控制目标是多少？", "2024年两区各计划改建多少？" lean on the subject of the previous turn; a question
+        # naming its own district about a broad subject ("闵行去年经济涨了多少？") is a new one
+        return not (query.districts and set(query.topic.split()) <= vocab.broad and not _leans(stripped, vocab))
+    return _leans(stripped, vocab) or not query.topic
+
+
+def _leans(stripped: str, vocab: Vocabulary) -> bool:
+    """Worded as a follow-up: "那…", "…呢", or a pronoun pointing back ("它的…", "这个指标")."""
     return (stripped.startswith(vocab.follow_up_starts) or stripped.endswith(vocab.follow_up_ends)
-            or any(p in stripped for p in vocab.pronouns if len(p) > 1 or not p.isascii()) or not query.topic)
+            or refers_back(stripped, vocab))
+
+
+def refers_back(stripped: str, vocab: Vocabulary) -> bool:
+    return any(p in stripped for p in vocab.pronouns if len(p) > 1 or not p.isascii())
 
 
 def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
@@ -32,7 +43,8 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     if new.intent == "comparison" and new.districts and set(new.districts) != set(previous.districts):
         districts = tuple(dict.fromkeys(previous.districts + new.districts))
     periods = _periods(previous, new)
-    weak = len(new.topic) <= 2
+    # a pronoun stands for the previous subject ("这个指标属于约束性还是预期性？"): both are the topic
+    weak = len(new.topic) <= 2 or refers_back(new.text.lower(), vocab)
     topic = f"{previous.topic} {new.topic}".strip() if weak else new.topic or previous.topic
     measure = new.measure or ("" if new.topic and not weak else previous.measure)
     intent = new.intent
