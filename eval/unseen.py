@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--report", type=Path)
     args = parser.parse_args(argv)
-    docs = sorted(p for p in args.docs.iterdir() if p.suffix.lower() in SUFFIXES)
+    docs = sorted(p for p in args.docs.iterdir() if p.suffix.lower() in SUFFIXES and not p.stem.upper().startswith("README"))
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="unseen-"))
     if args.workspace and (workspace / "corpus").exists():
         print(f"reusing {workspace}", file=sys.stderr)

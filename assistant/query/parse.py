@@ -67,8 +67,8 @@ class QueryParser:
         districts = dict(self.vocab.districts)
         others = {name: aliases for name, aliases in self.vocab.other_places.items() if name not in covered}
         for name in sorted(covered - set(districts)):
-            short = re.sub(r"(新区|区|县)$", "", name)
-            districts[name] = self.vocab.other_places.get(name, ()) or tuple(dict.fromkeys((name.lower(), short)))
+            short = re.sub(r"(新区|区|县|市|省|自治区)$", "", name)
+            districts[name] = tuple(dict.fromkeys(self.vocab.other_places.get(name, ()) + (name.lower(), short)))
         return districts, others
 
     # ------------------------------------------------------------------ main
@@ -79,7 +79,7 @@ class QueryParser:
         text, named_docs = self._scope_text(_drop_courtesy(fold_question(question), self.vocab))
         lowered = text.lower()
         english = is_english(text)
-        districts = tuple(self.vocab.find_places(lowered, self.districts))
+        districts = _innermost(tuple(self.vocab.find_places(lowered, self.districts)))
         if _has(lowered, self.vocab.all_districts):
             districts = tuple(self.vocab.districts)
         others = tuple(o for o in self.vocab.find_places(lowered, self.other_places) if o not in districts)
@@ -356,6 +356,16 @@ def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
         if head.strip():
             return text
         text = parts[1].lstrip()
+
+
+_LOCAL = re.compile(r"(区|县)$")
+
+
+def _innermost(places: tuple[str, ...]) -> tuple[str, ...]:
+    """"上海市闵行区", "上海闵行": the district, not also its city (a question naming a district and a
+    city or province is about the district)."""
+    local = tuple(p for p in places if _LOCAL.search(p))
+    return local if local else places
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
