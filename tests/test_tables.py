@@ -40,3 +40,17 @@ def test_tasks_a_unit_leads_alone_and_in_all(real_assistant):
 def test_a_row_condition_besides_the_value_is_not_a_plain_count(real_assistant):
     text, _ = ask(real_assistant, "闵行2023年哪几项预期性经济指标没达到年初目标？")
     assert "制造业增加值占全区生产总值比重" in text and "属性为" not in text
+
+
+def test_a_task_named_in_the_question_own_words_gets_a_sentence_naming_its_lead_units(real_assistant):
+    text, answer = ask(real_assistant, "垃圾分类巩固成效那条任务，牵头的是谁啊")
+    assert text.startswith("“巩固垃圾分类新成效”（第48项）由区绿化市容局、浦江镇、马桥镇、华漕镇牵头。") and "\t" not in answer.text
+    text, _ = ask(real_assistant, "打造国际一流营商环境这项重点任务，牵头单位有几个，分别是哪些？")
+    assert "区府办" in text and "区发改委" in text
+    refused = real_assistant.ask("海绵城市建设由哪个单位牵头？")
+    assert refused.refused and "没有“海绵城市建设”这项任务" in refused.text
+
+
+def test_a_row_by_its_number(real_assistant):
+    text, _ = ask(real_assistant, "闵行2023年主要目标完成情况那张表，第12项指标是啥？")
+    assert "主要河湖水质断面优于Ⅲ类" in text and "约束性" in text

