@@ -44,7 +44,7 @@ def test_a_row_condition_besides_the_value_is_not_a_plain_count(real_assistant):
 
 def test_a_task_named_in_the_question_own_words_gets_a_sentence_naming_its_lead_units(real_assistant):
     text, answer = ask(real_assistant, "垃圾分类巩固成效那条任务，牵头的是谁啊")
-    assert text.startswith("“巩固垃圾分类新成效”（第48项）由区绿化市容局、浦江镇、马桥镇、华漕镇牵头。") and "\t" not in answer.text
+    assert answer.text.startswith("“巩固垃圾分类新成效”（第48项）由区绿化市容局、浦江镇、马桥镇、华漕镇牵头。") and "\t" not in answer.text
     text, _ = ask(real_assistant, "打造国际一流营商环境这项重点任务，牵头单位有几个，分别是哪些？")
     assert "区府办" in text and "区发改委" in text
     refused = real_assistant.ask("海绵城市建设由哪个单位牵头？")
@@ -53,4 +53,4 @@ def test_a_task_named_in_the_question_own_words_gets_a_sentence_naming_its_lead_
 
 def test_a_row_by_its_number(real_assistant):
     text, _ = ask(real_assistant, "闵行2023年主要目标完成情况那张表，第12项指标是啥？")
-    assert "主要河湖水质断面优于Ⅲ类" in text and "约束性" in text
+    assert squash("主要河湖水质断面优于Ⅲ类") in text and "约束性" in text
