@@ -165,3 +165,9 @@ def test_a_report_title_in_the_question_is_scope_and_a_polite_opening_is_dropped
     close = parser.parse("《闵行十四五规划重点任务责任分解表》中“强化规划实施保障”归谁负责牵头？")
     assert close.doc_ids == ("t",)
     assert parser.parse("您好，想请教一下，静安区2023年税收总收入多少？").terms == parser.parse("静安区2023年税收总收入多少？").terms
+
+
+def test_how_many_things_a_question_asks(parser):
+    assert parser.parse("静安2023年全区税收总收入一共多少，比上年涨了多少？").asks == 2
+    assert parser.parse("How many new 5G base stations went up in Minhang in 2023, and what is the running total?").asks == 2
+    assert parser.parse("闵行2023年新建了多少座5G基站？").asks == 1

@@ -151,7 +151,7 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
     states the asked figure, the row as a sentence, or the report's sentence with where it is from."""
     is_row = bool(chunk.fields) and chunk.kind != "task"
     fact = pick_fact(query, facts) if kind in ("figure", "comparison", "fact") else None
-    if query.english and fact is not None and not is_row and (kind == "figure" or (kind == "fact" and query.measure)):
+    if query.english and fact is not None and not is_row and query.asks < 2 and (kind == "figure" or (kind == "fact" and query.measure)):
         return english_fact(place, fact)
     if is_row:
         label = next((v for k, v in chunk.fields if k not in ("序号", "属性") and v), "")
@@ -161,7 +161,7 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
             cells = [v for k, v in chunk.fields if v and k not in ("序号", "属性")]
             body = cells[0] + "：" + "；".join(cells[1:]) if len(cells) > 1 else chunk.text
         return lead(place, body, query.english), body.rstrip("。") + ("." if query.english else "。")
-    direct = fact is not None and kind in ("figure", "comparison")
+    direct = fact is not None and kind in ("figure", "comparison") and query.asks < 2
     body = figure_text(query, text, facts) if direct else text
     runs_on = direct and body.lstrip("“\"").startswith(fact.subject[:2])  # "闵行区2023年" + "全区生产总值完成…"
     return lead(place, body, query.english, figure=runs_on), body

@@ -86,6 +86,9 @@ class QueryParser:
         periods, unknown_years, notes, topic_years = self._periods(lowered, english, districts)
         intent = self._intent(lowered, districts, periods)
         measure = self._measure(lowered)
+        asks = self._asks(lowered)
+        if asks > 1 and intent not in ("comparison", "target_check"):
+            measure = ""  # "总额多少，增长多少": the sentence that states both answers, not one of them
         periods = self._default_outcome(periods, intent)
         report_terms = self._report_terms(lowered)
         topic = self._topic(text, report_terms, topic_years)
@@ -107,7 +110,7 @@ class QueryParser:
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
-                      operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind)
+                      operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
@@ -241,6 +244,18 @@ class QueryParser:
             if which:
                 kind = re.split(r"[?？，,。]", text.split(which, 1)[1])[0][:8]
         return count, kind
+
+    def _asks(self, lowered: str) -> int:
+        """How many things are asked: the figure-asking phrases (多少, 几, how many…) and the measures
+        named, whichever says more ("…一共多少，比上年涨了多少" 2; "How many new…, and what is the running total?" 2)."""
+        phrases = sorted(self.vocab.figure_asks + self.vocab.extra_asks, key=len, reverse=True)
+        rest, found = lowered, 0
+        for phrase in phrases:
+            while phrase in rest:
+                found += 1
+                rest = rest.replace(phrase, " ", 1)
+        measures = sum(1 for m in self.vocab.measures if _has(lowered, m.words))
+        return max(1, found, measures)
 
     def _measure(self, lowered: str) -> str:
         for measure in self.vocab.measures:

@@ -44,6 +44,7 @@ class Vocabulary:
     follow_up_ends: tuple[str, ...]
     pronouns: tuple[str, ...]
     figure_asks: tuple[str, ...]  # 多少, 几, how much: a figure is asked
+    extra_asks: tuple[str, ...]  # what else a question asks for beside a figure ("and what", 是什么)
     table_words: dict[str, tuple[str, ...]]  # last, first, count, which, sole, footnote_mark, meaning
     courtesy: tuple[str, ...]  # 您好, 想请教一下: a leading clause of these is no part of the question
     question_phrases: tuple[str, ...]
@@ -146,6 +147,7 @@ def vocabulary() -> Vocabulary:
         follow_up_ends=tuple(question["follow_up"]["ends"]),
         pronouns=_phrases(question["follow_up"]["pronouns"]),
         figure_asks=_phrases(question["question_phrases"]["figure"]),
+        extra_asks=_phrases(question["question_phrases"]["also"]),
         courtesy=_phrases(question["courtesy"]["words"]),
         table_words={name: _phrases(words) for name, words in question["table"].items()},
         question_phrases=_phrases(question["question_phrases"]["words"]),
