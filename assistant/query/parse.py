@@ -254,8 +254,12 @@ class QueryParser:
             while phrase in rest:
                 found += 1
                 rest = rest.replace(phrase, " ", 1)
-        measures = sum(1 for m in self.vocab.measures if _has(lowered, m.words))
-        return max(1, found, measures)
+        rest, measures = lowered, set()
+        for word, name in sorted(((w, m.name) for m in self.vocab.measures for w in m.words), key=lambda p: -len(p[0])):
+            if _has(rest, (word,)):  # the longest phrase wins: "多少个亿" is one amount, not also a count
+                measures.add(name)
+                rest = rest.replace(word, " ")
+        return max(1, found, len(measures))
 
     def _measure(self, lowered: str) -> str:
         for measure in self.vocab.measures:
