@@ -371,12 +371,13 @@ def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
     while True:
         parts = ends.split(text, maxsplit=1)
         if len(parts) < 2 or not parts[1].strip():
-            return text
+            return _drop_closing(text, vocab)
         head = parts[0].lower()
+        about_asker = _has(head, vocab.self_reference) and not re.search(r"\d", head) and not vocab.find_places(head, vocab.districts)
         for word in vocab.courtesy:
             head = head.replace(word, "")
-        if head.strip():
-            return text
+        if head.strip() and not about_asker:
+            return _drop_closing(text, vocab)
         text = parts[1].lstrip()
 
 
@@ -388,6 +389,21 @@ def _innermost(places: tuple[str, ...]) -> tuple[str, ...]:
     city or province is about the district)."""
     local = tuple(p for p in places if _LOCAL.search(p))
     return local if local else places
+
+
+def _drop_closing(text: str, vocab: Vocabulary) -> str:
+    """Without a closing "谢谢谢谢！" after the question."""
+    parts = re.split(r"(?<=[？?！!。])", text)
+    while len(parts) > 1 and not parts[-1].strip(" ！!。～~") or len(parts) > 1 and _courtesy_only(parts[-1], vocab):
+        parts = parts[:-1]
+    return "".join(parts)
+
+
+def _courtesy_only(clause: str, vocab: Vocabulary) -> bool:
+    rest = clause.lower()
+    for word in vocab.courtesy:
+        rest = rest.replace(word, "")
+    return not rest.strip(" ！!。，,～~？?")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:

@@ -47,6 +47,7 @@ class Vocabulary:
     extra_asks: tuple[str, ...]  # what else a question asks for beside a figure ("and what", 是什么)
     table_words: dict[str, tuple[str, ...]]  # last, first, count, which, sole, footnote_mark, meaning
     courtesy: tuple[str, ...]  # 您好, 想请教一下: a leading clause of these is no part of the question
+    self_reference: tuple[str, ...]  # 我是…, 领导让我…: a leading clause about the asker
     question_phrases: tuple[str, ...]
     premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
     contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
@@ -149,6 +150,7 @@ def vocabulary() -> Vocabulary:
         figure_asks=_phrases(question["question_phrases"]["figure"]),
         extra_asks=_phrases(question["question_phrases"]["also"]),
         courtesy=_phrases(question["courtesy"]["words"]),
+        self_reference=_phrases(question["courtesy"]["self_reference"]),
         table_words={name: _phrases(words) for name, words in question["table"].items()},
         question_phrases=_phrases(question["question_phrases"]["words"]),
         premise={name: _phrases(words) for name, words in question["premise"].items()},
