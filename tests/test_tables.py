@@ -54,3 +54,10 @@ def test_a_task_named_in_the_question_own_words_gets_a_sentence_naming_its_lead_
 def test_a_row_by_its_number(real_assistant):
     text, _ = ask(real_assistant, "闵行2023年主要目标完成情况那张表，第12项指标是啥？")
     assert squash("主要河湖水质断面优于Ⅲ类") in text and "约束性" in text
+
+
+def test_a_yes_no_question_about_a_bound_says_yes_or_no_with_the_deciding_figure(real_assistant):
+    answer = real_assistant.ask("静安外贸进出口总额2023年超过550亿了吗")
+    assert not answer.refused and answer.text.startswith("是，") and "561.02" in answer.text and "[未核实]" not in answer.text
+    answer = real_assistant.ask("闵行2023年PM2.5浓度低于30了没有？")
+    assert answer.text.startswith("否，") and "30微克" in answer.text

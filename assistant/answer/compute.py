@@ -157,3 +157,31 @@ def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk:
     chunks = [chunk] + ([target_chunk] if target_chunk is not None and target_chunk.chunk_id != chunk.chunk_id else [])
     return Sentence(text, [c.chunk_id for c in chunks], prefix=lead(place, text, english), chunks=chunks,
                     derived=(gap,) if diff else ())
+
+
+_SCALE = {"万亿": Decimal("1e12"), "亿": Decimal("1e8"), "万": Decimal("1e4")}
+
+
+def _scale(unit: str) -> Decimal:
+    return next((v for k, v in _SCALE.items() if unit.startswith(k)), Decimal(1))
+
+
+def threshold_verdict(query: Query, fact: Fact, chunk: Chunk) -> Sentence | None:
+    """"是，静安区外贸进出口总额561.02亿元，超过550亿。" for "…超过550亿了吗": yes or no, with the figure
+    that decides it (cited) and the question's own bound (declared, not quoted)."""
+    direction, bound, unit = query.threshold
+    try:
+        value, limit = fact.number * _scale(fact.unit), Decimal(bound) * _scale(unit)
+    except ArithmeticError:
+        return None
+    if fact.unit in ("%", "‰") and unit not in ("", fact.unit) or unit in ("%", "‰") and fact.unit != unit:
+        return None  # a share and an amount cannot be compared
+    met = value > limit if direction == "above" else value < limit
+    said = f"{bound}{unit}"
+    if query.english:
+        relation = ("above" if value > limit else "not above") if direction == "above" else ("below" if value < limit else "not below")
+        text = f"{'Yes' if met else 'No'}: “{fact.subject}” is {fact.display()}, {relation} {said}."
+    else:
+        relation = ("超过" if value > limit else "未超过") if direction == "above" else ("低于" if value < limit else "不低于")
+        text = f"{'是' if met else '否'}，{fact.subject}为{fact.display()}，{relation}{said}。"
+    return Sentence(text, [chunk.chunk_id], chunks=[chunk], derived=(bound,))

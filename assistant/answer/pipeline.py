@@ -18,6 +18,8 @@ from assistant.answer.answer_check import subject_clauses
 from assistant.ingest.normalize import squash
 from assistant.config import Settings
 from assistant.answer.analyst import Analyst, side_queries
+from assistant.answer.compute import threshold_verdict
+from assistant.answer.phrasing import pick_fact
 from assistant.answer.extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
 from assistant.indexing.load import load_facts, load_structure
 from assistant.models import Answer, Chunk, Citation, Filters, Query
@@ -180,6 +182,10 @@ class AnswerPipeline:
         if kind == "figure":
             chosen = self.analyst.direct_first(query, chosen)
         sentences = [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)]
+        if query.threshold:  # a yes/no about a bound: the verdict first, then the sentence it rests on
+            fact = pick_fact(query, self.analyst.facts.in_sentence(chosen[0].chunk, chosen[0].text))
+            verdict = threshold_verdict(query, fact, chosen[0].chunk) if fact is not None else None
+            sentences = ([verdict] if verdict else []) + sentences
         column = self.tables.column_asked(query, chosen[0].chunk, " ".join(s.text for s in sentences))
         return sentences + ([column] if column else []), None
 

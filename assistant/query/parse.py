@@ -107,10 +107,15 @@ class QueryParser:
             item_count, item_kind = (item_count, item_kind) if item_count > 1 and item_kind else (0, "")
             intent = "list" if item_count else intent
         terms = tuple(t for t in terms if not self.vocab.is_count_word(t))
+        threshold = self._threshold(lowered)
+        if threshold:  # the bound and its words are the question's own, not what the answer must quote
+            bound_words = {w for d in ("above", "below") for w in self.vocab.threshold_words[d]}
+            terms = tuple(t for t in terms if t != threshold[1] and t not in bound_words and t not in (threshold[2], threshold[2] + "元"))
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
-                      operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks)
+                      operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks,
+                      threshold=threshold)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
@@ -244,6 +249,16 @@ class QueryParser:
             if which:
                 kind = re.split(r"[?？，,。]", text.split(which, 1)[1])[0][:8]
         return count, kind
+
+    def _threshold(self, lowered: str) -> tuple[str, str, str]:
+        """("above", "550", "亿") for "…超过550亿了吗", () when the question sets no bound to check."""
+        words = self.vocab.threshold_words
+        for direction in ("above", "below"):
+            for word in words[direction]:
+                match = re.search(rf"{re.escape(word)}\s*(\d+(?:\.\d+)?)\s*(万亿|亿|万|%|‰)?", lowered)
+                if match and any(a in lowered[match.end():match.end() + 12] for a in words["asks"]):
+                    return direction, match.group(1), match.group(2) or ""
+        return ()
 
     def _asks(self, lowered: str) -> int:
         """How many things are asked: the figure-asking phrases (多少, 几, how many…) and the measures

@@ -46,6 +46,7 @@ class Vocabulary:
     figure_asks: tuple[str, ...]  # 多少, 几, how much: a figure is asked
     extra_asks: tuple[str, ...]  # what else a question asks for beside a figure ("and what", 是什么)
     table_words: dict[str, tuple[str, ...]]  # last, first, count, which, sole, footnote_mark, meaning
+    threshold_words: dict[str, tuple[str, ...]]  # above, below, asks
     courtesy: tuple[str, ...]  # 您好, 想请教一下: a leading clause of these is no part of the question
     self_reference: tuple[str, ...]  # 我是…, 领导让我…: a leading clause about the asker
     question_phrases: tuple[str, ...]
@@ -150,6 +151,7 @@ def vocabulary() -> Vocabulary:
         figure_asks=_phrases(question["question_phrases"]["figure"]),
         extra_asks=_phrases(question["question_phrases"]["also"]),
         courtesy=_phrases(question["courtesy"]["words"]),
+        threshold_words={name: _phrases(words) for name, words in question["threshold"].items()},
         self_reference=_phrases(question["courtesy"]["self_reference"]),
         table_words={name: _phrases(words) for name, words in question["table"].items()},
         question_phrases=_phrases(question["question_phrases"]["words"]),
