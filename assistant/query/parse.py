@@ -196,7 +196,20 @@ class QueryParser:
             years = [y for y in years if self.coverage.has(None, kind, y)] or years
         if not years:
             return ((Period(None, kind),) if kind else ()), unknown, tuple(notes), topic_years
+        if len(years) > 1 and kind in ("target", "outcome") and _has(lowered, words["target"]) and _has(lowered, words["outcome"]):
+            # "2024年…目标比2023年实际多出多少": each year takes the period word said after it
+            return tuple(Period(y, self._kind_for(y, self._kind_after(lowered, y) or kind)) for y in years), unknown, tuple(notes), topic_years
         return tuple(Period(y, self._kind_for(y, kind)) for y in years), unknown, tuple(notes), topic_years
+
+    def _kind_after(self, lowered: str, year: int) -> str:
+        """target or outcome: the first period word between the year and the next year named."""
+        at = lowered.find(str(year))
+        if at < 0:
+            return ""
+        following = _YEAR.split(lowered[at + 4:], maxsplit=1)[0]
+        found = [(following.find(w), kind) for kind in ("target", "outcome") for w in self.vocab.period_words[kind]
+                 if w in following and not w.isascii()]
+        return min(found)[1] if found else ""
 
     def _default_outcome(self, periods: tuple[Period, ...], intent: str) -> tuple[Period, ...]:
         """A figure asked for a year that has results, without saying "target", means the result:
