@@ -61,3 +61,9 @@ def test_a_yes_no_question_about_a_bound_says_yes_or_no_with_the_deciding_figure
     assert not answer.refused and answer.text.startswith("是，") and "561.02" in answer.text and "[未核实]" not in answer.text
     answer = real_assistant.ask("闵行2023年PM2.5浓度低于30了没有？")
     assert answer.text.startswith("否，") and "30微克" in answer.text
+
+
+def test_a_named_indicator_is_not_answered_by_another_quantity_of_the_same_words(real_assistant):
+    answer = real_assistant.ask("静安2024年新增就业岗位的目标是多少个？")
+    assert answer.refused and "500" not in answer.text.split("\n")[0]
+    assert "5.2万" in real_assistant.ask("闵行区2023年新增就业岗位有多少个？").text

@@ -162,10 +162,12 @@ class AnswerPipeline:
         def fails(pick: Pick) -> str:
             failed = mismatch(query, pick, kind)
             # the asked measure may sit in a clause the subject words did not reach ("…救助金额1.59亿元")
-            return "" if failed == "measure" and self.analyst.states_measure(query, pick) else failed
+            if failed == "measure" and self.analyst.states_measure(query, pick):
+                failed = ""
+            return failed or self.tables.indicator_missing(query, pick.text + " " + pick.chunk.readable_fields())
 
         failed = "task" if unknown_task else fails(best)
-        if failed in ("measure", "contrast"):
+        if failed in ("measure", "contrast", "indicator"):
             # the best sentence is about the alike quantity (开工 for 完工): a lower one that states the asked one
             other = next((p for p in picks[:SECOND_CHANCE]
                           if p.overlap >= SECOND_CHANCE_OVERLAP and not fails(p)), None)

@@ -111,7 +111,18 @@ class TableBook:
                 current.footnotes.append(chunk)
             elif current is not None and chunk.doc_id != current.doc_id:
                 current = None
+        self._indicators: list[str] | None = None
         self.units = sorted({u for t in self.tables for r in t.rows for u in lead_units(r)}, key=len, reverse=True)
+
+    def indicator_missing(self, query: Query, evidence: str) -> str:
+        """"indicator" when the question names an indicator of some table ("新增就业岗位数") that the evidence
+        does not state: another quantity of the same words ("500个青年就业见习岗位") is not its answer."""
+        if self._indicators is None:
+            self._indicators = sorted({_letters(row_name(r)).rstrip("数率量") for t in self.tables for r in t.rows
+                                       if r.kind == "table_row" and len(_letters(row_name(r))) >= 5}, key=len, reverse=True)
+        asked = _letters(query.text)
+        named = next((n for n in self._indicators if len(n) >= 5 and n in asked), "")
+        return "indicator" if named and named not in _letters(evidence) else ""
 
     def table_for(self, query: Query, hits: list[Hit]) -> Table | None:
         for hit in hits:
