@@ -20,6 +20,8 @@ from assistant.ingest.normalize import sentences
 MAX_ITEMS = 8  # more make the answer a wall; the rest is named as "等N项" and is one click away
 MIN_HEADING_MATCH = 0.6  # share of the question's topic words the heading must contain: measured on the eval set
 ITEM_CHARS = 60  # an item is one short line: its lead clause(s), never cut inside a clause
+ANNOUNCE_HITS = 3  # passages searched for a sentence that announces the list below it
+_ANNOUNCES = re.compile(r"(以下|如下|下列|[一二三四五六七八九十两\d]+(?:个|大)?方面|[一二三四五六七八九十两\d]+项)[^。；;]{0,24}[：:]$")
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,21 @@ class ListFinder:
                 if score >= MIN_HEADING_MATCH and (best is None or (score, -rank) > (best[0], -best[1])):
                     best = (score, rank, section)
         if best is None:
-            return None
+            return self._announced(hits)
         return self._items(self.structure[best[2].doc_id], best[2])
+
+    def _announced(self, hits: list[Hit]) -> HeadingList | None:
+        """The sections a retrieved sentence announces ("建议做好以下七方面27项重点工作："): the headings
+        that follow it under its own heading, when the sentence ends the passage with a colon."""
+        for hit in hits[:ANNOUNCE_HITS]:
+            if not _ANNOUNCES.search(hit.chunk.text.strip()):
+                continue
+            parsed = self.structure.get(hit.chunk.doc_id)
+            section = next((s for s in parsed.sections if s.path == tuple(hit.chunk.breadcrumb)), None) if parsed else None
+            found = self._items(parsed, section) if section is not None else None
+            if found is not None and found.items and found.items[0].chunk.chunk_id != hit.chunk.chunk_id:
+                return HeadingList(section, found.items, found.total, hit.chunk)
+        return None
 
     def _sections_above(self, parsed: ParsedDocument, chunk: Chunk) -> list[Section]:
         headings = set(chunk.breadcrumb)
