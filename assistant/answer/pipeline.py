@@ -181,6 +181,10 @@ class AnswerPipeline:
                 prefix = "The report only says: " if query.english else "报告相关内容为："
                 return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
             return [], not_found_reason(query)
+        if kind == "definition":
+            note = self.tables.note_for(query, best.text, best.chunk.doc_id)
+            if note is not None:
+                return [note], None
         if kind == "figure":
             chosen = self.analyst.direct_first(query, chosen)
         sentences = [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)]

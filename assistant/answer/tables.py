@@ -30,6 +30,7 @@ MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones li
 # TASK_NAME_LEAD ahead of the next best task (measured on the blind sets: eval/reports/blind.md).
 TASK_NAME_MATCH = 0.6
 TASK_NAME_LEAD = 0.15
+_MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
 _QUOTED = re.compile(r"[“\"‘「]([^”\"’」]{2,60})[”\"’」]")
 _ROW_NUMBER = re.compile(r"第\s*(\d{1,3}|[一二三四五六七八九十]{1,3})\s*[项个条行]")
 
@@ -96,6 +97,7 @@ class TableBook:
         self.known_term = known_term  # a word the reports use (a question's debris, "定中", is not a condition)
         self.tables: list[Table] = []
         self.table_of: dict[str, Table] = {}
+        self.notes: dict[tuple[str, str], Chunk] = {}  # (doc_id, superscript mark) -> the footnote it points to
         current: Table | None = None
         for chunk in chunks:
             if chunk.kind in ROW_KINDS:
@@ -107,12 +109,25 @@ class TableBook:
                         self.tables.append(current)
                 current.rows.append(chunk)
                 self.table_of[chunk.chunk_id] = current
-            elif chunk.kind == "footnote" and current is not None and current.doc_id == chunk.doc_id:
-                current.footnotes.append(chunk)
+            elif current is not None and current.doc_id == chunk.doc_id and (
+                    chunk.kind == "footnote" or chunk.kind == "paragraph" and chunk.text.lstrip()[:1] in ("注", "*", "＊")):
+                current.footnotes.append(chunk)  # a table's notes: footnotes, or a "注:" paragraph below it
             elif current is not None and chunk.doc_id != current.doc_id:
                 current = None
+            if chunk.kind == "footnote" and chunk.text[:1] in _MARKS:
+                self.notes[(chunk.doc_id, chunk.text[0])] = chunk
         self._indicators: list[str] | None = None
         self.units = sorted({u for t in self.tables for r in t.rows for u in lead_units(r)}, key=len, reverse=True)
+
+    def note_for(self, query: Query, pick_text: str, doc_id: str) -> Sentence | None:
+        """The footnote a term of the question points to in the passage ("碳普惠⁶" -> "⁶ 碳普惠是指…")."""
+        for term in sorted((t for t in query.terms if len(t) > 1), key=len, reverse=True):
+            at = pick_text.find(term)
+            mark = pick_text[at + len(term):at + len(term) + 1] if at >= 0 else ""
+            note = self.notes.get((doc_id, mark)) if mark in _MARKS else None
+            if note is not None:
+                return Sentence(note.text.lstrip(_MARKS + " "), [note.chunk_id], chunks=[note])
+        return None
 
     def indicator_missing(self, query: Query, evidence: str) -> str:
         """"indicator" when the question names an indicator of some table ("新增就业岗位数") that the evidence

@@ -239,7 +239,9 @@ class QueryParser:
             return "responsibility"  # "牵头单位有几个，分别是哪些": lead units asked, not a comparison
         for name, words in self.vocab.intents:
             if _has(lowered, words):
-                if name in ("list", "overview", "figure") and (len(districts) > 1 or len({p.year for p in periods}) > 1):
+                if name in ("list", "overview", "figure", "target_check") and len(districts) > 1:
+                    return "comparison"  # "两区…相差多少": the districts are the sides, not a target
+                if name in ("list", "overview", "figure") and len({p.year for p in periods}) > 1:
                     return "comparison"
                 return name
         if len(districts) > 1 or len({p.year for p in periods}) > 1:
