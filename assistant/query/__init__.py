@@ -7,7 +7,8 @@ Never answer, library or serve.
 """
 
 from assistant.models import Period, Query
-from assistant.query.parse import QueryParser, ScopeFilters, fold_question
+from assistant.query.clean import fold_question
+from assistant.query.parse import QueryParser, ScopeFilters
 from assistant.vocab import Vocabulary, vocabulary
 
 __all__ = ["Period", "Query", "QueryParser", "ScopeFilters", "Vocabulary", "fold_question", "vocabulary"]

@@ -7,15 +7,14 @@ where it contradicts them.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import replace
 from difflib import SequenceMatcher
-from functools import lru_cache
 from typing import Callable
 
 from assistant.ingest.coverage import Coverage
 from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period, Query
+from assistant.query.clean import _BOOK_TITLE, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
 from assistant.query.terms import chinese_terms, is_english
 from assistant.vocab import Vocabulary, vocabulary
 
@@ -24,29 +23,6 @@ from assistant.vocab import Vocabulary, vocabulary
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)(?!\s*(?:亿|万|千|百|元|个|家|项|人|户|辆|座|套|张|条|吨|%|以上|左右|平方|公里|米))")
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b|\b\d[A-Z]\b")  # TOD, GDP, 5G
 _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps decimals whole
-
-
-# Spaces between CJK characters or digits ("闵 行 区 2 0 2 3 年"): typing or pasting artefacts, never meaning.
-_SPACED = re.compile(r"(?<=[\u3400-\u9fff\d])[ \t\u3000]+(?=[\u3400-\u9fff\d])")
-
-
-@lru_cache(maxsize=1)
-def _to_simplified():
-    import opencc  # a maintained 繁->简 table (opencc-python-reimplemented), loaded once
-
-    return opencc.OpenCC("t2s")
-
-
-def fold_question(text: str) -> str:
-    """One spelling for the same question: NFKC (ＧＤＰ　２０２３ -> GDP 2023), 繁体 -> 简体 (閔行區 -> 闵行区),
-    no spaces between CJK characters or digits. English text keeps its spaces between words and numbers."""
-    text = unicodedata.normalize("NFKC", text).strip()
-    if re.search(r"[\u3400-\u9fff]", text):
-        text = _to_simplified().convert(text)
-        text = re.sub(r"(?<=[\u3400-\u9fff])[ \t\u3000]+(?=[\u3400-\u9fff])", "", text)
-        if not is_english(text):
-            text = _SPACED.sub("", text)
-    return text
 
 
 ScopeFilters = Filters  # what the UI or API restricts to (a district drop-down, a document choice)
@@ -384,33 +360,6 @@ class QueryParser:
         return replace(query, districts=districts, doc_ids=doc_ids, notes=tuple(notes))
 
 
-TITLE_MATCH = 0.75  # 《…》 in a question names a report when this similar to its title (difflib ratio)
-_BOOK_TITLE = re.compile(r"《([^《》]{2,80})》")
-_CLAUSE_END = re.compile(r"[，,。！!；;：:…~～]+|\s+")
-_CLAUSE_END_EN = re.compile(r"[,.!;:]+\s*")
-
-
-def _title_names(title: str) -> list[str]:
-    """A report's title and the document named inside it ("关于印发《普陀区水务“十五五”规划》的通知")."""
-    return [title] + _BOOK_TITLE.findall(title)
-
-
-def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
-    """The question without a leading polite clause or filler ("您好，想请教一下，…", "那个…就是…")."""
-    ends = _CLAUSE_END_EN if is_english(text) else _CLAUSE_END
-    while True:
-        parts = ends.split(text, maxsplit=1)
-        if len(parts) < 2 or not parts[1].strip():
-            return _drop_closing(text, vocab)
-        head = parts[0].lower()
-        about_asker = _has(head, vocab.self_reference) and not re.search(r"\d", head) and not vocab.find_places(head, vocab.districts)
-        for word in vocab.courtesy:
-            head = head.replace(word, "")
-        if head.strip() and not about_asker:
-            return _drop_closing(text, vocab)
-        text = parts[1].lstrip()
-
-
 _LOCAL = re.compile(r"(区|县)$")
 
 
@@ -419,21 +368,6 @@ def _innermost(places: tuple[str, ...]) -> tuple[str, ...]:
     city or province is about the district)."""
     local = tuple(p for p in places if _LOCAL.search(p))
     return local if local else places
-
-
-def _drop_closing(text: str, vocab: Vocabulary) -> str:
-    """Without a closing "谢谢谢谢！" after the question."""
-    parts = re.split(r"(?<=[？?！!。])", text)
-    while len(parts) > 1 and not parts[-1].strip(" ！!。～~") or len(parts) > 1 and _courtesy_only(parts[-1], vocab):
-        parts = parts[:-1]
-    return "".join(parts)
-
-
-def _courtesy_only(clause: str, vocab: Vocabulary) -> bool:
-    rest = clause.lower()
-    for word in vocab.courtesy:
-        rest = rest.replace(word, "")
-    return not rest.strip(" ！!。，,～~？?")
 
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
