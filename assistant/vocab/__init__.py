@@ -161,7 +161,8 @@ def vocabulary() -> Vocabulary:
         broad=frozenset(question["overview"]["broad"]),
         stopwords=frozenset(w.lower() for w in question["stopwords"]["words"]),
         synonyms={k.lower(): v for k, v in synonyms["zh"].items()},
-        english={k.lower(): v for k, v in english["phrases"].items()},
+        # corpus phrases win over the general planning glossary where both name a phrase
+        english={k.lower(): v for k, v in {**english.get("general", {}), **english["phrases"]}.items()},
         columns_en=dict(english["columns"]),
         operations={name: _phrases(words) for name, words in question["operation"].items()},
         document_kinds={name: _phrases(words) for name, words in question["document_kinds"].items()},
