@@ -14,6 +14,7 @@ from typing import Callable
 from assistant.answer.answer_check import contradicts, premise_conflict, states_measure, subject_clauses
 from assistant.indexing.lexical import tokenize
 from assistant.models import Chunk, Hit, Query
+from assistant.ingest.facts import row_cells, row_label
 from assistant.ingest.normalize import numbers, sentences
 from assistant.vocab import vocabulary
 from assistant.query.terms import column_en
@@ -34,7 +35,7 @@ def answer_kind(query: Query) -> str:
 
 def render_row(chunk: Chunk, english: bool) -> str:
     """社会消费品零售总额：年度目标 2000以上，完成情况 1983.09，单位 亿元"""
-    fields = [(k, v) for k, v in chunk.fields if v and k not in ("序号", "属性")]
+    fields = row_cells(chunk.fields)
     if chunk.kind == "task":
         values = dict(chunk.fields)
         task = values.get("主要任务", "")
@@ -43,8 +44,8 @@ def render_row(chunk: Chunk, english: bool) -> str:
         return f"任务{values.get('序号', '')}「{title}」：{label} {values.get('牵头单位', '')}"
     if not fields:
         return chunk.text
-    label, rest = fields[0][1], fields[1:]
-    parts = [f"{column_en(k) if english else k} {v}" for k, v in rest]
+    label = row_label(chunk.fields)
+    parts = [f"{column_en(k) if english else k} {v}" for k, v in fields if v != label]
     return f"{label}：" + "，".join(parts)
 
 
@@ -88,7 +89,7 @@ def score_picks(query: Query, hits: list[Hit], kind: str) -> list[Pick]:
                 score += 0.1 if states_measure(query, sentence, hit.chunk) else -0.2
             if as_row and hit.chunk.kind != "task" and terms:
                 # a row about "工业固定资产投资" is a near miss for "固定资产投资": penalize qualifiers not asked
-                label = next((v for k, v in hit.chunk.fields if k not in ("序号", "属性") and v), "")
+                label = row_label(hit.chunk.fields)
                 name = tokenize(label)
                 extra = [t for t in name if len(t) > 1 and not any(term in t for term in terms) and not form_word(t, query.measure)]
                 score -= min(0.25 * len(extra), 0.5)

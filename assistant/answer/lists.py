@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from assistant.indexing.lexical import tokenize
 from assistant.models import Chunk, Hit, ParsedDocument, Query, Section
+from assistant.ingest.facts import row_label
 from assistant.ingest.normalize import sentences
 
 MAX_ITEMS = 8  # more make the answer a wall; the rest is named as "等N项" and is one click away
@@ -125,7 +126,7 @@ class ListFinder:
                 chunk = self._chunk_of_block(parsed.document.doc_id, block.anchor)
                 if chunk is None or block.text.startswith("表"):
                     continue
-                label = next((v for k, v in block.fields if k not in ("序号", "属性") and v), "") if block.fields else ""
+                label = row_label(block.fields) if block.fields else ""
                 items.append(ListItem(label or _short(block.text), chunk))
         first = items[0].chunk if items else None
         if len(items) < 2 or first is None:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.answer.answer_check import subject_clauses
-from assistant.ingest.facts import Fact
+from assistant.ingest.facts import Fact, row_cells, row_label
 from assistant.models import Chunk, Period, Query
 from assistant.vocab import vocabulary
 
@@ -66,8 +66,8 @@ def unit_en(unit: str) -> str:
 
 
 def column_label(fact: Fact) -> str:
-    """年度目标 / 计划目标 (the year is said by the place) / 完成情况."""
-    return _YEAR_IN_HEADER.sub("", fact.column).strip() or "目标"
+    """年度目标 / 计划目标 (the year is said by the place) / 完成情况; 目标值（2030年） -> 目标值."""
+    return _YEAR_IN_HEADER.sub("", re.sub(r"[（(]\s*(19|20)\d\d年?\s*[)）]", "", fact.column)).strip(" （()）") or "目标"
 
 
 def pick_fact(query: Query, facts: list[Fact]) -> Fact | None:
@@ -154,11 +154,11 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
     if query.english and fact is not None and not is_row and query.asks < 2 and (kind == "figure" or (kind == "fact" and query.measure)):
         return english_fact(place, fact)
     if is_row:
-        label = next((v for k, v in chunk.fields if k not in ("序号", "属性") and v), "")
+        label = row_label(chunk.fields)
         if facts:
             body = row_sentence(query, facts, label)
         else:  # a descriptive row (类别 / 完成情况): its cells read as one sentence
-            cells = [v for k, v in chunk.fields if v and k not in ("序号", "属性")]
+            cells = [v for _, v in row_cells(chunk.fields)]
             body = cells[0] + "：" + "；".join(cells[1:]) if len(cells) > 1 else chunk.text
         return lead(place, body, query.english), body.rstrip("。") + ("." if query.english else "。")
     direct = fact is not None and kind in ("figure", "comparison") and query.asks < 2

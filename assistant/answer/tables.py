@@ -18,6 +18,7 @@ from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
 from assistant.answer.verify import Sentence
+from assistant.ingest.facts import row_label
 from assistant.models import Chunk, Hit, Query
 from assistant.vocab import vocabulary
 
@@ -58,7 +59,7 @@ class Table:
 
 def row_name(row: Chunk) -> str:
     values = dict(row.fields)
-    name = next((values[c] for c in NAME_COLUMNS if values.get(c)), row.text.split("\t")[0])
+    name = values.get("主要任务") or row_label(row.fields) or row.text.split("\t")[0]
     return name.split("。")[0].rstrip("*＊ ")
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from assistant.models import Chunk, Period
 from assistant.ingest.normalize import sentences
@@ -144,6 +144,20 @@ def _column_period(header: str, period: Period) -> Period | None:
         kind = "fyp_target" if period.kind == "fyp_target" else "target"
         return Period(year, kind)
     return None
+
+
+def row_label(fields: Sequence[tuple[str, str]]) -> str:
+    """The name of a table row: its 指标名称 / 项目名称 column when the table has one, else its first
+    column that is not a number, a unit or an attribute (a 类别 column may come before the name)."""
+    w = _words()
+    named = [(k, v) for k, v in fields if k not in w.skip_columns and k not in w.unit_columns and v]
+    return next((v for k, v in named if k in w.label_columns), named[0][1] if named else "")
+
+
+def row_cells(fields: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The row's columns worth reading out, without 序号 and the attribute columns."""
+    skip = {"序号", "属性", "指标属性", "指标性质"}
+    return [(k, v) for k, v in fields if v and k not in skip]
 
 
 def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
