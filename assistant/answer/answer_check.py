@@ -9,6 +9,7 @@ granted ("为什么下降了") is checked against the figure the sentence gives.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from assistant.indexing.lexical import tokenize
@@ -84,6 +85,7 @@ def _share_clause(query: Query, text: str) -> bool:
 
 
 def _has_unit(text: str, units: tuple[str, ...], any_number: bool = False) -> bool:
+    text = unicodedata.normalize("NFKC", text)  # a table's full-width ％ is a percentage too
     for match in _NUMBER_UNIT.finditer(text):
         unit = match.group(2) or ""
         if any(unit.startswith(u) for u in units):

@@ -68,6 +68,9 @@ def _missing_documents(query: Query, district: str, coverage: Coverage) -> Refus
     own = coverage.documents_of(district, kinds)
     if any(not years or years & set(coverage.plan_years(d)) for d in own):
         return None
+    if wants_plan and any(coverage.has(district, kind, year) for year in years or {None}
+                          for kind in ("fyp_target", "prior") + (("outcome",) if years else ())):
+        return None  # no plan document, but passages about that period (a work report's 十四五 review, its 十五五 goals)
     held = [coverage.document_name(d) for d in coverage.documents_of(None, kinds)]
     plan = next((f"“{name}”" for name in map(vocabulary().plan_ending, sorted(years)) if name), "")
     what = f"{plan}规划" if wants_plan else f"{plan}规划重点任务责任分解表"

@@ -179,7 +179,9 @@ class Coverage:
         if asked.kind == "fyp_target":
             mask = self.in_plan_document & (self.period_kinds == "fyp_target")
             if asked.year is not None:
-                mask = (mask & (self.period_years == asked.year)) | ((self.period_kinds == "prior") & (self.period_years == asked.year))
+                # ...and a report's results for the plan's last year ("2025年和“十四五”时期工作回顾")
+                same_year = (self.period_kinds == "prior") | ((self.period_kinds == "outcome") & ~self.in_plan_document)
+                mask = (mask & (self.period_years == asked.year)) | (same_year & (self.period_years == asked.year))
             return mask
         if asked.kind == "prior":
             mask = self.period_kinds == "prior"

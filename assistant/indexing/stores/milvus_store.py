@@ -87,7 +87,8 @@ def _period_expr(period: Period) -> str:
         if period.year is None:
             return plan
         year = int(period.year)
-        return f'(({plan} and period_year == {year}) or (period_kind == "prior" and period_year == {year}))'
+        same_year = '(period_kind == "prior" or (period_kind == "outcome" and in_plan == false))'
+        return f'(({plan} and period_year == {year}) or ({same_year} and period_year == {year}))'
     if period.kind == "prior":
         return f'(period_kind == "prior" and period_year == {int(period.year)})' if period.year is not None else 'period_kind == "prior"'
     parts = ([f"period_year == {int(period.year)}"] if period.year is not None else []) + \
