@@ -218,6 +218,8 @@ def mismatch(query: Query, best: Pick, kind: str) -> str:
     figures = [t for t in query.terms if re.fullmatch(r"\d+(\.\d+)?", t) and not re.fullmatch(r"(19|20)\d\d", t)]
     if kind in ("figure", "fact", "comparison") and any(f not in evidence for f in figures):
         return "figure"  # "开工的31个项目" is answered by the sentence about those 31, not another project
+    if any(str(year) not in evidence + " ".join(best.chunk.breadcrumb) for year in query.named_years):
+        return "year"  # "2030年森林覆盖率要达到多少": a 2024 target is not the 2030 one no report sets
     if contradicts(query, evidence):
         return "contrast"  # "预算支出" is not answered by a sentence about 预算收入
     return "" if states_measure(query, best.text, best.chunk) else "measure"

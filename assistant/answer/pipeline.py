@@ -180,7 +180,11 @@ class AnswerPipeline:
                 reason = not_found_reason(query, measure)
                 prefix = "The report only says: " if query.english else "报告相关内容为："
                 return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
-            return [], not_found_reason(query)
+            reason = not_found_reason(query)
+            if failed == "year":  # say which years the reports do give figures for
+                held = "、".join(str(y) for y in sorted(self.coverage.years))
+                reason += f" (years with figures: {held})" if query.english else f"（有数据的年份：{held}）"
+            return [], reason
         if kind == "definition":
             note = self.tables.note_for(query, best.text, best.chunk.doc_id)
             if note is not None:

@@ -91,7 +91,7 @@ class QueryParser:
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
                       operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks,
-                      threshold=threshold)
+                      threshold=threshold, named_years=topic_years)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
@@ -140,9 +140,9 @@ class QueryParser:
                 years.append(year)
                 notes.append(f"“{word}” read as {year}" if english else f"“{word}”按{year}年理解")
         covered = self.coverage.years if self.coverage else set(years)
-        # a year no report covers is unknown, unless the reports name it (2035远景) and neither an outcome
-        # nor a figure is asked of it ("2030年森林覆盖率要达到多少": no report sets a 2030 target)
-        outcome_asked = _has(lowered, words["outcome"]) or _has(lowered, self.vocab.figure_asks)
+        # a year no report covers is unknown, unless the reports name it (远期至2035年) and no outcome is
+        # asked of it; then the answer's passage must state that year (named_years), else it is refused
+        outcome_asked = _has(lowered, words["outcome"])
         unknown = tuple(y for y in dict.fromkeys(years) if y not in covered and (outcome_asked or not self.known_term(str(y))))
         topic_years = tuple(y for y in dict.fromkeys(years) if y not in covered and y not in unknown)
         years = [y for y in dict.fromkeys(years) if y in covered]
