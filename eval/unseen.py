@@ -48,7 +48,8 @@ def prepare(workspace: Path, docs: list[Path]) -> str:
 def per_document(rows: list[dict], items: dict[str, dict]) -> dict[str, dict]:
     by_doc: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
-        by_doc[(items[row["id"]].get("doc") or ["(no document: out of scope)"])[0]].append(row)
+        docs = items[row["id"]].get("doc") or ["(no document: out of scope)"]
+        by_doc[docs if isinstance(docs, str) else docs[0]].append(row)
     out = {}
     for doc, selected in sorted(by_doc.items()):
         answerable = [r for r in selected if r["answerable"]]
