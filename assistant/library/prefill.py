@@ -29,7 +29,7 @@ _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?=\s*年|\D|$)")
 _RANGE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*(?:年)?\s*[-–—~～至到]\s*((?:19|20)\d\d)(?!\d)")
 _DATE = re.compile(r"((?:19|20)\d\d)年\d{1,2}月\d{1,2}日")
 _CHROME_MARKS = re.compile(r"[【】\[\]()（）:：|/·\s]")
-_NOTICE = re.compile(r"印发[《“\"]?(.{4,}?)[》”\"]?(?:的)?通知$")
+_NOTICE = re.compile(r"(?:印发|转发|发布)[《“\"]?(.{4,}?)[》”\"]?(?:的)?通知$")
 
 
 @lru_cache(maxsize=1)
@@ -140,6 +140,10 @@ def report_year(title: str, text: str = "") -> int | None:
     return None
 
 
+# "到2030年底", "至2025年": a year a plan sets its targets for
+_TARGET_YEAR = re.compile(r"(?:到|至)\s*((?:19|20)\d\d)\s*年")
+
+
 def years_from(title: str, kind: str = "", text: str = "") -> str:
     if kind == "work_report":
         year = report_year(title, text)
@@ -154,6 +158,13 @@ def years_from(title: str, kind: str = "", text: str = "") -> str:
             first, last = plans[spelled[spelling]]
             return f"{first}-{last}"
     years = sorted({int(y) for y in _YEAR.findall(_nfkc(title))})
+    if not years and text and kind in ("action_plan", "special_plan", "five_year_plan"):
+        # a plan whose title names no years ("…实施方案"): from its date to the last year it sets targets for
+        start = report_year(title, text)
+        targets = [int(y) for y in _TARGET_YEAR.findall(_nfkc(text))]
+        if targets:
+            first = min([start] if start else targets)
+            return f"{first}-{max(targets)}" if max(targets) > first else str(first)
     if not years:
         return ""
     return str(years[0]) if len(years) == 1 else f"{years[0]}-{years[-1]}"
