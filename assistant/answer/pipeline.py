@@ -34,10 +34,9 @@ from assistant.answer.verify import Sentence, VerificationStats, verify
 TOP_K = 8  # passages given to the answerer (8 vs 12 measured: eval/reports/answer-thresholds.md)
 SECOND_CHANCE = 8  # picks searched for one that states the asked quantity when the best states an alike one
 SECOND_CHANCE_OVERLAP = 0.5  # ...and still names half of what the question is about
-# A word the asked district never uses refuses when another district's best passage covers this much
-# more of the question, or the district's own covers less than MIN_OWN_OVERLAP (eval/reports/blind.md).
+# A word the asked district never uses refuses only when another district's best passage covers this
+# much more of the question (a low cover of its own is left to the answer's own checks).
 ELSEWHERE_MARGIN = 0.15
-MIN_OWN_OVERLAP = 0.5
 History = list[tuple[str, str]]
 
 
@@ -244,8 +243,8 @@ class AnswerPipeline:
     def _better_elsewhere(self, query: Query, result: SearchResult) -> bool:
         """A word of the question that the asked district's reports never use refuses only on evidence:
         the other districts' passages answer the question clearly better than the asked district's own
-        ("静安区研发经费支出比例": only 闵行 states it). A word of the staff member's own ("年初", "最后")
-        that the asked district's passage does not need is not a reason to refuse."""
+        ("静安区研发经费支出比例": only 闵行 states it). A word of the staff member's own ("年初", "最后",
+        "表示") that the asked district's passage does not need is not a reason to refuse."""
         others = tuple(d for d in self.coverage.districts if d not in query.districts)
         if not others:
             return True
@@ -253,7 +252,7 @@ class AnswerPipeline:
         kind = answer_kind(query)
         own = max((p.overlap for p in score_picks(query, result.hits, kind)[:SECOND_CHANCE]), default=0.0)
         other = max((p.overlap for p in score_picks(query, elsewhere.hits, kind)[:SECOND_CHANCE]), default=0.0)
-        return other >= own + ELSEWHERE_MARGIN or own < MIN_OWN_OVERLAP
+        return other >= own + ELSEWHERE_MARGIN
 
     def _vague(self, query: Query) -> bool:
         return not query.terms or set(query.terms) <= vocabulary().broad
