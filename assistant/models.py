@@ -256,6 +256,7 @@ class Query:
     doc_kinds: tuple[str, ...] = ()  # kinds of report the question names (纲要, 责任分解表): sides of a comparison
     item_count: int = 0  # how many items a list question asks for ("四大功能区是哪四个": 4; 0 = not said)
     item_kind: str = ""  # what the items are ("功能区", "度", "镇和街道"; "" = not said)
+    must_mention: tuple[str, ...] = ()  # a place within the asked region (宁波 in 浙江省): the passage must name it
     named_years: tuple[int, ...] = ()  # years no period covers that the reports name (远期至2035年): the answer must state them
     threshold: tuple[str, str, str] = ()  # a yes/no bound: ("above"|"below", "550", "亿") for "超过550亿了吗"
     asks: int = 1  # how many things the question asks ("一共多少，比上年涨了多少": 2): the answer keeps them all

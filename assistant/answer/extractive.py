@@ -218,6 +218,8 @@ def mismatch(query: Query, best: Pick, kind: str) -> str:
     figures = [t for t in query.terms if re.fullmatch(r"\d+(\.\d+)?", t) and not re.fullmatch(r"(19|20)\d\d", t)]
     if kind in ("figure", "fact", "comparison") and any(f not in evidence for f in figures):
         return "figure"  # "开工的31个项目" is answered by the sentence about those 31, not another project
+    if query.must_mention and not any(name in evidence.lower() for name in query.must_mention):
+        return "place"  # "深圳市2025年GDP": the province's figure is not the city's
     if any(str(year) not in evidence + " ".join(best.chunk.breadcrumb) for year in query.named_years):
         return "year"  # "2030年森林覆盖率要达到多少": a 2024 target is not the 2030 one no report sets
     if contradicts(query, evidence):

@@ -38,6 +38,7 @@ SECOND_CHANCE_OVERLAP = 0.5  # ...and still names half of what the question is a
 # much more of the question (a low cover of its own is left to the answer's own checks).
 ELSEWHERE_MARGIN = 0.15
 History = list[tuple[str, str]]
+_REGION = re.compile(r"(省|市|自治区)$")  # a city or province: its report speaks of the places within it
 
 
 class AnswerPipeline:
@@ -92,7 +93,7 @@ class AnswerPipeline:
     def stream(self, question: str, history: History, mode: str, filters: Filters | None = None) -> Iterator[str | Answer]:
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        query = self.understand(question, history, filters)
+        query = self._within_region(self.understand(question, history, filters))
         timings["query"] = (time.perf_counter() - started) * 1e3
         refusal = precheck(query, self.coverage, self.known_term)
         if refusal:  # the closest passages are still shown, for orientation
@@ -180,6 +181,10 @@ class AnswerPipeline:
                 prefix = "The report only says: " if query.english else "报告相关内容为："
                 return [Sentence(said, [best.chunk.chunk_id], prefix=prefix, chunks=[best.chunk])], reason
             reason = not_found_reason(query)
+            if failed == "place":  # "深圳市2025年GDP" against the 广东省 report: it has no figure of 深圳's own
+                region, place = "、".join(query.districts), query.must_mention[0]
+                reason = (f"{region}'s report gives no figure of {place} itself" if query.english
+                          else f"{region}的报告中没有{place}本身的相关数据")
             if failed == "year":  # say which years the reports do give figures for
                 held = "、".join(str(y) for y in sorted(self.coverage.years))
                 reason += f" (years with figures: {held})" if query.english else f"（有数据的年份：{held}）"
@@ -239,6 +244,23 @@ class AnswerPipeline:
                 return (f"{district}'s reports never mention {'、'.join(missing)}" if query.english
                         else f"{district}的报告中没有“{'、'.join(missing)}”的相关内容")
         return None
+
+    def _within_region(self, query: Query) -> Query:
+        """A place outside the corpus that a city's or province's report speaks of ("宁波舟山港" in the 浙江省
+        report): the question is about that report's region, not refused as another place."""
+        if not query.other_places or query.districts or any(re.search(r"(区|县)$", p) for p in query.other_places):
+            return query  # a district outside the corpus is not answered from its city's report
+        vocab = vocabulary()
+        regions = [d for d in self.coverage.districts if _REGION.search(d)]
+        aliases = {name: (name, *vocab.other_places.get(name, ())) for name in query.other_places}
+        holding = [r for r in regions if all(any(a in self.district_words.get(r, set()) for a in names)
+                                             for names in aliases.values())]
+        if len(holding) != 1:
+            return query
+        note = f"read as {holding[0]}'s report" if query.english else f"按{holding[0]}的报告理解"
+        # ...but only a passage that names the place answers for it (the province's GDP is not 深圳's)
+        mentions = tuple(a for names in aliases.values() for a in names if a in self.district_words.get(holding[0], set()))
+        return replace(query, districts=(holding[0],), other_places=(), notes=query.notes + (note,), must_mention=mentions)
 
     def _better_elsewhere(self, query: Query, result: SearchResult) -> bool:
         """A word of the question that the asked district's reports never use refuses only on evidence:

@@ -21,7 +21,7 @@ from assistant.vocab import vocabulary
 _YEAR = re.compile(r"(20\d\d)年")
 # Headings of a report's outcome part ("2023年…执行情况", "2025年工作回顾") and of its plan part
 # ("2024年…主要目标", "…主要任务和措施", "2026年工作安排"). Outcome words are tried first.
-_OUTCOME_HEADING = re.compile(r"执行情况|完成情况|回顾|过去一年|过去五年|工作总结")
+_OUTCOME_HEADING = re.compile(r"执行情况|完成情况|回顾|过去一年|过去五年|工作总结|成就|成效")
 _PLAN_HEADING = re.compile(r"目标|任务|措施|计划|安排|部署")
 # The part of a plan that reviews the plan period before it (besides a heading naming that period).
 _REVIEW_HEADING = re.compile(r"发展基础|回顾|成效|现状|进展|取得的成绩")
@@ -70,6 +70,8 @@ def chunk_period(chunk: Chunk, doc_kind: str, doc_years: list[int]) -> Period:
                 return Period(plan[1][1], "fyp_target")
             if _PLAN_HEADING.search(text) and years:
                 return Period(years[0], "target")
+            if years and years[0] == first and first != last:  # "2025年主要工作": the year the report looks back on
+                return Period(first, "outcome")
         if doc_kind == "work_report" and headings:
             return Period(last, "target")  # after its review, a work report sets this year's tasks
         return Period(first, "outcome")  # the front matter summarizes the year just ended
