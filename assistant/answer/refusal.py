@@ -66,7 +66,7 @@ def _missing_documents(query: Query, district: str, coverage: Coverage) -> Refus
     kinds = PLAN_DOC_KINDS if wants_plan else ("task_table",)
     years = {p.year for p in query.periods if p.kind in ("fyp_target", "prior") and p.year}
     own = coverage.documents_of(district, kinds)
-    if any(not years or years & set(coverage.plan_years(d)) for d in own):
+    if any(not years or not coverage.plan_years(d) or years & set(coverage.plan_years(d)) for d in own):  # no years: not known to lack it
         return None
     if wants_plan and any(coverage.has(district, kind, year) for year in years or {None}
                           for kind in ("fyp_target", "prior") + (("outcome",) if years else ())):
@@ -90,6 +90,9 @@ def _missing_period(query: Query, district: str, period: Period, coverage: Cover
         return Refusal(_t(query, f"报告只有{district}{period.year}年的计划目标，没有{period.year}年的实际完成情况",
                           f"the reports hold only {district}'s targets for {period.year}, not its actual results"), instead, label)
     kinds = coverage.kinds_for(district, period.year)
+    if not kinds and period.kind != "outcome" and any(period.year in coverage.plan_years(d)
+                                                      for d in coverage.documents_of(district, PLAN_DOC_KINDS)):
+        return None  # a year within a plan's period: its milestones ("到2030年底") are asked, evidence decides
     if not kinds:
         held = _join([str(y) for y in sorted({y for d, _, y in coverage.available if d == district and y})], query.english)
         return Refusal(_t(query, f"报告没有{district}{period.year}年的内容（{district}现有年份：{held}）",

@@ -114,18 +114,21 @@ class Coverage:
     period_years: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # -1 = none
     period_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     in_plan_document: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    plan_first: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # a plan chunk's first year (-1: none)
 
     @classmethod
     def from_index(cls, chunks: Sequence[Chunk], documents: dict[str, dict]) -> "Coverage":
         kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
         years = {d: [int(y) for y in _FOUR_DIGITS.findall(meta.get("year", ""))] for d, meta in documents.items()}
         shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
-        periods, in_plan, available, planned = [], [], set(), {}
+        periods, in_plan, available, planned, plan_first = [], [], set(), {}, []
         for chunk in chunks:  # one pass: a served index decodes its chunks from the file (chunk_table.py)
             kind = kinds.get(chunk.doc_id, "")
             period = chunk_period(chunk, kind, years.get(chunk.doc_id, []))
             periods.append(shared.setdefault(period, period))
             in_plan.append(kind in PLAN_DOC_KINDS or period.kind == "fyp_target")
+            doc_years = years.get(chunk.doc_id) or [-1]
+            plan_first.append(doc_years[0] if kind in PLAN_DOC_KINDS and period.kind == "fyp_target" else -1)
             available.add((chunk.district, period.kind, period.year))
             if period.kind == "target" and kind in REPORT_DOC_KINDS and period.year:
                 planned[chunk.district] = max(planned.get(chunk.district, period.year), period.year)
@@ -134,7 +137,8 @@ class Coverage:
                    {d: m.get("district", "") for d, m in documents.items()}, available, max(planned.values(), default=None),
                    planned, spans,
                    np.array([p.year if p.year else -1 for p in periods], dtype=np.int32),
-                   np.array([p.kind for p in periods], dtype=object), np.array(in_plan, dtype=bool))
+                   np.array([p.kind for p in periods], dtype=object), np.array(in_plan, dtype=bool),
+                   np.array(plan_first, dtype=np.int32))
 
     @property
     def districts(self) -> list[str]:
@@ -155,9 +159,10 @@ class Coverage:
         return self.doc_districts.get(doc_id, "") + document_kind_name(self.doc_kinds.get(doc_id, ""), self.doc_years.get(doc_id, ()))
 
     def plan_years(self, doc_id: str) -> tuple[int, ...]:
-        """The years a plan document's targets and review are for: its last year and the year before its first."""
+        """The years a plan document's targets and review are for: every year of its period (an action plan
+        sets milestones "到2025年底…到2030年底") and the year before its first."""
         first, last = self.doc_years.get(doc_id, (0, 0))
-        return (first - 1, last) if first else ()
+        return tuple(range(first - 1, last + 1)) if first else ()
 
     def has(self, district: str | None, kind: str, year: int | None) -> bool:
         return any((district is None or d == district) and (not kind or k == kind) and (year is None or y == year)
@@ -183,7 +188,9 @@ class Coverage:
             if asked.year is not None:
                 # ...and a report's results for the plan's last year ("2025年和“十四五”时期工作回顾")
                 same_year = (self.period_kinds == "prior") | ((self.period_kinds == "outcome") & ~self.in_plan_document)
-                mask = (mask & (self.period_years == asked.year)) | (same_year & (self.period_years == asked.year))
+                # a plan's targets are for any year of its period (its milestones), not only its last
+                within = (self.plan_first >= 0) & (self.plan_first <= asked.year) & (self.period_years >= asked.year)
+                mask = (mask & ((self.period_years == asked.year) | within)) | (same_year & (self.period_years == asked.year))
             return mask
         if asked.kind == "prior":
             mask = self.period_kinds == "prior"
