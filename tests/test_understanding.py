@@ -34,7 +34,10 @@ def test_no_jingan_five_year_plan(real_assistant):
 def test_outcome_of_a_planned_year_is_refused_with_the_target(real_assistant):
     answer = ask(real_assistant, "静安区2024年新增就业岗位实际完成了多少个？")
     assert answer.refused and "34368" not in answer.text
-    assert "没有2024年的实际完成情况" in answer.text and answer.citations  # the 2024 plan, cited
+    assert "没有2024年的实际完成情况" in answer.text
+    # the 2024 plan's passages are shown as the closest ones; none is cited as the answer, since none states
+    # the indicator asked (新增就业岗位): "500个青年就业见习岗位" is another quantity (test_tables)
+    assert answer.closest and all(h.chunk.district == "静安区" for h in answer.closest)
 
 
 def test_unstated_quantity_is_not_answered_with_another(real_assistant):
