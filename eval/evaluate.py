@@ -77,7 +77,10 @@ def ask_item(assistant, item: dict, mode: str | None):
     """Ask an item as a user would: its history questions first, each with the history so far.
     Returns the final answer and the milliseconds the final question took."""
     history: list[tuple[str, str]] = []
-    for question in item.get("history", []):
+    # earlier user turns: plain strings, or chat turns {"role": "user", "content": ...} (assistant turns are skipped)
+    turns = [t if isinstance(t, str) else t.get("content", "") for t in item.get("history", [])
+             if isinstance(t, str) or t.get("role") == "user"]
+    for question in turns:
         previous = assistant.ask(question, history=list(history), mode=mode)
         history.append((question, previous.text))
     started = time.perf_counter()
@@ -87,7 +90,7 @@ def ask_item(assistant, item: dict, mode: str | None):
 
 def asked(row: dict) -> str:
     """The question as shown in reports: earlier turns first for a conversation."""
-    return " → ".join([*row.get("history", []), row["question"]])
+    return " → ".join([*(h if isinstance(h, str) else h.get("content", "") for h in row.get("history", [])), row["question"]])
 
 
 def percentile(values: list[float], p: float) -> float:

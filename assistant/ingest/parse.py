@@ -29,7 +29,7 @@ _CHAPTER = re.compile(rf"^第[{_NUM}]+[章篇]\s*")
 _TOP = re.compile(rf"^[{_NUM}]+、\s*")
 _PAREN = re.compile(rf"^[（(][{_NUM}]+[）)]\s*")
 _ARABIC = re.compile(r"^\d{1,2}(?:、|\.(?!\d))\s*")
-_STANDALONE = re.compile(r"^(前\s*言|结\s*语|后\s*记|附\s*录)(?=\s|$)")
+_STANDALONE = re.compile(r"^(前\s*言|结\s*语|后\s*记|附\s*录|名词解释|名词注释|术语解释)(?=\s|$|[：:])")
 _CAPTION = re.compile(rf"^表\s*[{_NUM}\d]+(?:\s|$)")
 _CAPTION_TEXT = re.compile(rf"^表[{_NUM}\d]+")  # on cleaned text, where "表 2 六大…" became "表2六大…"
 _FIGURE = re.compile(r"^图\s*\d+\s")
@@ -38,6 +38,8 @@ _BULLET = re.compile(r"^——(?!—)")
 _CIRCLED = re.compile("[\u2460-\u2473]")
 _BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
 _GLOSSARY_SECTION = re.compile(r"解释|名词|术语")
+# A glossary term on a numbered line of its own, ending with a colon: "13.“标准海”：".
+_GLOSSARY_TERM = re.compile(r"^(\d{1,2})[.、．]\s*(?=\S.{0,30}[：:]\s*$)")
 # A glossary entry number after a full stop: "…转型。2 “揭榜挂帅”:…" (1–2 digits, not a year or amount).
 _GLOSSARY_NUMBER = re.compile(r"(?:^|(?<=。))(\d{1,2})(?![\d.%])\s*(?=\S)")
 # Words that open a paragraph; used to split a chapter title that runs on into its text.
@@ -215,7 +217,10 @@ class _RunningTextParser:
             if table is not None:
                 index = self._cell_table(index, table)
                 continue
-            if item.kind == "heading":
+            if item.kind == "heading" and self._in_glossary() and _GLOSSARY_TERM.match(item.text):
+                # "13.“标准海”：" on its own line, its definition on the next: an entry, not a section
+                self.glossary.append(_Item("text", _GLOSSARY_TERM.sub(r"\1 ", item.text, count=1), item.line, item.group))
+            elif item.kind == "heading":
                 self._heading(item)
             elif item.kind == "caption":
                 self._flush()
