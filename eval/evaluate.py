@@ -64,11 +64,20 @@ def source_districts(corpus_dir: str | Path) -> dict[str, str]:
     return {entry["source"]: entry.get("district", "") for entry in catalog if entry.get("source")}
 
 
+def _full_name(place: str) -> str:
+    """"闵行" -> "闵行区": a scope may give a district by its short name or any alias of places.toml."""
+    from assistant.vocab import vocabulary
+
+    vocab = vocabulary()
+    found = vocab.find_places(place.lower(), {**vocab.districts, **vocab.other_places})
+    return found[0] if len(found) == 1 else place
+
+
 def allowed_districts(item: dict, by_source: dict[str, str]) -> set[str] | None:
     """The districts an item's answer may cite: its scope, else its reports' districts; None: no check."""
     scope = item.get("scope")
     if isinstance(scope, dict) and "districts" in scope:
-        return set(scope["districts"])
+        return {_full_name(d) for d in scope["districts"]}
     districts = {by_source[d] for d in item.get("doc", []) if by_source.get(d)}
     return districts or None
 
