@@ -82,8 +82,8 @@ class Assistant:
         from assistant.indexing.encoder import LazyEmbedder
 
         settings = settings or load_settings()
-        engine = settings.query_engine  # the Settings given, not only assistant.toml's
-        embedder = LazyEmbedder(settings.model, engine) if lazy else load_embedder(settings.model, engine)
+        engines = (settings.query_engine, settings.document_engine)  # the Settings given, not only assistant.toml's
+        embedder = LazyEmbedder(settings.model, *engines) if lazy else load_embedder(settings.model, *engines)
         warm = warm and not lazy
         if build_if_needed:
             index, report = ensure_index(settings, embedder=embedder, progress=progress)

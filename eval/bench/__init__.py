@@ -38,6 +38,7 @@ The code, by what it measures (`python eval/bench.py` is the entry, bench/cli.py
     serving.py     warm start, first search/answer, per-question stage latency, serving memory
     retrieval.py   our search against the peer-style baseline, interleaved
     embedding.py   the query embedding: the engine alone, its OpenMP settings
+    documents.py   document embedding: the e5 engines' chunks/s and the cosine between them
     dense.py       the sweep's vector indexes (FAISS flat / HNSW / IVF) on synthetic vectors
     lexical.py     the sweep's BM25 on synthetic documents of real jieba tokens
     sweep.py       the sweep over sizes, and the flat_max_vectors advice drawn from it

