@@ -372,4 +372,4 @@ def _innermost(places: tuple[str, ...]) -> tuple[str, ...]:
 
 def _has(text: str, words: tuple[str, ...]) -> bool:
     """Whether any phrase occurs; English phrases only as whole words ("ratio" is not in "concentration")."""
-    return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", text) if w.isascii() else w in text for w in words)
+    return any(w in text and (not w.isascii() or re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", text)) for w in words)

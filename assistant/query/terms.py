@@ -9,6 +9,7 @@ the extractive answerer label table columns in English.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from assistant.vocab import vocabulary
 
@@ -26,13 +27,20 @@ def is_english(text: str) -> bool:
     return latin > 0 and latin >= 3 * cjk
 
 
+@lru_cache(maxsize=4)
+def _by_length(count: int) -> tuple[str, ...]:
+    """The English phrases, longest first (sorted once per vocabulary, not per question)."""
+    return tuple(sorted(vocabulary().english, key=len, reverse=True))
+
+
 def chinese_terms(text: str) -> list[str]:
     """The Chinese terms of the English phrases found in the text, longest phrases first."""
     phrases = vocabulary().english
     lowered = text.lower()
     found: list[str] = []
-    for phrase in sorted(phrases, key=len, reverse=True):
-        if re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", lowered):
+    for phrase in _by_length(len(phrases)):
+        # the substring test first: a regex per phrase and question would thrash re's cache (500+ phrases)
+        if phrase in lowered and re.search(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", lowered):
             term = phrases[phrase]
             if term not in found:
                 found.append(term)
