@@ -57,8 +57,14 @@ class Settings:
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key_env: str = "OPENAI_API_KEY"  # name of the env var that holds the key, never the key
+    # a local GGUF chat model run in process: a path, or "bundled:qwen2.5-coder-0.5b" / "bundled:qwen2.5-coder-1.5b"
+    # (set up by `make llm`: assistant/answer/llm_model.py); "" = none
     llm_gguf_path: str = ""
     llm_temperature: float = 0.0
+    llm_threads: int = 2  # the local model's threads (these machines have 2 shared cores)
+    # characters of passages in the local model's prompt: the prompt is read at ~150 tokens/s (0.5B),
+    # so this bounds the answer time (eval/reports/llm.md); 0 = all the passages retrieved
+    llm_prompt_chars: int = 1500
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
