@@ -218,3 +218,15 @@ def test_a_figure_about_another_subject_is_not_an_answer():
     sentences, refused = parse_answer("闵行区社会消费品零售总额为1983.09亿元[1]。闵行区社会消费品零售总额同比增长7.5%[1]。", HITS, query=query,
                                       asked={"1983.09"})
     assert not refused and [s.chunk_ids for s in sentences] == [["d#a"], []]
+
+
+def test_a_year_is_not_a_figure_and_a_restated_result_cites_its_computation():
+    from assistant.answer.verify import Sentence
+
+    query = QueryParser().parse("闵行和静安2023年社会消费品零售总额哪个高？")
+    sentences, refused = parse_answer("闵行区2023年社会消费品零售总额高于静安区[1]。", HITS, query=query, asked={"1983.09"})
+    assert not refused and sentences[0].chunk_ids == ["d#a"]
+    done = Sentence("1983.09－1707.89＝275.20亿元", ["d#a", "d#b"], derived=("275.20",))
+    sentences, _ = parse_answer("闵行多275.20亿元。", HITS, ("275.20",), query, {"1983.09", "1707.89"}, [done])
+    assert sentences[0].chunk_ids == ["d#a", "d#b"] and sentences[0].derived == ("275.20",)
+    assert parse_answer("275.20亿元", HITS, ("275.20",), query, {"1983.09"}, [done])[0][0].prefix  # labelled too

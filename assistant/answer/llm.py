@@ -166,7 +166,7 @@ def asked_facts(query: Query, grounding: Grounding | None) -> Grounding | None:
 
 
 def parse_answer(text: str, hits: list[Hit], derived: tuple[str, ...] = (), query: Query | None = None,
-                 asked: set[str] | None = None) -> tuple[list[Sentence], bool]:
+                 asked: set[str] | None = None, computed: list[Sentence] | None = None) -> tuple[list[Sentence], bool]:
     """Model output -> sentences citing chunk ids; (.., True) when the model found nothing. A sentence
     stating a computed result carries it as derived, so the verifier checks its inputs instead.
     With the `query` (a small local model's answer): a sentence that repeats the question's reading is
@@ -174,9 +174,11 @@ def parse_answer(text: str, hits: list[Hit], derived: tuple[str, ...] = (), quer
     `asked` values (the facts about what the question names: a bare figure says nothing of what it
     counts); a sentence about a figure question whose figures are none of the `asked` values is left
     uncited ([未核实]), and when no sentence is left cited the answer is a refusal. A sentence the model
-    left uncited cites the passage that supports it, if one does (then verified like any other)."""
+    left uncited cites the passage that supports it, if one does, or the computation whose result it
+    restates (then verified like any other). Years ("2023年", the question's years) are not figures here."""
     if NOT_FOUND in text or not text.strip():
         return [], True
+    computed = computed or []
     label = (query.reading.partition("：")[2] or query.reading.partition(": ")[2]) if query is not None else ""
     parts = split_cited(text)
     if query is not None:  # an uncited sentence of clauses about different passages ("闵行…；静安…") is checked by clause
@@ -190,13 +192,15 @@ def parse_answer(text: str, hits: list[Hit], derived: tuple[str, ...] = (), quer
         if query is not None:
             if label and _letters_of(sentence) in (_letters_of(label), _letters_of(query.reading)):
                 continue
+            if not chunk_ids and results:  # a computed result restated: it rests on the computation's passages
+                chunk_ids = [c for done in computed if set(results) & set(numbers(done.text)) for c in done.chunk_ids]
             if not chunk_ids:
                 best = max(hits, key=lambda h: support(sentence, h.chunk), default=None)
                 if best is not None and support(sentence, best.chunk) >= MIN_OVERLAP:
                     chunk_ids = [best.chunk.chunk_id]
-            figures = set(numbers(sentence)) - set(results)
+            figures = set(numbers(re.sub(r"\d{4}(?=年)", "", sentence))) - set(results) - set(query.years)
             off_subject = asked is not None and query.intent in FIGURE_INTENTS and figures and not figures & asked
-            if label and figures and len(re.sub(r"[\d.,%％\s。]", "", sentence)) <= BARE_FIGURE_CHARS:
+            if label and numbers(sentence) and len(re.sub(r"[\d.,%％\s。]", "", sentence)) <= BARE_FIGURE_CHARS:
                 if off_subject:
                     continue
                 prefix = label + ("：" if not query.english else ": ")
@@ -232,7 +236,8 @@ def llm_answer_stream(model: BaseChatModel, query: Query, hits: list[Hit],
         if NOT_FOUND not in text and not NOT_FOUND.startswith(text.strip()[:9] or "_"):
             yield re.sub(r"\s+$", "", text)
     asked = {f.value for _, f in grounding.facts} if budget and grounding is not None else None
-    yield parse_answer(text, hits, grounding.derived if grounding else (), query if budget else None, asked)
+    yield parse_answer(text, hits, grounding.derived if grounding else (), query if budget else None, asked,
+                       grounding.computed if grounding else None)
 
 
 def make_chat_model(settings: Settings) -> BaseChatModel:
