@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from assistant.answer.compute import Side, check_target, compare
-from assistant.ingest.facts import Fact, table_facts, text_facts
+from assistant.answer.compute import Side, check_target, compare, prose_target_pairs
+from assistant.ingest.facts import FACTS_FILE, Fact, read_facts, table_facts, text_facts, write_facts
 from assistant.indexing.load import load_facts
 from assistant.models import Chunk, Period, Query
 from assistant.answer.phrasing import Place
@@ -27,6 +27,32 @@ def test_text_facts_carry_the_subject_to_the_continuing_clause():
     assert [(f.subject, f.value, f.unit, f.relation) for f in facts] == [
         ("固定资产投资", "758.83", "亿元", "amount"), ("固定资产投资", "13.8", "%", "growth")]
     assert all(f.period == Period(2023, "outcome") for f in facts)
+
+
+def test_a_target_in_brackets_is_the_target_of_the_figure_before_it():
+    facts = text_facts(chunk("已筹集6315套(目标4179套)、已供应4314套(目标2611套),助力人才安居。"), Period(2023, "outcome"))
+    assert [(f.subject, f.value, f.period.kind) for f in facts] == [
+        ("已筹集", "6315", "outcome"), ("已筹集", "4179", "target"), ("已供应", "4314", "outcome"), ("已供应", "2611", "target")]
+    assert [(a.value, b.value) for a, b in prose_target_pairs(facts)] == [("6315", "4179"), ("4314", "2611")]
+    sentence = check_target(Query("供应比目标多多少", "供应比目标多多少", "供应比目标多多少"), *prose_target_pairs(facts)[1], Place("静安区", Period(2023, "outcome"), ""), chunk("x"))
+    assert "已供应4314套，目标2611套" in sentence.text and "1703套" in sentence.text  # no "已供应完成"
+
+
+def test_a_prose_cell_of_a_table_row_gives_its_figures_as_text_facts():
+    row = chunk("创新策源能力\t全区共培育新增科技“小巨人”企业56家，有效期内高新技术企业达到3612家", "table_row",
+                (("领域", "创新策源能力"), ("进展情况", "全区共培育新增科技“小巨人”企业56家，有效期内高新技术企业达到3612家")))
+    facts = table_facts(row, Period(2023, "outcome"))
+    assert ("有效期内高新技术企业", "3612", "家") in [(f.subject, f.value, f.unit) for f in facts]
+    assert all(f.source == "text" for f in facts)
+
+
+def test_facts_of_another_extraction_version_are_not_read(tmp_path):
+    fact = text_facts(chunk("固定资产投资实现758.83亿元。"), Period(2023, "outcome"))
+    write_facts(tmp_path, fact)
+    assert read_facts(tmp_path) == fact
+    lines = (tmp_path / FACTS_FILE).read_text(encoding="utf-8").splitlines()
+    (tmp_path / FACTS_FILE).write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")  # as an older build wrote it
+    assert read_facts(tmp_path) is None  # the loader extracts them again from the chunks
 
 
 def test_a_row_gives_target_and_outcome_as_separate_facts():

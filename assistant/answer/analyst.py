@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from assistant.answer import enumerations
-from assistant.answer.compute import Side, check_target, compare, target_pair
+from assistant.answer.compute import Side, check_target, compare, prose_target_pairs, target_pair
 from assistant.ingest.coverage import Coverage, document_kind_name
 from assistant.answer.enumerations import Enumeration
 from assistant.answer.extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
@@ -178,6 +178,16 @@ class Analyst:
                 sentence = check_target(query, *pair, self.place(pick.chunk), pick.chunk)
                 if sentence is not None:
                     return [sentence]
+        for pick in score_picks(query, result.hits, "figure")[:SIDE_PICKS]:
+            # a sentence that states the outcome with its target: "已供应4314套（目标2611套）"
+            # the sentence is about the subject; of its pairs, the one whose own words the question names
+            pairs = prose_target_pairs(self.facts.in_sentence(pick.chunk, pick.text))
+            named = sorted(((sum(len(t) for t in subject_terms(query) if t in outcome.subject), (outcome, target))
+                            for outcome, target in pairs), key=lambda scored: -scored[0])
+            if pick.overlap >= MIN_OVERLAP and named and (named[0][0] or len(named) == 1):
+                sentence = check_target(query, *named[0][1], self.place(pick.chunk), pick.chunk)
+                if sentence is not None:
+                    return [self.phrase(query, pick, "figure"), sentence]
         return None
 
     def _compare(self, query: Query, sides: list[tuple[Query, SearchResult]]) -> list[Sentence] | None:
@@ -246,7 +256,9 @@ class Analyst:
         if len(query.districts) > 1:
             return chunk.district
         period = side_query.periods[0] if side_query.periods else None
-        return period.label(query.english) if period else chunk.title
+        if period is None:
+            return chunk.title
+        return period.label(True) if query.english else period.label().replace(" ", "")
 
 
 def subject_terms(query: Query) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from assistant.ingest.facts import Fact
+from assistant.ingest.facts import Fact, ends_in_verb
 from assistant.models import Chunk, Query
 from assistant.answer.phrasing import Place, column_label, lead, unit_en
 from assistant.vocab import _load, vocabulary
@@ -122,6 +122,12 @@ def target_pair(facts: list[Fact]) -> tuple[Fact, Fact] | None:
     return (outcome, target) if outcome and target else None
 
 
+def prose_target_pairs(facts: list[Fact]) -> list[tuple[Fact, Fact]]:
+    """(outcome, target) pairs a sentence states together: "已供应4314套（目标2611套）"."""
+    return [(a, b) for a, b in zip(facts, facts[1:]) if a.source == b.source == "text" and a.subject == b.subject
+            and a.period.kind == "outcome" and b.period.kind == "target" and a.unit == b.unit]
+
+
 def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk: Chunk,
                  target_chunk: Chunk | None = None, plan_label: str = "") -> Sentence | None:
     """完成情况10.6%，年度目标10%左右，已完成目标（10.6－10＝0.6个百分点）。The target may be a later
@@ -145,7 +151,8 @@ def check_target(query: Query, outcome: Fact, target: Fact, place: Place, chunk:
             verdict = ("met the target" if met else "missed the target") + (f" by {gap} {unit_en(unit)} ({formula})" if diff else "")
         text = f"“{outcome.subject}”: result {outcome.value} {unit_en(outcome.unit)}, {plan_label or 'target'} {target.value}{target.unit}{target.qualifier}; {verdict}."
     else:
-        head = f"{outcome.subject}完成{outcome.display()}，{plan_label or column_label(target)}{target.display()}"
+        done = "" if ends_in_verb(outcome.subject) else "完成"
+        head = f"{outcome.subject}{done}{outcome.display()}，{plan_label or column_label(target)}{target.display()}"
         ahead = bool(plan_label)
         if diff == 0:
             verdict = "已达到该目标" if ahead else "恰好完成目标"

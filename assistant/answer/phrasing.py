@@ -155,8 +155,9 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
         return english_fact(place, fact)
     if is_row:
         label = row_label(chunk.fields)
-        if facts:
-            body = row_sentence(query, facts, label)
+        columns = [f for f in facts if f.source == "table"]  # the figures of a prose cell stay in its words
+        if columns:
+            body = row_sentence(query, columns, label)
         else:  # a descriptive row (类别 / 完成情况): its cells read as one sentence
             cells = [v for _, v in row_cells(chunk.fields)]
             body = cells[0] + "：" + "；".join(cells[1:]) if len(cells) > 1 else chunk.text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +22,9 @@ from assistant.ingest.normalize import sentences
 from assistant.vocab import _load, vocabulary
 
 FACTS_FILE = "facts.jsonl"
+# bump when extraction changes: stored facts of another version are extracted again from the chunks
+# at load (cheap, and the index's embeddings stay valid)
+FACTS_VERSION = 2
 _SHARED = ("district", "doc_id", "period", "relation", "unit", "qualifier", "source", "column", "span")
 
 
@@ -87,6 +90,7 @@ class _FactWords:
     figure: re.Pattern
     same_quantity: frozenset[str]  # words a subject may add without naming another quantity (lead-ins, 全区, 区级)
     naming_verbs: frozenset[str]  # verbs that name what they count (开工, 完工)
+    target_words: frozenset[str]  # "已供应4314套(目标2611套)": alone before a figure, the previous figure's target
 
 
 def same_quantity_words() -> frozenset[str]:
@@ -112,7 +116,8 @@ def _words() -> _FactWords:
     return _FactWords(units, relation, by_length(data["subject"]["lead"]), by_length(data["subject"]["verbs"]),
                       tuple(data["subject"]["growth"]), tuple(data["columns"]["outcome"]), tuple(data["columns"]["target"]),
                       tuple(data["columns"]["skip"]), tuple(data["columns"]["label"]), tuple(data["columns"]["unit"]), figure,
-                      frozenset(data["subject"]["lead"] + data["subject"]["same_quantity"]), frozenset(data["subject"]["naming_verbs"]))
+                      frozenset(data["subject"]["lead"] + data["subject"]["same_quantity"]), frozenset(data["subject"]["naming_verbs"]),
+                      frozenset(data["subject"]["target_of_previous"]))
 
 
 _CLAUSE = re.compile(r"[^，,；;：:。！？!?]+")
@@ -175,7 +180,10 @@ def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
     facts = []
     for header, cell in named[:at] + named[at + 1:]:
         match = re.match(r"\s*(?:约|近)?(\d+(?:\.\d+)?)\s*", cell)
-        if not match or len(cell) > 40:  # a long cell is a description with figures in it, not one figure
+        if not match or len(cell) > 40:  # a long cell is a description with figures in it, not one figure:
+            at_cell = chunk.text.find(cell)  # its figures are read as running text ("…高新技术企业达到3612家")
+            if at_cell >= 0 and re.search(r"[\u4e00-\u9fff]{2}", cell):
+                facts += text_facts(chunk, period, cell, at_cell)
             continue
         rest = cell[match.end():]
         printed = next((u for u in w.units if rest.startswith(u)), "")
@@ -198,7 +206,7 @@ def _subject(words: str) -> str:
     """The subject in the words before a figure: lead-ins and verbs stripped from both ends."""
     w = _words()
     text = _DATE.sub("", words)
-    text = re.sub(r"^[\s“”\"'（(]+|[\s（(]+$", "", text)
+    text = re.sub(r"^[\s“”\"'（()）、]+|[\s（(]+$", "", text)
     changed = True
     while changed and text:
         changed = False
@@ -209,6 +217,11 @@ def _subject(words: str) -> str:
             if text.endswith(verb):
                 text, changed = text[: -len(verb)], True
     return text.strip(" 、")
+
+
+def ends_in_verb(subject: str) -> bool:
+    """"已供应", "全年开工": the subject already says what was done (no "完成" before its figure)."""
+    return subject.startswith("已") or any(subject.endswith(v) for v in _words().naming_verbs)
 
 
 def _naming_verb(words: str) -> str:
@@ -238,6 +251,11 @@ def text_facts(chunk: Chunk, period: Period, text: str | None = None, offset: in
                 if not unit:
                     continue  # a bare number (a year, an ordinal) is not a figure; its words stay with the next one
                 own = _subject(before) or _naming_verb(before)
+                target_of = _target_of(facts, span, own, unit)
+                if target_of is not None:  # "(目标4179套)": the target of the figure just stated
+                    facts.append(replace(target_of, period=Period(period.year, "target"), value=number))
+                    cursor = match.end()
+                    continue
                 if len(re.sub(r"[^\u4e00-\u9fffA-Za-z]", "", own)) >= 2:
                     subject = own
                 if subject:
@@ -245,6 +263,14 @@ def text_facts(chunk: Chunk, period: Period, text: str | None = None, offset: in
                                       _relation(unit, before + clause), number, unit, "", span, "text"))
                 cursor = match.end()
     return facts
+
+
+def _target_of(facts: list[Fact], span: tuple[int, int], words: str, unit: str) -> Fact | None:
+    """The figure of the same sentence and unit that `words` ("目标", "年度目标") give the target of."""
+    if re.sub(r"[^\u4e00-\u9fff]", "", words) not in _words().target_words:
+        return None
+    last = facts[-1] if facts else None
+    return last if last is not None and last.span == span and last.unit == unit and last.period.kind != "target" else None
 
 
 def chunk_facts(chunk: Chunk, period: Period) -> list[Fact]:
@@ -265,17 +291,22 @@ def extract_facts(chunks: Iterable[Chunk], periods: Iterable[Period]) -> list[Fa
 
 def write_facts(path: Path, facts: list[Fact]) -> None:
     with open(path / FACTS_FILE, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"facts_version": FACTS_VERSION}) + "\n")
         for fact in facts:
             handle.write(json.dumps(fact.to_dict(), ensure_ascii=False) + "\n")
 
 
 def read_facts(path: Path) -> list[Fact] | None:
-    """The stored facts, or None when the index predates them (the caller extracts them then)."""
+    """The stored facts, or None when the index predates them or holds another version's (the caller
+    extracts them then)."""
     file = path / FACTS_FILE
     if not file.exists():
         return None
     shared: dict = {}  # the few distinct districts, documents, periods, units...: one object each
     with open(file, encoding="utf-8") as handle:
+        header = json.loads(handle.readline() or "{}")
+        if header.get("facts_version") != FACTS_VERSION:
+            return None
         return [Fact.from_dict(json.loads(line), shared) for line in handle if line.strip()]
 
 
