@@ -4,7 +4,6 @@ endnotes, opened again with python-docx. Pure functions of typed records; no mod
 from __future__ import annotations
 
 import io
-import re
 
 import docx
 import pytest
