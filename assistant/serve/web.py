@@ -21,8 +21,10 @@ from assistant.serve.api import add_api_routes
 from assistant.serve.clients import TrustedProxies
 from assistant.serve.feedback import FeedbackStore
 from assistant.serve.guard import Guard, short
+from assistant.serve.history_ui import (HISTORY_CSS, HISTORY_HEAD, ChatHistory, add_export_routes, answer_html, base_url,
+                                        session_user)
 from assistant.serve.library_page import add_library_routes
-from assistant.serve.viewer import (CHAT_CSS, add_banner, render_answer, render_document, render_index, render_not_found, render_note,
+from assistant.serve.viewer import (CHAT_CSS, add_banner, render_document, render_index, render_not_found, render_note,
                      render_partial, render_question)
 
 log = logging.getLogger(__name__)
@@ -134,25 +136,33 @@ def build_chat(assistant: Any):
         return [("全部 All", ALL)] + [(d.title, d.doc_id) for d in docs if district in (ALL, d.district)]
 
     store = FeedbackStore(settings.data_dir)
+    chats = ChatHistory(settings, MAX_HISTORY_TURNS)  # conversations per login or browser (history_ui.py)
     index_version = Path(str(getattr(getattr(assistant, "index", None), "path", ""))).name  # the build answering
 
-    def respond(message: str, chat: list, history: History, district: str, doc_id: str, mode: str, records: dict):
+    def respond(message: str, chat: list, history: History, district: str, doc_id: str, mode: str, records: dict,
+                conversation: str | None, browser: str | None, request: Any):
         """Stream the answer into the chat; `records` keeps each final answer by its message index,
-        for the 👍/👎 buttons."""
+        for the 👍/👎 buttons; the final answer is stored in the owner's `conversation` (history_ui.py)."""
         chat = list(chat or []) + [
             {"role": "user", "content": render_question(message)},
             {"role": "assistant", "content": render_partial("…")},
         ]
         records = dict(records or {})
-        yield chat, history, "", records
+        browser = chats.browser_id(browser)
+        shown = (gr.update(),) * len(sidebar.shown)
+        yield chat, history, "", records, conversation, browser, *shown
         for kind, value in _answer_events(assistant, message, history, mode, make_filters(district, doc_id)):
             if kind == "final":
-                chat[-1]["content"] = render_answer(value)
+                record = value.to_dict()
+                owner = chats.owner(request, browser)
+                conversation, turn = chats.record(owner, conversation, message, record)
+                chat[-1]["content"] = answer_html(value, base_url(settings, request), conversation, turn)
                 history = list(history) + [(message, value.text)]  # plain text for follow-ups
-                records[len(chat) - 1] = value.to_dict()
+                records[len(chat) - 1] = record
+                shown = chats.shown(owner, conversation)
             else:
                 chat[-1]["content"] = value
-            yield chat, history, "", records
+            yield chat, history, "", records, conversation, browser, *shown
 
     def rate(records: dict, data: gr.LikeData):
         """👍/👎 on an answer: stored at once; the comment box opens for an optional remark."""
@@ -171,6 +181,7 @@ def build_chat(assistant: Any):
     # Gradio passes the LikeData by the parameter's type; this module's annotations are strings
     # (`from __future__ import annotations`) naming a local import, which Gradio cannot resolve
     rate.__annotations__["data"] = gr.LikeData
+    respond.__annotations__["request"] = gr.Request
 
     def add_comment(text: str, feedback_id: int | None):
         if feedback_id is not None and isinstance(text, str) and text.strip():
@@ -219,6 +230,7 @@ def build_chat(assistant: Any):
                     " Answers cite the reports; click [n] to open the passage. [报告原文 Sources](/source)"
                     " · [资料库 Library](/library)",
                     elem_id="intro")
+        sidebar = chats.sidebar()  # 历史对话: 新对话, the list, rename, delete, export
         history = gr.State([])
         records = gr.State({})  # message index -> the Answer's dict, for 👍/👎
         feedback_id = gr.State(None)
@@ -226,7 +238,7 @@ def build_chat(assistant: Any):
             with gr.Column(scale=4, min_width=300):
                 # the height comes from CHAT_CSS: the chat fills the window below the title and above the input
                 chatbot = gr.Chatbot(label="对话 Chat", latex_delimiters=[], feedback_options=("Like", "Dislike"),
-                                     elem_id="chat", buttons=["copy"], height="auto",
+                                     elem_id="chat", buttons=[], height="auto",  # 复制 is under each answer (plain text)
                                      placeholder="在下方输入问题，或点击示例问题。<br>Ask below, or click an example.")
                 with gr.Row(visible=False, elem_id="feedback-row") as feedback_row:
                     comment = gr.Textbox(placeholder="已记录评价。补充说明（可选），回车提交 · Rated — add a comment (optional), Enter to send",
@@ -245,10 +257,9 @@ def build_chat(assistant: Any):
                                 value=settings.mode if has_llm else "extractive", label="回答方式 Answer mode",
                                 interactive=has_llm, elem_id="mode",
                                 info=None if has_llm else "未配置大模型，仅抽取式可用 · No LLM configured")
-                clear = gr.Button("清空对话 Clear")
 
-        inputs = [box, chatbot, history, district, document, mode, records]
-        outputs = [chatbot, history, box, records]
+        inputs = [box, chatbot, history, district, document, mode, records] + sidebar.states
+        outputs = [chatbot, history, box, records] + sidebar.states + sidebar.shown
         box.submit(respond, inputs, outputs, api_visibility="private")
         send.click(respond, inputs, outputs, api_visibility="private")
         # a click asks it; on a phone the examples sit below the chat, so bring the chat into view
@@ -259,8 +270,7 @@ def build_chat(assistant: Any):
         chatbot.like(rate, [records], [feedback_row, feedback_id], api_visibility="private")
         comment.submit(add_comment, [comment, feedback_id], [feedback_row, comment, feedback_id], api_visibility="private")
         comment_send.click(add_comment, [comment, feedback_id], [feedback_row, comment, feedback_id], api_visibility="private")
-        clear.click(lambda: ([], [], "", {}), None, outputs, api_visibility="private")
-        chatbot.clear(lambda: ([], {}), None, [history, records], api_visibility="private")  # the chat's own trash icon
+        chats.wire(demo, sidebar, chatbot, history, records)  # reopen, 新对话 (and the chat's trash icon), rename, delete
         district.change(lambda d: gr.Dropdown(choices=doc_choices(d), value=ALL), district, document,
                         api_visibility="private")
         # reports added or removed on the 资料库 page since the app started show up on the next page load
@@ -297,6 +307,7 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
     _add_viewer_routes(app, assistant, logged_in)
     add_api_routes(app, assistant, logged_in)  # /v1 (OpenAI-compatible), /api (REST), /docs
     add_library_routes(app, assistant, logged_in)  # /library: upload, replace, delete reports; re-index
+    add_export_routes(app, settings, auth is not None, lambda request: session_user(request, mounted.get("gradio")))
     if include_chat:
         import gradio as gr
         from starlette.routing import Mount
@@ -305,7 +316,9 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
         # openapi_url=None: Gradio's own FastAPI app would publish /openapi.json without the login.
         # blocked_paths "/" and max_file_size: Gradio's own file checks, as a second line behind guard.py
         # (the app serves no files; uploads are refused there before Gradio sees them).
-        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS, app_kwargs={"openapi_url": None},
+        # HISTORY_CSS and HISTORY_HEAD: the history sidebar and the 复制 (plain-text copy) script (history_ui.py)
+        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS + HISTORY_CSS, head=HISTORY_HEAD,
+                            app_kwargs={"openapi_url": None},
                             blocked_paths=[os.path.abspath(os.sep)], allowed_paths=[],
                             max_file_size=settings.max_body_bytes or None,
                             auth_message="闵行/静安规划报告问答 · 请登录 Please log in")
