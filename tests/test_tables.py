@@ -67,3 +67,30 @@ def test_a_named_indicator_is_not_answered_by_another_quantity_of_the_same_words
     answer = real_assistant.ask("静安2024年新增就业岗位的目标是多少个？")
     assert answer.refused and "500" not in answer.text.split("\n")[0]
     assert "5.2万" in real_assistant.ask("闵行区2023年新增就业岗位有多少个？").text
+
+
+def test_a_paragraph_with_its_units_in_brackets_is_a_task_row():
+    from assistant.ingest.inline_tasks import task_fields
+
+    fields = dict(task_fields("4.完成旧住房修缮更新60万平方米。（牵头单位：区住房保障房屋管理局、相关街镇，支撑单位：区建设管理委）", "（二）人居环境品质提升行动"))
+    assert fields == {"类别": "（二）人居环境品质提升行动", "序号": "4", "主要任务": "完成旧住房修缮更新60万平方米。",
+                      "牵头单位": "区住房保障房屋管理局、相关街镇", "支撑单位": "区建设管理委"}
+    assert task_fields("全年完成旧住房修缮（见表2）。") == ()  # a bracket without units is no task
+
+
+def test_a_task_named_by_its_content_is_found_and_its_supporting_units_said():
+    from assistant.answer.tables import TableBook
+    from assistant.models import Chunk, Hit, Query
+
+    def task(n, text, lead, support=""):
+        fields = (("序号", n), ("主要任务", text), ("牵头单位", lead)) + ((("支撑单位", support),) if support else ())
+        return Chunk(f"d#t{n}", "d", f"t{n}", "task", f"{n}.{text}", "", ("（一）行动",), "松江区", "2025", "计划", fields)
+
+    rows = [task("1", "推进晨星口袋公园建设。", "区绿化市容局", "经开区"), task("2", "完成燃气老化管道改造7公里。", "区建设管理委")]
+    book = TableBook(rows)
+    query = Query("晨星口袋公园谁负责建设？", "晨星口袋公园谁负责建设？", "晨星口袋公园谁负责建设？", districts=("松江区",),
+                  intent="responsibility", terms=("晨星", "口袋", "公园", "口袋公园"))
+    sentences = book.answer(query, [Hit(rows[0], 1.0)])
+    assert sentences and sentences[0].text == "“推进晨星口袋公园建设”（第1项）由区绿化市容局牵头，经开区支撑。"
+    other = Query("无废城市建设谁牵头？", "无废城市建设谁牵头？", "无废城市建设谁牵头？", intent="responsibility", terms=("无废", "城市", "建设"))
+    assert book.task_about(other, [Hit(rows[0], 1.0)]) is None  # its subject is in no task

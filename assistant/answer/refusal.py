@@ -61,8 +61,8 @@ def _missing_documents(query: Query, district: str, coverage: Coverage) -> Refus
     """A five-year-plan or task-table question about a district that has no such document."""
     wants_plan = any(p.kind in ("fyp_target", "prior") for p in query.periods)
     wants_tasks = query.intent == "responsibility"
-    if not (wants_plan or wants_tasks):
-        return None
+    if not (wants_plan or wants_tasks) or (wants_tasks and district in coverage.task_districts):
+        return None  # a place whose documents name lead units (in a table or "（牵头单位：…）") answers on evidence
     kinds = PLAN_DOC_KINDS if wants_plan else ("task_table",)
     years = {p.year for p in query.periods if p.kind in ("fyp_target", "prior") and p.year}
     own = coverage.documents_of(district, kinds)

@@ -11,16 +11,18 @@ comes from the Query and the table's own columns: a value that several rows shar
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
 from assistant.answer.verify import Sentence
 from assistant.ingest.facts import row_label
 from assistant.models import Chunk, Hit, Query
-from assistant.vocab import vocabulary
+from assistant.vocab import _load, vocabulary
 
 ROW_KINDS = ("table_row", "task")
 NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名称", "名称")
@@ -31,6 +33,10 @@ MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones li
 # TASK_NAME_LEAD ahead of the next best task (measured on the blind sets: eval/reports/blind.md).
 TASK_NAME_MATCH = 0.6
 TASK_NAME_LEAD = 0.15
+# A task described by its content: among the TASK_CONTENT_HITS best passages, a task row holding this
+# share of the question's subject words (by length).
+TASK_CONTENT_HITS = 3
+TASK_CONTENT_MATCH = 0.6
 _MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
 _QUOTED = re.compile(r"[“\"‘「]([^”\"’」]{2,60})[”\"’」]")
 _ROW_NUMBER = re.compile(r"第\s*(\d{1,3}|[一二三四五六七八九十]{1,3})\s*[项个条行]")
@@ -69,6 +75,19 @@ def row_number(row: Chunk) -> str:
 
 def lead_units(row: Chunk) -> list[str]:
     return [u for u in _UNIT_SPLIT.split(dict(row.fields).get("牵头单位", "")) if u]
+
+
+def support_units(row: Chunk) -> tuple[str, list[str]]:
+    """("支撑", [units]) of a task's supporting column (配合单位, 支撑单位…), named as the document names it."""
+    for name, value in row.fields:
+        if name in _support_columns():
+            return name.removesuffix("单位").removesuffix("部门"), [u for u in _UNIT_SPLIT.split(value) if u]
+    return "", []
+
+
+@lru_cache(maxsize=1)
+def _support_columns() -> frozenset[str]:
+    return frozenset(_load("tables.toml")["inline_task"]["support"])
 
 
 def _letters(text: str) -> str:
@@ -159,9 +178,10 @@ class TableBook:
         if unit and (asks["count"] or asks["which"] or asks["sole"]):
             return self._unit_tasks(query, unit, sole=asks["sole"])
         if query.intent == "responsibility" or asks["position"]:
-            task = self.task_named(query)
-            if task is not None:
-                return [self._task_sentence(query, task)]
+            task = self.task_named(query) or (self.task_about(query, hits) if query.intent == "responsibility" else None)
+            if task is not None:  # a question asking more ("…target, and who leads it") gets the task's text too
+                said = dict(task.fields).get("主要任务", "") if query.asks > 1 else ""
+                return [self._task_sentence(query, task)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
         table = self.table_for(query, hits)
         if table is None:
             return None
@@ -254,13 +274,35 @@ class TableBook:
             return None  # two tasks fit as well: the question does not name one
         return scored[0][1]
 
+    def task_about(self, query: Query, hits: list[Hit]) -> Chunk | None:
+        """The task the question describes by its content rather than its name ("要求启明星、扬帆计划人才
+        不少于400人的那条任务"): the best retrieved passage, when it is a task row of the asked place whose
+        text holds most of the question's subject words."""
+        # every subject word counts, those the reports never use too (a task without "无废" is not the
+        # 无废城市 task), weighted by how rare it is among the tasks (城市, 建设 are in many)
+        terms = [t for t in query.terms if len(t) > 1 and not form_word(t, "*")]
+        tasks = [r for t in self.tables for r in t.rows if r.kind == "task"]
+        weight = {t: math.log((len(tasks) + 1) / (sum(t in r.text for r in tasks) + 1)) + 0.1 for t in terms}
+        for hit in hits[:TASK_CONTENT_HITS]:
+            row = hit.chunk
+            if row.kind != "task" or (query.districts and row.district not in query.districts):
+                continue
+            covered = sum(weight[t] for t in terms if t in row.text)
+            if terms and covered >= TASK_CONTENT_MATCH * sum(weight.values()):
+                return row
+        return None
+
     def _task_sentence(self, query: Query, row: Chunk) -> Sentence:
         units = lead_units(row)
         number = row_number(row)
+        role, helpers = support_units(row)
+        name = row_name(row).rstrip("。")
         if query.english:
-            text = f"“{row_name(row)}” (task {number}) is led by {', '.join(units)}."
+            text = f"“{name}”" + (f" (task {number})" if number else "") + f" is led by {', '.join(units)}" + (
+                f", supported by {', '.join(helpers)}." if helpers else ".")
         else:
-            text = f"“{row_name(row)}”（第{number}项）由{'、'.join(units)}牵头。"
+            text = f"“{name}”" + (f"（第{number}项）" if number else "") + f"由{'、'.join(units)}牵头" + (
+                f"，{'、'.join(helpers)}{role}。" if helpers else "。")
         return Sentence(text, [row.chunk_id], chunks=[row])
 
     def _footnote(self, query: Query, table: Table) -> list[Sentence] | None:

@@ -115,13 +115,14 @@ class Coverage:
     period_kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
     in_plan_document: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     plan_first: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # a plan chunk's first year (-1: none)
+    task_districts: frozenset[str] = frozenset()  # places with task rows (a table's or a plan's "（牵头单位：…）")
 
     @classmethod
     def from_index(cls, chunks: Sequence[Chunk], documents: dict[str, dict]) -> "Coverage":
         kinds = {d: meta.get("kind", "") for d, meta in documents.items()}
         years = {d: [int(y) for y in _FOUR_DIGITS.findall(meta.get("year", ""))] for d, meta in documents.items()}
         shared: dict[Period, Period] = {}  # a few distinct periods; one object each, not one per chunk
-        periods, in_plan, available, planned, plan_first = [], [], set(), {}, []
+        periods, in_plan, available, planned, plan_first, tasks = [], [], set(), {}, [], set()
         for chunk in chunks:  # one pass: a served index decodes its chunks from the file (chunk_table.py)
             kind = kinds.get(chunk.doc_id, "")
             period = chunk_period(chunk, kind, years.get(chunk.doc_id, []))
@@ -130,15 +131,22 @@ class Coverage:
             doc_years = years.get(chunk.doc_id) or [-1]
             plan_first.append(doc_years[0] if kind in PLAN_DOC_KINDS and period.kind == "fyp_target" else -1)
             available.add((chunk.district, period.kind, period.year))
+            if chunk.kind == "task":
+                tasks.add(chunk.district)
             if period.kind == "target" and kind in REPORT_DOC_KINDS and period.year:
                 planned[chunk.district] = max(planned.get(chunk.district, period.year), period.year)
         spans = {d: (y[0], y[-1]) for d, y in years.items() if y}
+        latest = max(planned.values(), default=None)  # the corpus' "今年": its reports', not a yearly plan's
+        for doc_id, doc_years in years.items():  # a place with only a yearly plan ("2025年度实施计划"): its year is "今年"
+            district = documents[doc_id].get("district", "")
+            if len(doc_years) == 1 and district and district not in planned:
+                planned[district] = doc_years[0]
         return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},
-                   {d: m.get("district", "") for d, m in documents.items()}, available, max(planned.values(), default=None),
+                   {d: m.get("district", "") for d, m in documents.items()}, available, latest,
                    planned, spans,
                    np.array([p.year if p.year else -1 for p in periods], dtype=np.int32),
                    np.array([p.kind for p in periods], dtype=object), np.array(in_plan, dtype=bool),
-                   np.array(plan_first, dtype=np.int32))
+                   np.array(plan_first, dtype=np.int32), frozenset(tasks))
 
     @property
     def districts(self) -> list[str]:

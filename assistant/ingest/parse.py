@@ -20,6 +20,7 @@ from assistant.models import Document, ParsedDocument, Section
 from assistant.ingest.cell_table import CellTable, find_cell_table
 from assistant.ingest.normalize import PARAGRAPH_END, clean_line, ends_paragraph, join_lines
 from assistant.ingest.sections import BlockSink, ParseError, SectionTree
+from assistant.ingest.inline_tasks import task_fields
 from assistant.ingest.task_table import TaskTableParser, is_task_table
 
 __all__ = ["ParseError", "heading_outline", "parse_document"]
@@ -156,6 +157,9 @@ class _RunningTextParser:
         return any(_GLOSSARY_SECTION.search(h) for h in self.tree.current.path)
 
     def _emit(self, kind: str, text: str, lines: tuple[int, int], **extra) -> None:
+        fields = task_fields(text, self.tree.current.heading) if kind in ("paragraph", "bullet") else ()
+        if fields:  # "4.完成…。（牵头单位：…）": a task row, as in a responsibility table
+            kind, extra = "task", {**extra, "fields": fields}
         self.sink.add(kind, text, self.tree.current, lines, **extra)
 
     def _flush(self) -> None:

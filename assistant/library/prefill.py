@@ -191,8 +191,9 @@ def title_from(file_name: str, text: str) -> str:
         if not title:
             title = lines[0][: title_rules["max_chars"]] if lines and re.search(r"[\u4e00-\u9fff]", lines[0]) else stem
     notice = _NOTICE.search(title)
-    if notice:
-        title = notice.group(1)
+    if notice:  # "关于转发区建设管理委制订的《X》的通知": the quoted title, not who drew it up
+        quoted = re.findall(r"《([^《》]{4,})》", notice.group(0))
+        title = quoted[-1] if quoted else notice.group(1)
     if title in title_rules["generic"]:
         place, year = place_from("", text), report_year("", text)
         title = f"{place}{f'{year}年' if year else ''}{title}"
