@@ -94,3 +94,17 @@ def test_a_task_named_by_its_content_is_found_and_its_supporting_units_said():
     assert sentences and sentences[0].text == "“推进晨星口袋公园建设”（第1项）由区绿化市容局牵头，经开区支撑。"
     other = Query("无废城市建设谁牵头？", "无废城市建设谁牵头？", "无废城市建设谁牵头？", intent="responsibility", terms=("无废", "城市", "建设"))
     assert book.task_about(other, [Hit(rows[0], 1.0)]) is None  # its subject is in no task
+
+
+def test_numbered_task_lines_of_an_action_plan_are_task_rows_under_their_action():
+    from assistant.ingest.parse import parse_document
+    from assistant.models import Document
+
+    text = ("松江区城市更新2025年度实施计划\n\n一、行动任务\n\n（二）人居环境品质提升行动\n\n"
+            "4.完成旧住房修缮更新60万平方米。（牵头单位：区住房保障房屋管理局、相关街镇）\n\n"
+            "10.开展雨污水分流改造，积极推动重点区域雨污混接整治工作。（牵头单位：区水务局）\n")
+    parsed = parse_document(Document("sj", "计划", "松江区", "2025", "action_plan", "x", "0"), text)
+    tasks = [dict(b.fields) for b in parsed.blocks if b.kind == "task"]
+    assert [(t["序号"], t["主要任务"], t["牵头单位"], t["类别"]) for t in tasks] == [
+        ("4", "完成旧住房修缮更新60万平方米。", "区住房保障房屋管理局、相关街镇", "（二）人居环境品质提升行动"),
+        ("10", "开展雨污水分流改造，积极推动重点区域雨污混接整治工作。", "区水务局", "（二）人居环境品质提升行动")]

@@ -96,6 +96,9 @@ class AnswerPipeline:
         query = self._within_region(self.understand(question, history, filters))
         timings["query"] = (time.perf_counter() - started) * 1e3
         refusal = precheck(query, self.coverage, self.known_term)
+        if refusal and refusal.answer_instead:  # "松江2025年要整治多少…": the year's plan answers it, said so
+            note = "The reports give targets for that year" if query.english else "报告给出的是该年的计划目标"
+            query, refusal = replace(refusal.instead, notes=refusal.instead.notes + (note,)), None
         if refusal:  # the closest passages are still shown, for orientation
             yield self._refuse(query, refusal.reason, self._search(query, filters), mode, timings, refusal)
             return

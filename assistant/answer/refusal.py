@@ -22,6 +22,9 @@ class Refusal:
     reason: str  # one sentence, in the question's language
     instead: Query | None = None  # what the reports hold instead, to quote and cite
     instead_label: str = ""  # how to introduce it ("2024年的目标是")
+    # the question did not say it wants the outcome (the year's kind was only inferred): `instead` is
+    # answered as the question, with `reason` as a note, rather than refused
+    answer_instead: bool = False
 
 
 def _t(query: Query, zh: str, en: str) -> str:
@@ -82,13 +85,17 @@ def _missing_documents(query: Query, district: str, coverage: Coverage) -> Refus
 def _missing_period(query: Query, district: str, period: Period, coverage: Coverage) -> Refusal | None:
     if period.year is None or coverage.has(district, period.kind if period.kind in ("outcome", "prior") else "", period.year):
         return None
+    if period.kind == "outcome" and coverage.has(district, "prior", period.year):
+        return None  # a plan's review of the period before it states that year's results ("截至2025年底…")
     if period.kind == "outcome" and coverage.has(district, "", period.year):
         target = Period(period.year, "fyp_target" if coverage.has(district, "fyp_target", period.year) else "target")
         instead = replace(query, periods=(target,), districts=(district,), intent="figure" if query.intent == "target_check" else query.intent)
         plan = vocabulary().plan_ending(period.year) if target.kind == "fyp_target" else ""
         label = _t(query, f"{period.year}年的{f'“{plan}”规划' if plan else '计划'}目标是：", f"the {period.year} target is: ")
+        asked = any(w in query.text for w in vocabulary().period_words["outcome"])
         return Refusal(_t(query, f"报告只有{district}{period.year}年的计划目标，没有{period.year}年的实际完成情况",
-                          f"the reports hold only {district}'s targets for {period.year}, not its actual results"), instead, label)
+                          f"the reports hold only {district}'s targets for {period.year}, not its actual results"), instead, label,
+                       answer_instead=not asked)
     kinds = coverage.kinds_for(district, period.year)
     if not kinds and period.kind != "outcome" and any(period.year in coverage.plan_years(d)
                                                       for d in coverage.documents_of(district, PLAN_DOC_KINDS)):

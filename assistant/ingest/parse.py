@@ -257,6 +257,9 @@ class _RunningTextParser:
         self._flush()
         self._flush_glossary()
         self.front_matter = False
+        if task_fields(item.text):  # "4.完成旧住房修缮更新60万平方米。（牵头单位：…）" is a task, not a section
+            self._emit("paragraph", item.text, (item.line, item.line))
+            return
         title, rest = _split_runon(item.text, item.raw)
         title = re.sub(r"^(前|结|后|附)\s+(言|语|记|录)", r"\1\2", title)
         title = re.sub(rf"^(第[{_NUM}]+[章篇])\s*", r"\1 ", title)
