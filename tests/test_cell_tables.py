@@ -150,3 +150,19 @@ def test_the_unseen_plans_tables(name, tables):
             counts[base] = counts.get(base, 0) + 1
             assert len(block.fields) == len(next(b for b in parsed.blocks if b.caption.startswith(base) and b.fields).fields)
     assert counts == tables
+
+
+def test_a_first_column_that_groups_the_rows_and_sub_rows_are_read():
+    from assistant.ingest.parse import parse_document
+    from assistant.models import Document
+
+    cells = ["表2 主要指标表", "板块", "序号", "指标名称", "属性", "单位", "“十四五”现状", "“十五五”目标",
+             "绿化", "1", "新建绿地", "约束性", "万平方米", "90.87", "35", "其中 公园绿地", "58.46", "17.5",
+             "2", "绿化覆盖率", "约束性", "%", "31.46", "31.5",
+             "环卫", "3", "生活垃圾回收利用率", "约束性", "%", "47", "50"]
+    parsed = parse_document(Document("pt", "规划", "普陀区", "2026-2030", "special_plan", "x", "0"), "\n\n".join(cells) + "\n")
+    rows = [[v for _, v in b.fields] for b in parsed.blocks if b.kind == "table_row"]
+    assert rows == [["绿化", "1", "新建绿地", "约束性", "万平方米", "90.87", "35"],
+                    ["绿化", "", "其中公园绿地", "约束性", "万平方米", "58.46", "17.5"],
+                    ["绿化", "2", "绿化覆盖率", "约束性", "%", "31.46", "31.5"],
+                    ["环卫", "3", "生活垃圾回收利用率", "约束性", "%", "47", "50"]]

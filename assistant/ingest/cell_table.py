@@ -31,6 +31,7 @@ _BRACKETS = re.compile(r"[（(][^（）()]*[）)]")
 _NUMBER = re.compile(r"\d{1,3}")
 _CATEGORY = re.compile(r"[一二三四五六七八九十]{1,3}")
 _FOOTNOTE_MARK = re.compile(r"^([\d.]+\s*[%％])[1-9]$")
+_SUBROW = ("其中", "含")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def find_cell_table(items: Sequence, index: int) -> CellTable | None:
         return None
     by_groups = any(a.group != b.group for (a, _), (b, _) in zip(header, header[1:]))
     cells = _cells(items, i, by_groups, [h.text for h, _ in header])
+    if len(names) > 2 and names[1] in rules["headers"]["numbers"] and names[0] in rules["headers"]["lead_category"]:
+        return _with_lead_category(cells, names)  # 板块 | 序号 | 指标名称 …: the 板块 cell is merged down its rows
     spans = _numbered(cells, len(names)) if names[0] in rules["headers"]["numbers"] else _plain(cells, len(names))
     spans = _trim_last(cells, spans, len(names))
     rows = _rows(cells, spans, names)
@@ -232,3 +235,57 @@ def _rows(cells: list[_Cell], spans: list, names: tuple[str, ...]) -> list[CellR
         previous = values
         rows.append(CellRow(tuple(own), tuple(zip(names, values)), lines))
     return rows
+
+
+def _with_lead_category(cells: list[_Cell], names: tuple[str, ...]) -> CellTable | None:
+    """A table whose first column groups the rows (板块: 绿化 / 市容景观建设 / 环卫), printed once before
+    the first row of its group, and whose rows may have sub-rows ("其中 公园绿地 58.46 17.5"): the
+    category cells and sub-rows are taken out, the numbered rows read as usual, then each row gets its
+    category and each sub-row the merged cells of its row (属性, 单位) with its own figures last."""
+    main: list[_Cell] = []
+    category_at: dict[int, str] = {}  # index in `main` of a row's number -> the category starting there
+    subrows: dict[int, list[_Cell]] = {}  # index in `main` of the row a sub-row follows -> its cells
+    expected, since = 1, len(names)
+    k = 0
+    while k < len(cells):
+        cell, following = cells[k], cells[k + 1] if k + 1 < len(cells) else None
+        start = _start(cell.text)
+        if start is None and following is not None and _start(following.text) == ("n", expected) and since >= len(names) - 2 \
+                and len(cell.text) <= 12 and re.search(r"[\u4e00-\u9fff]", cell.text) and not re.match(r"[\d≥≤><约/]", cell.text):
+            category_at[len(main)] = cell.text
+        elif cell.text.startswith(_SUBROW) and main:
+            run = [cell]
+            while (k + 1 < len(cells) and re.match(r"[\d≥≤><约]", cells[k + 1].text) and len(run) < len(names) - 2
+                   and _start(cells[k + 1].text) != ("n", expected)):
+                k += 1
+                run.append(cells[k])
+            subrows.setdefault(len(main) - 1, []).extend(run)
+        else:
+            if start == ("n", expected):
+                expected, since = expected + 1, 0
+            main.append(cell)
+            since += 1
+        k += 1
+    spans = _trim_last(main, _numbered(main, len(names) - 1), len(names) - 1)
+    if not spans:
+        return None
+    rows, category = [], ""
+    for (start, length, kind), row in zip(spans, _rows(main, spans, names[1:])):
+        category = category_at.get(start, category)
+        if row.category:
+            rows.append(row)
+            continue
+        rows.append(CellRow(((category,) if start in category_at else ()) + row.cells, ((names[0], category),) + row.fields, row.lines))
+        last = start + length - 1
+        sub = subrows.get(last)
+        if sub:  # "其中 公园绿地 | 58.46 | 17.5": the label, the row's other cells, its own figures
+            values = [c.text for c in sub[1:]]
+            inherited = list(row.fields[: len(row.fields) - len(values)])
+            label_at = next((i for i, (n, _) in enumerate(inherited) if n not in _rules()["headers"]["numbers"]), 1)
+            inherited[label_at] = (inherited[label_at][0], sub[0].text)
+            inherited[0] = (inherited[0][0], "")  # a sub-row has no number of its own
+            fields = ((names[0], category),) + tuple(inherited) + tuple(zip(names[len(names) - len(values):], values))
+            rows.append(CellRow(tuple(c.text for c in sub), fields, (sub[0].first, sub[-1].last)))
+    if sum(not r.category for r in rows) < 2:
+        return None
+    return CellTable(names, tuple(rows), main[spans[-1][0] + spans[-1][1] - 1].end)
