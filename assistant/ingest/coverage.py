@@ -38,10 +38,17 @@ KIND_NAMES = {kind: words.replace("{plan}", "") for kind, words in _KIND_WORDS.i
 
 
 def document_kind_name(kind: str, years: tuple[int, int] | list[int] = ()) -> str:
-    """"“十五五”专项规划" for a special plan of 2026-2030; the plain kind name when its years name no plan."""
+    """"“十五五”专项规划" for a special plan of 2026-2030, "2025年行动计划" for one of a single year,
+    "2024-2030年行动计划" for other spans: a plan's name only when the years are that plan's."""
     words = _KIND_WORDS.get(kind, "")
-    plan = vocabulary().plan_ending(years[-1]) if years else ""
-    return words.replace("{plan}", f"“{plan}”" if plan else "")
+    if not years or "{plan}" not in words:
+        return words.replace("{plan}", "")
+    first, last = years[0], years[-1]
+    plan = vocabulary().plan_ending(last)
+    if plan and vocabulary().plans[plan][0] == first:
+        return words.replace("{plan}", f"“{plan}”")
+    span = f"{first}年" if first == last else f"{first}-{last}年"
+    return words.replace("{plan}", span)
 
 
 def year_range(year: str) -> tuple[int, int]:
@@ -54,6 +61,8 @@ def chunk_period(chunk: Chunk, doc_kind: str, doc_years: list[int]) -> Period:
     """The period a chunk speaks about (see the module docstring)."""
     first = doc_years[0] if doc_years else None
     last = doc_years[-1] if doc_years else None
+    if doc_kind in PLAN_DOC_KINDS and first is not None and first == last:
+        return Period(first, "target")  # a plan of one year ("2025年度实施计划") sets that year's targets
     if doc_kind in PLAN_DOC_KINDS:
         if doc_kind != "task_table" and any(_reviews(h, first) for h in chunk.breadcrumb):
             return Period(first - 1 if first else None, "prior")
