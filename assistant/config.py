@@ -87,6 +87,8 @@ class Settings:
     # knowledge-base management (assistant/library.py, the /library page)
     admin_password: str = ""  # when set, the /library page asks for it (on top of the chat login, if any)
     max_upload_bytes: int = 100 * 1024 * 1024  # one uploaded report; larger files are refused before they are stored
+    keep_versions: int = 5  # previous versions kept per report (replaced or removed: corpus/.versions); 0 = all of them
+    admin_session_hours: float = 12.0  # the admin password's cookie expires this long after the login (logout ends it at once)
     # what reading one upload may cost (assistant/ingest/readers: Limits); 0 = no limit
     max_docx_xml_bytes: int = 20 * 1024 * 1024  # a DOCX's XML, inflated: parsing takes ~3-15 s per MB
     max_pdf_pages: int = 500

@@ -195,12 +195,13 @@ def test_server_binds_loopback_by_default(monkeypatch):
         def __init__(self, config):
             seen.update(host=config.host, port=config.port)
 
-        def run(self):
+        def run(self, sockets=None):
             pass
 
     monkeypatch.setattr(app_module.uvicorn, "Server", Server)
+    monkeypatch.setattr(app_module, "listen", lambda host, port: seen.update(bound=host))  # binds no real port
     app_module.main([])
-    assert seen["host"] == "127.0.0.1"
+    assert seen["host"] == "127.0.0.1" and seen["bound"] == "127.0.0.1"
 
 
 def test_password_locks_the_chat_the_api_and_the_viewer(assistant):

@@ -1,5 +1,5 @@
 """`assistant` command line: a thin layer over the library (outline, chunks, facts, build, search, ask,
-feedback; add, replace, remove, documents).
+feedback; add, replace, remove, restore, documents).
 
 May import: everything (it is the top of the flow); nothing imports it.
 """

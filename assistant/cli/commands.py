@@ -90,8 +90,11 @@ def build(model: Optional[str] = typer.Option(None, help="embedding model settin
     """Build or update the index (re-embeds only chunks whose text changed)."""
     from assistant.indexing.manifest import IndexProblem
     from assistant.indexing.build import build_index
+    from assistant.library.journal import recover
 
     settings = settings_or_fail(model=model)
+    for note in recover(settings):  # a library change a crash cut short: settled, not indexed half-done
+        typer.echo(f"recovery: {note}", err=True)
     try:
         report = build_index(settings, progress=True)
     except IndexProblem as exc:

@@ -1,4 +1,4 @@
-"""The knowledge-base commands (assistant.library): add, replace, remove, documents."""
+"""The knowledge-base commands (assistant.library): add, replace, remove, restore, documents."""
 
 from __future__ import annotations
 
@@ -120,6 +120,32 @@ def documents(as_json: bool = typer.Option(False, "--json", help="all fields, as
         return
     for s in statuses:
         pages = f"{s.pages} pages, " if s.pages else ""
-        typer.echo(f"{s.doc_id:<36} {s.format:<5} {pages}{s.blocks} blocks, {s.chunks} chunks  {s.state}  {s.indexed_at}  {s.title}")
+        kept = f"  ({s.versions} previous version{'s' if s.versions > 1 else ''}: assistant restore)" if s.versions else ""
+        typer.echo(f"{s.doc_id:<36} {s.format:<5} {pages}{s.blocks} blocks, {s.chunks} chunks  {s.state}  {s.indexed_at}  {s.title}{kept}")
         for warning in s.warnings:
             typer.echo(f"    warning: {warning}")
+
+
+@app.command()
+@guard
+def restore(doc_id: str = typer.Argument(..., help="the report whose previous version to bring back"),
+            version: str = typer.Option("", "--version", help="which kept version (see --list; default: the newest)"),
+            list_only: bool = typer.Option(False, "--list", help="list the kept versions, change nothing")) -> None:
+    """Bring back the previous version of a replaced (or removed) report, then rebuild the index.
+    The current file is kept as a version in turn, so a restore can be undone the same way."""
+    from assistant.library.operations import LibraryError
+
+    library = library_of(settings_or_fail())
+    if list_only:
+        kept = library.versions(doc_id)
+        if not kept:
+            fail(f"{doc_id!r} has no previous version (one is kept when a report is replaced or removed)")
+        for v in kept:
+            typer.echo(f"{v.id}  {v.file.name:<40} replaced {v.replaced or '?'}  {v.entry.get('source', '')}")
+        return
+    try:
+        change = library.restore(doc_id, version, progress_bar("restore"))
+    except LibraryError as exc:
+        fail(str(exc))
+    typer.echo(change.summary)
+    typer.echo(f"restored: {doc_id}")

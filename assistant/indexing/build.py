@@ -345,6 +345,25 @@ def _swap_current(index_dir: Path, target: Path) -> None:
     os.replace(temp, link)
 
 
+def point_current(index_dir: Path, build: str) -> bool:
+    """Point `current` back at an earlier build (by name) that is still there, under the build lock
+    (a library change that failed after its build had moved it). False when it is gone or a build runs."""
+    index_dir = Path(index_dir)
+    target = index_dir / "builds" / build
+    if not build or "/" in build or not (target / "manifest.json").is_file():
+        return False
+    lock = FileLock(str(index_dir / ".build.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    try:
+        _swap_current(index_dir, target)
+    finally:
+        lock.release()
+    return True
+
+
 def _remove_old_builds(index_dir: Path, keep: tuple[Path | None, ...]) -> None:
     """Remove every build but the new one and the one it replaced (so that a reader that resolved
     `current` just before the swap can still open it; the next build removes it), including the

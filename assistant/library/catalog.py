@@ -87,9 +87,11 @@ def read_entries(corpus_dir: Path) -> list[dict]:
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
-def write_catalog(corpus_dir: Path, add: dict | None = None, remove: str | None = None, update: dict | None = None) -> None:
-    """Append an entry, drop one (by doc_id) or change one's keys, keeping everything else of the
-    file as it is; written to a temporary file and renamed, so a crash never leaves half a catalog."""
+def write_catalog(corpus_dir: Path, add: dict | None = None, remove: str | None = None, update: dict | None = None,
+                  exact: bool = False) -> None:
+    """Append an entry, drop one (by doc_id) or change one's keys (`exact`: and drop the keys `update`
+    lacks), keeping everything else of the file as it is; written to a temporary file and renamed,
+    so a crash never leaves half a catalog."""
     path = corpus_dir / CATALOG_NAME
     document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
     tables = document.get("document")
@@ -108,6 +110,8 @@ def write_catalog(corpus_dir: Path, add: dict | None = None, remove: str | None 
         table = next((t for t in tables if t.get("doc_id") == update["doc_id"]), None)
         if table is None:
             raise CatalogError(f"{update['doc_id']!r} is not in {path}")
+        for key in [k for k in table if exact and k not in update]:
+            del table[key]
         for key, value in update.items():
             table[key] = value
     if add is not None:

@@ -2,20 +2,20 @@
 source of truth, and every change ends in an index rebuild (which re-embeds only new chunks).
 
 An upload is first staged and checked (`library_uploads.Uploads`); nothing in `corpus/` changes
-until `add`. A change (`add`, `replace`, `remove`) writes the report under a safe name (its doc_id)
-by rename, edits the catalog atomically and rebuilds the index; when the build fails, the files
-and the catalog are put back as they were and the previous index keeps serving (build_index swaps
-only on success). One change at a time per index (a file lock: the CLI and the app do not interleave).
+until `add`. A change (`add`, `replace`, `remove`, `restore`) writes the report under a safe name (its
+doc_id) by rename, edits the catalog atomically and rebuilds the index; when the build fails, the
+files and the catalog are put back as they were and the previous index keeps serving (build_index
+swaps only on success). Every step is journalled first (`journal.py`): a change cut short by a crash
+is settled at the next start without a rebuild. A replaced or removed report's file and entry are
+kept as a version (`versions.py`) that `restore` brings back. One change at a time per index (a
+file lock: the CLI and the app do not interleave).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +24,9 @@ from filelock import FileLock, Timeout
 
 from assistant.config import Settings
 from assistant.ingest.corpus import CATALOG_NAME
-from assistant.library.catalog import CatalogError, CatalogFields, atomic_write, check_fields, write_catalog
+from assistant.library import versions
+from assistant.library.catalog import CatalogError, CatalogFields, check_fields, write_catalog
+from assistant.library.journal import LOCK, Transaction, settle_all
 from assistant.library.uploads import LibraryError, Upload, Uploads
 
 log = logging.getLogger(__name__)
@@ -72,50 +74,6 @@ class _ProgressEmbedder:
         return len(self._model)
 
 
-@dataclass
-class _Transaction:
-    """What a change did to corpus/, so that a failed build can put it back."""
-
-    corpus_dir: Path
-    catalog: bytes | None = None
-    created: list[Path] = field(default_factory=list)
-    trashed: list[tuple[Path, Path]] = field(default_factory=list)  # (where it is now, where it was)
-
-    def __post_init__(self) -> None:
-        catalog = self.corpus_dir / CATALOG_NAME
-        self.catalog = catalog.read_bytes() if catalog.exists() else None
-        self.trash = self.corpus_dir / f".library-trash-{uuid.uuid4().hex[:8]}"
-
-    def store(self, source: Path, target: Path) -> None:
-        """Copy `source` to `target` under a temporary name, then rename: never half a report in corpus/."""
-        temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:6]}.part")
-        try:
-            shutil.copyfile(source, temp)
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
-        self.created.append(target)
-
-    def discard(self, path: Path) -> None:
-        self.trash.mkdir(exist_ok=True)
-        moved = self.trash / path.name
-        os.replace(path, moved)
-        self.trashed.append((moved, path))
-
-    def rollback(self) -> None:
-        for path in self.created:
-            path.unlink(missing_ok=True)
-        for moved, original in self.trashed:
-            os.replace(moved, original)
-        catalog = self.corpus_dir / CATALOG_NAME
-        if self.catalog is not None and (not catalog.exists() or catalog.read_bytes() != self.catalog):
-            atomic_write(catalog, self.catalog)
-        shutil.rmtree(self.trash, ignore_errors=True)
-
-    def commit(self) -> None:
-        shutil.rmtree(self.trash, ignore_errors=True)
-
-
 class Library:
     def __init__(self, settings: Settings, embedder: Any = None) -> None:
         self.settings = settings
@@ -158,7 +116,7 @@ class Library:
         if not items:
             raise LibraryError("nothing to add: upload a file first")
 
-        def change(tx: _Transaction) -> list[str]:
+        def change(tx: Transaction) -> list[str]:
             taken = {str(e.get("doc_id", "")) for e in self.uploads.entries()}
             done = []
             for token, fields in items:
@@ -189,7 +147,7 @@ class Library:
         """A new version of a catalogued report: same doc_id and fields, the new file."""
         entry = self.entry(doc_id)
 
-        def change(tx: _Transaction) -> list[str]:
+        def change(tx: Transaction) -> list[str]:
             upload = self.uploads.get(token)
             duplicate = self.uploads.duplicate_of(upload.sha256, upload.text_sha256)
             if duplicate:
@@ -197,7 +155,7 @@ class Library:
             old = self.corpus_dir / str(entry["file"])
             target = self.corpus_dir / f"{doc_id}{upload.suffix}"
             if old.is_file():
-                tx.discard(old)
+                tx.discard(old, keep=(doc_id, entry))
             tx.store(self.uploads.file(upload), target)
             fields = CatalogFields(doc_id, str(entry.get("title", doc_id)), str(entry.get("district", "")),
                                    str(entry.get("year", "")), str(entry.get("kind", "unknown")))
@@ -214,14 +172,56 @@ class Library:
         BM25 terms, facts and structure (nothing of it is carried over: the index is made from corpus/)."""
         entry = self.entry(doc_id)
 
-        def change(tx: _Transaction) -> list[str]:
+        def change(tx: Transaction) -> list[str]:
             path = self.corpus_dir / str(entry.get("file", ""))
             if entry.get("file") and path.is_file() and path.resolve().parent == self.corpus_dir.resolve():
-                tx.discard(path)
+                tx.discard(path, keep=(doc_id, entry))
             write_catalog(self.corpus_dir, remove=doc_id)
             return [doc_id]
 
         return self._change("remove", change, progress)
+
+    def versions(self, doc_id: str) -> list[versions.Version]:
+        """The kept previous versions of a report (replaced or removed), newest first."""
+        return versions.versions(self.corpus_dir, doc_id)
+
+    def removed(self) -> list[dict]:
+        """Reports no longer in the catalog whose previous version is kept (restorable), newest version each."""
+        listed = {str(e.get("doc_id", "")) for e in self.uploads.entries()}
+        return [kept[0].to_dict() for doc_id, kept in versions.all_versions(self.corpus_dir).items() if doc_id not in listed]
+
+    def restore(self, doc_id: str, version: str = "", progress: Progress | None = None) -> Change:
+        """Bring back a previous version of a report (the newest, or the one named `version`): its file
+        and catalog entry replace the current ones, which are kept as a version in turn (so a restore
+        can be undone the same way); a removed report is added back. Then rebuild, like any change."""
+        kept = self.versions(doc_id)
+        chosen = next((v for v in kept if v.id == version), None) if version else (kept[0] if kept else None)
+        if chosen is None:
+            listed = ", ".join(v.id for v in kept) or "none"
+            raise LibraryError(f"{doc_id[:80]!r} has no previous version {version[:40]!r}; kept: {listed}" if version else
+                               f"{doc_id[:80]!r} has no previous version to restore (one is kept when a report is replaced or removed)")
+        current = next((e for e in self.uploads.entries() if e.get("doc_id") == doc_id), None)
+
+        def change(tx: Transaction) -> list[str]:
+            if current is not None:
+                old = self.corpus_dir / str(current.get("file", ""))
+                if current.get("file") and old.is_file() and old.resolve().parent == self.corpus_dir.resolve():
+                    tx.discard(old, keep=(doc_id, current))
+            target = self.corpus_dir / chosen.file.name
+            if target.exists():
+                raise LibraryError(f"{target.name} already exists in {self.corpus_dir} (another report's file?); "
+                                   "move it away before restoring")
+            tx.store(chosen.file, target)
+            entry = {k: v for k, v in chosen.entry.items() if k not in ("replaced", "restored")}
+            entry |= {"doc_id": doc_id, "file": target.name, "restored": chosen.id}
+            if current is not None:
+                write_catalog(self.corpus_dir, update=entry, exact=True)
+            else:
+                write_catalog(self.corpus_dir, add=entry)
+            tx.consume(chosen.folder)
+            return [doc_id]
+
+        return self._change("restore", change, progress)
 
     def reindex(self, progress: Progress | None = None) -> Change:
         return self._change("reindex", lambda tx: [], progress)
@@ -250,23 +250,27 @@ class Library:
             entry["warnings"] = list(upload.warnings)
         return entry
 
-    def _change(self, action: str, change: Callable[[_Transaction], list[str]], progress: Progress | None) -> Change:
+    def _change(self, action: str, change: Callable[[Transaction], list[str]], progress: Progress | None) -> Change:
         from assistant.indexing.manifest import IndexProblem
         from assistant.indexing.build import build_index
 
         progress = progress or (lambda stage, done, total: None)
         Path(self.settings.index_dir).mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(Path(self.settings.index_dir) / ".library.lock"))
+        lock = FileLock(str(Path(self.settings.index_dir) / LOCK))
         try:
             lock.acquire(timeout=0)
         except Timeout:
             raise LibraryError("another change to the knowledge base is running; wait for it to finish", "busy") from None
         started = time.perf_counter()
         try:
+            keep = self.settings.keep_versions
+            for note in settle_all(self.corpus_dir, Path(self.settings.index_dir), keep):  # a change a crash cut short
+                log.warning("%s", note)
             progress("saving", 0, 1)
-            tx = _Transaction(self.corpus_dir)
+            tx = Transaction(self.corpus_dir, Path(self.settings.index_dir), action, keep)
             try:
                 doc_ids = change(tx)
+                tx.changes(doc_ids)
                 progress("indexing", 0, 1)
                 report = build_index(self.settings, embedder=_ProgressEmbedder(self._model(), progress), progress=False)
                 failed = [d for d in doc_ids if d in report.kept or d in report.missing]

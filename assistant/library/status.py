@@ -13,6 +13,7 @@ import numpy as np
 from assistant.indexing.chunk_table import ChunkColumns
 from assistant.config import Settings
 from assistant.library.catalog import read_entries
+from assistant.library.versions import all_versions
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class DocumentStatus:
     state: str  # indexed | not indexed | failed (previous version served) | failed (not in the index)
     indexed_at: str  # when the serving index was built ("" when not indexed)
     warnings: tuple[str, ...] = ()
+    versions: int = 0  # previous versions kept (corpus/.versions), restorable
 
     def to_dict(self) -> dict:
         return asdict(self) | {"warnings": list(self.warnings)}
@@ -60,6 +62,7 @@ def document_statuses(settings: Settings, index: Any = None) -> list[DocumentSta
     failed = manifest.get("failed") or {}
     problems = manifest.get("problems") or []
     built_at = manifest.get("built_at", "")
+    kept = all_versions(corpus_dir)
     statuses = []
     listed = set()
     for entry in entries:
@@ -81,7 +84,8 @@ def document_statuses(settings: Settings, index: Any = None) -> list[DocumentSta
             doc_id, str(entry.get("title", "")), str(entry.get("district", "")), str(entry.get("year", "")),
             str(entry.get("kind", "unknown")), file_name, str(entry.get("format", "") or Path(file_name).suffix.lstrip(".")),
             path.stat().st_size if path.is_file() else 0, pages, len(parsed.blocks) if parsed else 0, chunks.get(doc_id, 0),
-            state, built_at if state != "not indexed" else "", tuple(dict.fromkeys(w for w in warnings if w))))
+            state, built_at if state != "not indexed" else "", tuple(dict.fromkeys(w for w in warnings if w)),
+            len(kept.get(doc_id, ()))))
     for doc_id, meta in manifest["documents"].items():  # a stray file indexed with default metadata
         if doc_id not in listed:
             parsed = structure.get(doc_id)

@@ -4,11 +4,14 @@ An upload is streamed to `<token>.part` with a byte limit and a running sha256, 
 `<token><suffix>` only when it is complete: an interrupted upload never becomes a file a reader
 opens, let alone a report. It is then read (`readers.read_document`), refused when its content is
 already catalogued, and described in `<token>.json` with a prefilled catalog entry the user edits.
-Uploads nobody adds are removed after a day.
+Uploads nobody adds are removed after a day. A `.part` is locked (flock) while it is written: one
+that nobody holds was left by a crash and is removed at the next start (`clean_interrupted`, from
+`journal.recover`) and by every later upload, not after a day (issue 23).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -27,6 +30,7 @@ from assistant.library.catalog import CatalogError, CatalogFields, atomic_write,
 log = logging.getLogger(__name__)
 
 STALE_UPLOAD_SECONDS = 24 * 3600
+PART_GRACE_SECONDS = 1  # a .part younger than this may be one whose writer has not locked it yet
 MAX_UNPACKED_RATIO = 100  # a ZIP package (DOCX, OFD) unpacking to more than this x its size is refused...
 MAX_UNPACKED_BYTES = 1024 * 2**20  # ...and so is one unpacking to more than 1 GB
 
@@ -116,6 +120,7 @@ class Uploads:
         limit, size, digest = self.settings.max_upload_bytes, 0, hashlib.sha256()
         try:
             with part.open("wb") as out:
+                fcntl.flock(out, fcntl.LOCK_EX)  # "being written": clean_interrupted leaves it alone
                 for chunk in chunks:
                     size += len(chunk)
                     if limit and size > limit:
@@ -191,6 +196,7 @@ class Uploads:
             path.unlink(missing_ok=True)
 
     def _clean(self) -> None:
+        self.clean_interrupted()
         cutoff = time.time() - STALE_UPLOAD_SECONDS
         for path in self.folder.iterdir():
             try:
@@ -198,6 +204,21 @@ class Uploads:
                     path.unlink()
             except OSError:
                 pass
+
+    def clean_interrupted(self) -> int:
+        """Remove the `.part` files no live upload is writing (its process was killed); how many."""
+        removed = 0
+        for path in self.folder.glob("*.part") if self.folder.is_dir() else ():
+            try:
+                if time.time() - path.stat().st_mtime < PART_GRACE_SECONDS:
+                    continue
+                with path.open("rb") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: being written
+                    path.unlink()
+                removed += 1
+            except OSError:
+                continue
+        return removed
 
     def duplicate_of(self, sha: str, text_sha: str) -> str:
         """The doc_id of a catalogued report with these bytes (or this text), or ""."""
