@@ -2,7 +2,8 @@
 (or any site, without a login on a LAN name) uploaded, replaced and deleted reports in a
 victim's browser. Preflights fell through to Gradio's CORS middleware, which approved `x-library`
 for localhost origins; cookies (same-site) were sent along. Replayed on every /library route,
-without and with the chat login and the administrator password. Fake embedder, real uvicorn."""
+without and with the chat login and the administrator password (and on the routes added since:
+restore, logout). Fake embedder, real uvicorn."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ DOC = "minhang-2023-priorities-article"
 ROUTES = [("/library/upload?name=evil.md", b"# evil\n\ntext\n"), ("/library/add", b'{"items": []}'),
           ("/library/replace", b'{"doc_id": "%s", "token": "x"}' % DOC.encode()),
           ("/library/remove", b'{"doc_id": "%s"}' % DOC.encode()), ("/library/reindex", b""),
-          ("/library/discard", b'{"token": "x"}'), ("/library/login", b"password=admin-pass")]
+          ("/library/discard", b'{"token": "x"}'), ("/library/login", b"password=admin-pass"),
+          ("/library/restore", b'{"doc_id": "%s"}' % DOC.encode()), ("/library/logout", b"")]
 
 
 @pytest.fixture(scope="module")

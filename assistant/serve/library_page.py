@@ -8,12 +8,16 @@ The page shows the upload's bytes as they go (XHR progress) and the rebuild's st
 chunks (polling `/library/job`).
 
 Access: the chat login when `auth` is set, and the `admin_password` (a form at /library, then an
-HttpOnly cookie for /library) when that is set. Every change must carry the header
+HttpOnly cookie for /library) when that is set. The cookie's session expires `admin_session_hours`
+after the login, ends at `POST /library/logout`, and is bound to the chat login it was made under:
+logging out of the chat (Gradio's /logout drops that login) ends it too (issue 23). Every change must carry the header
 `X-Library: 1`, which a cross-site form cannot send, and come from this site: guard.py answers
 preflights for /library itself (no CORS approval) and refuses a foreign Origin/Referer or
 Sec-Fetch-Site (issue 23: CORS alone let another port of localhost through). Changes run one at a time in a
 background thread; when the build succeeds the running Assistant switches to the new index
 (`Assistant.switch_index`), when it fails the previous index keeps serving and the page says why.
+A replaced or removed report's previous version is kept; `POST /library/restore` brings it back
+(a change like the others: a job, a rebuild, the current index serving when it fails).
 """
 
 from __future__ import annotations
@@ -141,15 +145,23 @@ class Jobs:
         self._run(job, lambda progress: None)
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two strings (a cookie may hold any characters: compare_digest takes ASCII str only)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message}}, status_code=status)
 
 
-def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], bool]) -> None:
+def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], bool],
+                       chat_session: Callable[[Request], str] = lambda request: "") -> None:
+    """`chat_session`: the request's chat login token ("" without one); an admin session is bound to it."""
     settings = assistant.settings
     library = Library(settings, embedder=getattr(assistant, "embedder", None))
     jobs = Jobs(assistant, library)
-    admin_tokens: set[str] = set()
+    admin_sessions: dict[str, tuple[float, str]] = {}  # cookie token -> (expires at, the chat login it was made under)
+    lifetime = float(getattr(settings, "admin_session_hours", 12.0)) * 3600
     if not (getattr(settings, "auth", "") or getattr(settings, "admin_password", "")) and \
             getattr(settings, "host", "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
         log.warning("the knowledge-base page /library lets anyone who reaches %s add and delete reports: "
@@ -158,8 +170,11 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
     def is_admin(request: Request) -> bool:
         if not getattr(settings, 'admin_password', ''):
             return True
-        token = request.cookies.get(COOKIE, "")
-        return any(hmac.compare_digest(token, t) for t in admin_tokens)
+        token, now = request.cookies.get(COOKIE, ""), time.time()
+        for key in [k for k, (expires, _) in admin_sessions.items() if expires <= now]:
+            del admin_sessions[key]  # expired: forgotten
+        session = next((v for k, v in admin_sessions.items() if _same(token, k)), None)
+        return session is not None and _same(session[1], chat_session(request))
 
     def refused(request: Request, change: bool = True) -> JSONResponse | None:
         if not logged_in(request):
@@ -178,6 +193,7 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
         html = PAGE.read_text(encoding="utf-8")
         admin = is_admin(request)
         html = html.replace("{{LOGIN_HIDDEN}}", "hidden" if admin else "").replace("{{APP_HIDDEN}}", "" if admin else "hidden")
+        html = html.replace("{{LOGOUT_HIDDEN}}", "" if admin and getattr(settings, "admin_password", "") else "hidden")
         return HTMLResponse(html.replace("{{MAX_MB}}", f"{settings.max_upload_bytes / 2**20:.0f}"))
 
     @app.post("/library/login")
@@ -189,9 +205,19 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
         if not (logged_in(request) and hmac.compare_digest(password.encode(), getattr(settings, 'admin_password', '').encode())):
             return HTMLResponse("<p>密码错误 Wrong password. <a href='/library'>再试一次 Try again</a></p>", status_code=401)
         token = secrets.token_urlsafe(32)
-        admin_tokens.add(token)
+        admin_sessions[token] = (time.time() + lifetime, chat_session(request))
         response = RedirectResponse("/library", status_code=303)
-        response.set_cookie(COOKIE, token, path="/library", httponly=True, samesite="strict")
+        response.set_cookie(COOKIE, token, path="/library", httponly=True, samesite="strict", max_age=max(int(lifetime), 1))
+        return response
+
+    @app.post("/library/logout")
+    def logout(request: Request):
+        """End the admin session: forgotten here (the cookie is worthless from now on) and deleted in the browser."""
+        token = request.cookies.get(COOKIE, "")
+        for key in [k for k in admin_sessions if _same(token, k)]:
+            del admin_sessions[key]
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(COOKIE, path="/library", httponly=True, samesite="strict")
         return response
 
     @app.get("/library/documents")
@@ -201,9 +227,10 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
         try:
             await anyio.to_thread.run_sync(jobs.sync)
             items = await anyio.to_thread.run_sync(lambda: [d.to_dict() for d in library.documents(assistant.index)])
+            removed = await anyio.to_thread.run_sync(library.removed)
         except LibraryError as exc:
             return _error(500, str(exc))
-        return {"documents": items, "job": jobs.current.to_dict() if jobs.current else None}
+        return {"documents": items, "removed": removed, "job": jobs.current.to_dict() if jobs.current else None}
 
     @app.get("/library/job")
     def job(request: Request):
@@ -268,6 +295,11 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
                 doc_id, token = str(body.get("doc_id", "")), str(body.get("token", ""))
                 library.entry(doc_id), library.uploads.get(token)  # unknown ones are refused now, not in the job
                 run, doc_ids, tokens = (lambda progress: library.replace(doc_id, token, progress)), [doc_id], (token,)
+            elif action == "restore":
+                doc_id, version = str(body.get("doc_id", "")), str(body.get("version", "") or "")
+                if not library.versions(doc_id):
+                    raise LibraryError(f"{doc_id[:80]!r} has no previous version to restore")
+                run, doc_ids = (lambda progress: library.restore(doc_id, version, progress)), [doc_id]
             elif action == "remove":
                 doc_id = str(body.get("doc_id", ""))
                 library.entry(doc_id)
@@ -286,5 +318,5 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
 
         return route
 
-    for action in ("add", "replace", "remove", "reindex"):
+    for action in ("add", "replace", "remove", "restore", "reindex"):
         app.add_api_route(f"/library/{action}", route_for(action), methods=["POST"], include_in_schema=False)

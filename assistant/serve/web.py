@@ -24,6 +24,7 @@ from assistant.serve.guard import Guard, short
 from assistant.serve.history_ui import (HISTORY_CSS, HISTORY_HEAD, ChatHistory, add_export_routes, answer_html, base_url,
                                         session_user)
 from assistant.serve.library_page import add_library_routes
+from assistant.serve.login_page import HideApiInfo, login_token
 from assistant.serve.viewer import (CHAT_CSS, add_banner, render_document, render_index, render_not_found, render_note,
                      render_partial, render_question)
 
@@ -304,9 +305,11 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
         token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(f"access-token-unsecure-{cookie_id}")
         return token is not None and token in gradio_app.tokens
 
+    app.add_middleware(HideApiInfo, logged_in=logged_in)  # the login page shows no API description (issue 23)
     _add_viewer_routes(app, assistant, logged_in)
     add_api_routes(app, assistant, logged_in)  # /v1 (OpenAI-compatible), /api (REST), /docs
-    add_library_routes(app, assistant, logged_in)  # /library: upload, replace, delete reports; re-index
+    # /library: upload, replace, delete, restore reports; re-index. The admin session is bound to the chat login
+    add_library_routes(app, assistant, logged_in, lambda request: login_token(request, mounted.get("gradio")) if auth else "")
     add_export_routes(app, settings, auth is not None, lambda request: session_user(request, mounted.get("gradio")))
     if include_chat:
         import gradio as gr
