@@ -15,7 +15,7 @@ import numpy as np
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answer.answer_check import subject_clauses
-from assistant.ingest.normalize import squash
+from assistant.ingest.normalize import letters
 from assistant.config import Settings
 from assistant.answer.analyst import Analyst, side_queries
 from assistant.answer.compute import threshold_verdict
@@ -51,7 +51,7 @@ class AnswerPipeline:
         self.parser = QueryParser(self.coverage, self.known_term)
         # words of the task table: a lead-unit question naming a word no task uses (海绵城市, 中欧班列)
         # asks about a task the table does not have
-        self.task_text = "\n".join(_letters(retriever.chunks[int(i)].text) for i in np.flatnonzero(retriever.is_task))
+        self.task_text = "\n".join(letters(retriever.chunks[int(i)].text) for i in np.flatnonzero(retriever.is_task))
         # words of each district's documents: a word the corpus uses but the asked district's reports
         # never do (静安 has no 研发经费 indicator) marks the other district's equivalent
         self.district_words = retriever.index.words.by_district
@@ -159,7 +159,7 @@ class AnswerPipeline:
         computed = self.analyst.computed(query, result)  # comparisons, target checks, sums from facts
         if computed:
             return computed, None
-        asked = _letters(query.text)  # the question's own words (not synonym expansions)
+        asked = letters(query.text)  # the question's own words (not synonym expansions)
         unknown_task = kind == "responsibility" and bool(self.task_text) and any(
             len(t) > 1 and not t.isascii() and t in asked and t not in self.task_text for t in query.terms)
         def fails(pick: Pick) -> str:
@@ -355,10 +355,6 @@ class AnswerPipeline:
 
         return RunnableLambda(run, name="policy_qa")
 
-
-def _letters(text: str) -> str:
-    """Letters and digits only: "推进浦江、马桥、华漕" -> "推进浦江马桥华漕" (tokens cut across punctuation match)."""
-    return re.sub(r"[^\w]|_", "", squash(text))
 
 
 def _sentence_ends(text: str) -> list[int]:

@@ -21,6 +21,7 @@ from difflib import SequenceMatcher
 from assistant.answer.extractive import form_word
 from assistant.answer.verify import Sentence
 from assistant.ingest.facts import row_label
+from assistant.ingest.normalize import letters
 from assistant.models import Chunk, Hit, Query
 from assistant.vocab import _load, vocabulary
 
@@ -90,9 +91,6 @@ def _support_columns() -> frozenset[str]:
     return frozenset(_load("tables.toml")["inline_task"]["support"])
 
 
-def _letters(text: str) -> str:
-    return re.sub(r"[^\w]|_", "", text)
-
 
 def _name_coverage(name: str, asked: str) -> float:
     """Share of `name` covered by runs of 2+ characters that also occur in `asked`."""
@@ -153,11 +151,11 @@ class TableBook:
         """"indicator" when the question names an indicator of some table ("新增就业岗位数") that the evidence
         does not state: another quantity of the same words ("500个青年就业见习岗位") is not its answer."""
         if self._indicators is None:
-            self._indicators = sorted({_letters(row_name(r)).rstrip("数率量") for t in self.tables for r in t.rows
-                                       if r.kind == "table_row" and len(_letters(row_name(r))) >= 5}, key=len, reverse=True)
-        asked = _letters(query.text)
+            self._indicators = sorted({letters(row_name(r)).rstrip("数率量") for t in self.tables for r in t.rows
+                                       if r.kind == "table_row" and len(letters(row_name(r))) >= 5}, key=len, reverse=True)
+        asked = letters(query.text)
         named = next((n for n in self._indicators if len(n) >= 5 and n in asked), "")
-        return "indicator" if named and named not in _letters(evidence) else ""
+        return "indicator" if named and named not in letters(evidence) else ""
 
     def table_for(self, query: Query, hits: list[Hit]) -> Table | None:
         for hit in hits:
@@ -259,14 +257,14 @@ class TableBook:
     def task_named(self, query: Query) -> Chunk | None:
         """The task whose name the question gives, in its own words or close to them ("垃圾分类巩固成效那条任务"
         for 巩固垃圾分类新成效): most of the name's characters in runs of two or more, clearly ahead of the next."""
-        asked = _letters(" ".join(_QUOTED.findall(query.text)) or query.standalone)
+        asked = letters(" ".join(_QUOTED.findall(query.text)) or query.standalone)
         scored = []
         for table in self.tables:
             if query.doc_ids and table.doc_id not in query.doc_ids:
                 continue
             for row in table.rows:
                 if row.kind == "task" and (not query.districts or row.district in query.districts):
-                    scored.append((_name_coverage(_letters(row_name(row)), asked), row))
+                    scored.append((_name_coverage(letters(row_name(row)), asked), row))
         scored.sort(key=lambda pair: -pair[0])
         if not scored or scored[0][0] < TASK_NAME_MATCH:
             return None

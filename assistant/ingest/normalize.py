@@ -97,6 +97,11 @@ _PUNCT_FOLD = str.maketrans(
 _NUMBER = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\d.])\d+(?:\.\d+)?")
 
 
+def letters(text: str) -> str:
+    """Letters and digits only: "推进浦江、马桥、华漕" -> "推进浦江马桥华漕" (tokens cut across punctuation match)."""
+    return re.sub(r"[^\w]|_", "", squash(text))
+
+
 def numbers(text: str) -> list[str]:
     """The numbers in a text, folded (full-width digits -> ASCII, no thousands separators)."""
     folded = unicodedata.normalize("NFKC", _SUPERSCRIPT_MARKERS.sub("", text))
