@@ -33,8 +33,10 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "eval"))
 
 from assistant.ingest.normalize import squash  # noqa: E402
+from readable import problems as readability_problems  # noqa: E402
 
 DEFAULT_SET = ROOT / "eval" / "questions.jsonl"
 
@@ -234,6 +236,7 @@ def run_answers(items: list[dict], assistant, mode: str, asked_before: dict[str,
         cited = [assistant.chunk_text(c.chunk_id) for c in answer.citations]
         row = {"id": item["id"], "type": item.get("type", ""), "question": item["question"], "answerable": answerable,
                "refused": answer.refused, "answer": answer.text[:400]}
+        row["readability"] = readability_problems(item["question"], answer.text, item.get("type", ""), answer.refused)
         if item.get("history"):
             row["history"] = item["history"]
             row["standalone"] = getattr(answer, "standalone_question", "") or item["question"]
@@ -294,13 +297,20 @@ def run_answers(items: list[dict], assistant, mode: str, asked_before: dict[str,
     overall = section(rows)
     overall["citation_precision"] = round(sum(r["good_citations"] for r in answerable_rows) / total_citations, 4) if total_citations else 0.0
     overall["unanswerable_refused"] = round(statistics.fmean(r["refused_ok"] for r in unanswerable_rows), 4) if unanswerable_rows else 0.0
-    conversation = [r for r in answerable_rows if r["type"] == "conversation"]
+    # a follow-up is any item asked after a history, whatever its kind
+    conversation = [r for r in answerable_rows if r["type"] == "conversation" or r.get("history")]
     near_miss = [r for r in rows if r["type"] == "near_miss"]
     informative = [r["informative"] for r in unanswerable_rows if "informative" in r]
     overall["conversation_accuracy"] = round(statistics.fmean(r["correct"] for r in conversation), 4) if conversation else 0.0
     overall["near_miss_refused"] = round(statistics.fmean(r["refused"] for r in near_miss), 4) if near_miss else 0.0
     overall["refusal_informative"] = round(statistics.fmean(informative), 4) if informative else 0.0
     overall["scope_violation_ids"] = [r["id"] for r in rows if r["scope_violation"]]
+    overall["readable"] = round(statistics.fmean(not r["readability"] for r in rows), 4) if rows else 0.0
+    unreadable: dict[str, int] = defaultdict(int)
+    for row in rows:
+        for problem in row["readability"]:
+            unreadable[problem] += 1
+    overall["unreadable"] = dict(sorted(unreadable.items(), key=lambda kv: -kv[1]))
     return {
         "mode": mode,
         **overall,
@@ -426,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
               f"false_refusal={a.get('false_refusal', 0):.3f} p50={a['latency_ms']['p50']:.1f}ms p95={a['latency_ms']['p95']:.1f}ms")
         print(f"conversation_accuracy={a.get('conversation_accuracy', 0):.3f} near_miss_refused={a.get('near_miss_refused', 0):.3f} "
               f"refusal_informative={a.get('refusal_informative', 0):.3f} scope_violations={a.get('scope_violations', 0)}")
+        print(f"readable={a.get('readable', 0):.3f} problems: {a.get('unreadable', {})}")
         print(f"verification fired: {a['verification']}")
         for t, r in a["by_type"].items():
             print(f"  {t:<16} " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items() if k != "n") + f" n={r['n']}")

@@ -45,8 +45,9 @@ def render_row(chunk: Chunk, english: bool) -> str:
     if not fields:
         return chunk.text
     label = row_label(chunk.fields)
-    parts = [f"{column_en(k) if english else k} {v}" for k, v in fields if v != label]
-    return f"{label}：" + "，".join(parts)
+    if english:
+        return f"{label}: " + ", ".join(f"{column_en(k)} {v}" for k, v in fields if v != label)
+    return f"{label}：" + "，".join(f"{k}为{v}" for k, v in fields if v != label)
 
 
 def _sentences(chunk: Chunk, kind: str) -> list[str]:

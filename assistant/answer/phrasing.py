@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.answer.answer_check import subject_clauses
+from assistant.answer.task_rows import task_sentence
 from assistant.ingest.facts import Fact, row_cells, row_label
 from assistant.models import Chunk, Period, Query
 from assistant.vocab import vocabulary
@@ -106,7 +107,7 @@ def row_sentence(query: Query, facts: list[Fact], label: str) -> str:
         subject = fact.subject[len(label):] if fact.subject.startswith(label) and fact.subject != label else fact.subject
         parts.append(f"{subject}: {fact.display()}" if english else f"{subject}为{fact.display()}")
     if english:
-        return f"“{label}”: " + ", ".join(parts)
+        return f"For “{label}”, the table gives " + ", ".join(parts)
     return label + "，".join(parts)
 
 
@@ -121,9 +122,10 @@ def figure_text(query: Query, sentence: str, facts: list[Fact]) -> str:
 
 def lead(place: Place, text: str, english: bool, figure: bool = True) -> str:
     """The prefix naming where the sentence is from, unless the text already says it: run into a
-    figure sentence ("闵行区2023年全区生产总值…"), set off by a colon before a quoted sentence."""
+    figure sentence ("闵行区2023年全区生产总值…"), set off by a colon before a quoted sentence; in an
+    English answer a quoted Chinese sentence is introduced as what the report says."""
     if english:
-        return place.en() + ": "
+        return place.en() + (": " if figure else ", the report says: ")
     if not figure:
         return place.zh() + "："
     where = place.zh()
@@ -149,6 +151,9 @@ def english_fact(place: Place, fact: Fact) -> tuple[str, str]:
 def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place: Place, kind: str) -> tuple[str, str]:
     """(prefix, text) of one answer sentence about a pick: a direct figure sentence when the pick
     states the asked figure, the row as a sentence, or the report's sentence with where it is from."""
+    if chunk.kind == "task" and kind == "responsibility":
+        said = task_sentence(chunk, query.english)
+        return "", said.text
     is_row = bool(chunk.fields) and chunk.kind != "task"
     fact = pick_fact(query, facts) if kind in ("figure", "comparison", "fact") else None
     if query.english and fact is not None and not is_row and query.asks < 2 and (kind == "figure" or (kind == "fact" and query.measure)):
@@ -165,4 +170,4 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
     direct = fact is not None and kind in ("figure", "comparison") and query.asks < 2
     body = figure_text(query, text, facts) if direct else text
     runs_on = direct and body.lstrip("“\"").startswith(fact.subject[:2])  # "闵行区2023年" + "全区生产总值完成…"
-    return lead(place, body, query.english, figure=runs_on), body
+    return lead(place, body, query.english, figure=runs_on and not query.english), body

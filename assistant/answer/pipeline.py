@@ -29,6 +29,7 @@ from assistant.vocab import vocabulary
 from assistant.answer.refusal import Refusal, not_found_reason, precheck, refusal_text
 from assistant.answer.retrieve import HybridRetriever, SearchResult
 from assistant.answer.tables import TableBook
+from assistant.answer.readable import tidy, tidy_text
 from assistant.answer.verify import Sentence, VerificationStats, verify
 
 TOP_K = 8  # passages given to the answerer (8 vs 12 measured: eval/reports/answer-thresholds.md)
@@ -148,9 +149,9 @@ class AnswerPipeline:
         # in a table row that is not the best pick ("为什么没完成4.3万个的目标" -> 完成情况 5.2万)
         correction = premise_correction(query, picks[:6]) if query.premise else None
         if correction:
-            figure, pick = correction
-            reason = (f"the premise does not hold: the report gives {figure}" if query.english
-                      else f"问题的前提与报告不符，报告显示{figure}")
+            _, pick = correction
+            # the figure is said once, by the cited row under the refusal
+            reason = "the premise does not hold; the report gives" if query.english else "问题的前提与报告不符，报告的数据如下"
             text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
             return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
         tabled = self.tables.answer(query, result.hits)  # rows in order, counts, footnotes, a unit's tasks
@@ -312,7 +313,7 @@ class AnswerPipeline:
                 label = (f"The {chunk.district} report has: " if query.english else f"{chunk.district}的报告中有：")
                 cited = [Sentence(picked[0].text, picked[0].chunk_ids, prefix=label, chunks=picked[0].chunks)]
         pending = sentences or []
-        head = refusal_text(query, reason)
+        head = tidy_text(refusal_text(query, reason), query.english)
         retrieved = {c.chunk_id: c for s in pending + cited for c in s.chunks}
         verified, stats = verify(pending + cited, retrieved)
         body = self._assemble(query, verified, retrieved, mode, stats, timings)
@@ -323,6 +324,7 @@ class AnswerPipeline:
 
     def _assemble(self, query: Query, sentences: list[Sentence], retrieved: dict[str, Chunk], mode: str,
                   stats: VerificationStats, timings: dict[str, float]) -> Answer:
+        sentences = tidy(sentences, query.english)  # verified already: only how it reads changes
         numbering: dict[str, int] = {}
         citations: list[Citation] = []
         parts: list[str] = []

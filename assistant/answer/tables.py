@@ -15,19 +15,18 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
+from assistant.answer.task_rows import lead_units, row_name, row_number, task_sentence
 from assistant.answer.verify import Sentence
 from assistant.ingest.facts import row_label
 from assistant.ingest.normalize import letters
 from assistant.models import Chunk, Hit, Query
-from assistant.vocab import _load, vocabulary
+from assistant.vocab import vocabulary
 
 ROW_KINDS = ("table_row", "task")
 NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名称", "名称")
-_UNIT_SPLIT = re.compile(r"[、，,；;\s]+")
 _NUMBERED = re.compile(r"^\d+(\.\d+)?%?$")
 MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones listed
 # A task is named when this share of its name's characters occurs in the question in runs of 2+,
@@ -64,31 +63,13 @@ class Table:
         return {value: name for (name, value), n in counts.items() if n >= 2}
 
 
-def row_name(row: Chunk) -> str:
-    values = dict(row.fields)
-    name = values.get("主要任务") or row_label(row.fields) or row.text.split("\t")[0]
-    return name.split("。")[0].rstrip("*＊ ")
 
 
-def row_number(row: Chunk) -> str:
-    return dict(row.fields).get("序号", "")
 
 
-def lead_units(row: Chunk) -> list[str]:
-    return [u for u in _UNIT_SPLIT.split(dict(row.fields).get("牵头单位", "")) if u]
 
 
-def support_units(row: Chunk) -> tuple[str, list[str]]:
-    """("支撑", [units]) of a task's supporting column (配合单位, 支撑单位…), named as the document names it."""
-    for name, value in row.fields:
-        if name in _support_columns():
-            return name.removesuffix("单位").removesuffix("部门"), [u for u in _UNIT_SPLIT.split(value) if u]
-    return "", []
 
-
-@lru_cache(maxsize=1)
-def _support_columns() -> frozenset[str]:
-    return frozenset(_load("tables.toml")["inline_task"]["support"])
 
 
 
@@ -179,7 +160,7 @@ class TableBook:
             task = self.task_named(query) or (self.task_about(query, hits) if query.intent == "responsibility" else None)
             if task is not None:  # a question asking more ("…target, and who leads it") gets the task's text too
                 said = dict(task.fields).get("主要任务", "") if query.asks > 1 else ""
-                return [self._task_sentence(query, task)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
+                return [task_sentence(task, query.english)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
         table = self.table_for(query, hits)
         if table is None:
             return None
@@ -249,9 +230,10 @@ class TableBook:
 
     def _row_sentence(self, query: Query, table: Table, row: Chunk, which: str) -> Sentence:
         name = table.caption or "该表"
-        values = "；".join(f"{k} {v}" for k, v in row.fields if v and k not in ("序号", "类别"))
-        text = (f"Row {row_number(row)} of {name} is “{row_name(row)}”: {values}." if query.english
-                else f"{name}{which}是“{row_name(row)}”：{values}。")
+        label = row_name(row)
+        cells = [(k, v) for k, v in row.fields if v and k not in ("序号", "类别") and v != label]
+        text = (f"Row {row_number(row)} of {name} is “{label}”: " + "; ".join(f"{k} {v}" for k, v in cells) + "." if query.english
+                else f"{name}{which}是“{label}”：" + "，".join(f"{k}为{v}" for k, v in cells) + "。")
         return Sentence(text, [row.chunk_id], chunks=[row])
 
     def task_named(self, query: Query) -> Chunk | None:
@@ -290,18 +272,6 @@ class TableBook:
                 return row
         return None
 
-    def _task_sentence(self, query: Query, row: Chunk) -> Sentence:
-        units = lead_units(row)
-        number = row_number(row)
-        role, helpers = support_units(row)
-        name = row_name(row).rstrip("。")
-        if query.english:
-            text = f"“{name}”" + (f" (task {number})" if number else "") + f" is led by {', '.join(units)}" + (
-                f", supported by {', '.join(helpers)}." if helpers else ".")
-        else:
-            text = f"“{name}”" + (f"（第{number}项）" if number else "") + f"由{'、'.join(units)}牵头" + (
-                f"，{'、'.join(helpers)}{role}。" if helpers else "。")
-        return Sentence(text, [row.chunk_id], chunks=[row])
 
     def _footnote(self, query: Query, table: Table) -> list[Sentence] | None:
         marks = vocabulary().table_words["footnote_mark"]
