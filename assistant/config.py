@@ -69,6 +69,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password" enables Gradio's login for shared use
+    time_zone: str = "Asia/Shanghai"  # the times the pages show (资料库, history, exports); stored times stay UTC
     max_concurrency: int = 4
     max_queue: int = 64
     # request limits (assistant/guard.py); 0 turns a limit off

@@ -15,11 +15,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,12 +27,12 @@ from assistant.serve.conversations import (Conversation, ConversationStore, brow
                                            valid_id)
 from assistant.serve.export import conversation_text, markdown, plain_text
 from assistant.serve.export_docx import docx_bytes
+from assistant.serve.labels import local_time, now_local, zone_of
 from assistant.serve.viewer import render_answer, render_question
 
 log = logging.getLogger(__name__)
 
 STORAGE_KEY = "policy-qa-browser-id"  # the localStorage key of the browser's id
-LOCAL_TIME = ZoneInfo("Asia/Shanghai")  # the time shown in the list and the exports (the reports' readers)
 EXPORT_NAME = re.compile(r"^(all|\d{1,4})\.(docx|md|txt)$")
 # on a phone the sidebar covers the chat: closed at the start and once a conversation is chosen
 # (an event's js passes its inputs on to the Python function: it returns them unchanged)
@@ -133,13 +131,6 @@ def export_links(conversation_id: str | None) -> str:
             f' · <a href="{base}.txt" download>纯文本 Text</a>')
 
 
-def local_time(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone(LOCAL_TIME).strftime("%m-%d %H:%M")
-    except ValueError:
-        return ""
-
-
 @dataclass
 class Sidebar:
     """The sidebar's components and the states the chat's events read and write."""
@@ -194,7 +185,8 @@ class ChatHistory:
             return conversation_id, None
 
     def choices(self, owner: str | None) -> list[tuple[str, str]]:
-        return [(f"{s.title} · {local_time(s.updated)}", s.id) for s in self.store.list(owner)]
+        tz = zone_of(self.settings)  # the list shows local times (setting time_zone)
+        return [(f"{s.title} · {local_time(s.updated, tz, '%m-%d %H:%M')}", s.id) for s in self.store.list(owner)]
 
     def shown(self, owner: str | None, conversation_id: str | None, title: str = "") -> tuple[Any, ...]:
         """Updates of the list (the open conversation selected), the title box and the export links; the
@@ -329,7 +321,7 @@ def add_export_routes(app: FastAPI, settings: Any, login_required: bool, user_of
         ext, answers = match.group(2), [t.answer for t in turns]
         title = conversation.title if match.group(1) == "all" else title_of(turns[0].question)
         base = base_url(settings, request)
-        exported = f"导出于 Exported {datetime.now(LOCAL_TIME).strftime('%Y-%m-%d %H:%M')} · {len(answers)} 个问答 Q&A"
+        exported = f"导出于 Exported {now_local(zone_of(settings))} · {len(answers)} 个问答 Q&A"
         if ext == "docx":
             body = docx_bytes(answers, title, base, exported)
         elif ext == "md":

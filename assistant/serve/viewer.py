@@ -1,4 +1,5 @@
-"""The source viewer: parsed reports -> self-contained HTML pages (no Gradio, no I/O).
+"""The source viewer: parsed reports -> self-contained HTML pages (no Gradio; the style and the script
+are read from static/ once, at import).
 
 Citation urls are `/source/{doc_id}#{anchor}`. Every block carries its anchor as its `id`, so
 the browser scrolls to it and CSS `:target` highlights it without any script. A chunk cut from
@@ -7,6 +8,11 @@ strips the `-p{k}` suffix and highlights the whole block instead. `?q=` values (
 sentence, the chunk's quote) are searched in the block's text on the client and wrapped in
 <mark>; the script only ever reads and writes `textContent`/text nodes, so nothing from the
 URL becomes markup. All report text is escaped here with `html.escape`.
+
+Pages follow the chat's theme: dark when the system prefers it, or when the link carries
+`?__theme=dark` (the chat adds it when Gradio's dark theme was chosen; viewer-theme.js keeps it for
+the tab). A report's page has a search box in its bar: every match marked, Enter / ↓ the next,
+Shift+Enter / ↑ the previous, with "3/12" beside it (viewer.js; text nodes only, as above).
 """
 
 from __future__ import annotations
@@ -14,136 +20,39 @@ from __future__ import annotations
 import re
 from html import escape
 from itertools import groupby
+from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import urlencode
 
 from assistant.models import Answer, Block, ParsedDocument, Section
+from assistant.serve.labels import kind_label
 
-KIND_LABELS = {
-    "yearly_report": "年度计划报告 Annual plan report",
-    "five_year_plan": "五年规划 Five-year plan",
-    "task_table": "任务分解表 Task table",
-    "article": "文章 Article",
-}
 TASK_HEADERS = ("类别", "序号", "主要任务", "牵头单位")
 
-_CSS = """
-:root { --ink:#1f2328; --muted:#59636e; --line:#d1d9e0; --hl:#fff1a8; --mark:#ffd54f; --link:#0b62c4; --bar:2.6rem; }
-* { box-sizing: border-box; }
-body { margin:0; color:var(--ink); background:#f6f8fa; line-height:1.8; font-size:17px;
-  font-family: "PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",
-  "WenQuanYi Micro Hei",system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; }
-a { color:var(--link); }
-header.bar { position:sticky; top:0; z-index:2; background:#fff; border-bottom:1px solid var(--line);
-  height:var(--bar); display:flex; align-items:center; padding:0 1rem; font-size:.9rem; }
-header.bar a { margin-right:1rem; text-decoration:none; }
-main { max-width:56rem; margin:1.2rem auto 4rem; background:#fff; padding:1.5rem 2.5rem 3rem;
-  border:1px solid var(--line); border-radius:8px; }
-h1 { font-size:1.6rem; line-height:1.4; margin:.2rem 0 .6rem; }
-h2 { font-size:1.35rem; margin-top:2.2rem; border-bottom:1px solid var(--line); padding-bottom:.2rem; }
-h3 { font-size:1.18rem; margin-top:1.8rem; }
-h4, h5 { font-size:1.05rem; margin-top:1.4rem; }
-.meta { color:var(--muted); font-size:.95rem; }
-p.block { margin:.6rem 0; text-indent:2em; }
-p.bullet, p.glossary, p.footnote, p.figure { text-indent:0; }
-p.glossary { padding-left:1em; border-left:3px solid var(--line); }
-p.footnote { font-size:.88rem; color:var(--muted); }
-p.figure { font-style:italic; color:var(--muted); text-align:center; }
-table { border-collapse:collapse; width:100%; margin:1rem 0 1.4rem; font-size:.93rem; line-height:1.6; }
-caption { caption-side:top; text-align:left; font-weight:600; padding:.3rem 0; }
-th, td { border:1px solid var(--line); padding:.3rem .5rem; vertical-align:top; text-align:left; }
-th { background:#f0f3f6; white-space:nowrap; }
-/* a table's header row stays visible under the top bar while its rows scroll (a cited row is shown
-   with its column names); the inset shadow replaces the border that collapsed sticky cells lose */
-thead th { position:sticky; top:var(--bar); z-index:1; box-shadow:inset 0 -1px var(--line); }
-.block { scroll-margin-top:4rem; border-radius:4px; transition:background-color .4s; }
-tr.block { scroll-margin-top:calc(var(--bar) + 4rem); }
-.block:target, .block.highlight { background:var(--hl); outline:2px solid #e0b400; outline-offset:2px; }
-tr.block:target td, tr.block.highlight td { background:var(--hl); }
-mark { background:var(--mark); padding:0 .1em; }
-/* the source page a block starts on (PDF): shown where the page changes and on the cited block;
-   drawn by ::before, so it is not part of the text the ?q= quote is searched in */
-p.pagestart::before, p.block:target::before, p.block.highlight::before,
-tr.pagestart td:last-child::before, tr.block:target td:last-child::before, tr.block.highlight td:last-child::before {
-  content:attr(data-page); float:right; margin-left:.6em; font-size:.75rem; color:var(--muted); font-weight:normal;
-  text-indent:0; border:1px solid var(--line); border-radius:3px; padding:0 .3em; line-height:1.5; background:#fff; }
-details.toc { margin:1rem 0 1.5rem; font-size:.95rem; }
-details.toc ul { margin:.3rem 0; padding-left:1.2rem; }
-ul.catalog { padding-left:1.2rem; }
-.notfound { text-align:center; padding:3rem 1rem; }
-.banner { max-width:56rem; margin:1rem auto 0; padding:.5rem .8rem; border-left:4px solid #d9822b;
-  background:#fff4e5; border-radius:4px; font-size:.95rem; }
-@media (max-width: 640px) {
-  main { margin:.5rem; padding:1rem; }
-  th { white-space:normal; }
-  table { font-size:.85rem; }
-}
-"""
+STATIC = Path(__file__).resolve().parent / "static"
+# the page's style (light and dark: prefers-color-scheme, or ?__theme= like Gradio) and its script:
+# the cited block's highlight and ?q= marks, the theme, the search box (find next/previous)
+_CSS = (STATIC / "viewer.css").read_text(encoding="utf-8")
+_THEME = (STATIC / "viewer-theme.js").read_text(encoding="utf-8")
+_SCRIPT = (STATIC / "viewer.js").read_text(encoding="utf-8")
+FIND = ('<form class="find" role="search" onsubmit="return false">'
+        '<input type="search" id="find" placeholder="在本报告中查找" aria-label="在本报告中查找 Find in this report" autocomplete="off">'
+        '<button type="button" id="find-prev" title="上一个 Previous (Shift+Enter)" aria-label="上一个">↑</button>'
+        '<button type="button" id="find-next" title="下一个 Next (Enter)" aria-label="下一个">↓</button>'
+        '<span id="find-count" aria-live="polite"></span></form>')
 
-# Reads the fragment and ?q= values; writes only a class, text-node splits and <mark> elements.
-_SCRIPT = r"""
-(function () {
-  function squash(s) { return s.replace(/\s+/g, ""); }
-  function markText(el, quote) {
-    var wanted = squash(quote);
-    if (wanted.length < 2) return false;
-    var walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), flat = "", map = [], node;
-    while ((node = walker.nextNode())) {
-      for (var i = 0; i < node.data.length; i++) {
-        if (!/\s/.test(node.data[i])) { flat += node.data[i]; map.push([node, i]); }
-      }
-    }
-    var at = flat.indexOf(wanted);
-    if (at < 0) return false;
-    var start = map[at], end = map[at + wanted.length - 1];
-    var range = document.createRange();
-    range.setStart(start[0], start[1]);
-    range.setEnd(end[0], end[1] + 1);
-    if (start[0] === end[0]) {
-      var mark = document.createElement("mark");
-      range.surroundContents(mark);
-    } else {
-      // the quote spans several cells or nodes: mark each text node's part separately
-      var nodes = [], w2 = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), n2;
-      while ((n2 = w2.nextNode())) { if (range.intersectsNode(n2)) nodes.push(n2); }
-      nodes.forEach(function (t) {
-        var r = document.createRange();
-        r.setStart(t, t === start[0] ? start[1] : 0);
-        r.setEnd(t, t === end[0] ? end[1] + 1 : t.data.length);
-        if (!r.collapsed && squash(r.toString())) r.surroundContents(document.createElement("mark"));
-      });
-    }
-    return true;
-  }
-  function show() {
-    var old = document.querySelectorAll(".highlight");
-    for (var i = 0; i < old.length; i++) old[i].classList.remove("highlight");
-    var id;
-    try { id = decodeURIComponent(location.hash.slice(1)); } catch (e) { return; }  // malformed %-escape
-    if (!id) return;
-    var el = document.getElementById(id) || document.getElementById(id.replace(/-p\d+$/, ""));
-    if (!el) return;
-    el.classList.add("highlight");
-    var quotes = new URLSearchParams(location.search).getAll("q");
-    for (var k = 0; k < quotes.length; k++) {
-      if (el.querySelector("mark") || markText(el, quotes[k])) break;
-    }
-    el.scrollIntoView({ block: "center" });
-  }
-  window.addEventListener("hashchange", show);
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", show); else show();
-})();
-"""
 
 
 def _page(title: str, body: str, script: bool = False) -> str:
-    tail = f"<script>{_SCRIPT}</script>" if script else ""
+    """One page; `script`: a report's page (the highlight, the ?q= marks and the search box)."""
+    code = _THEME + (_SCRIPT if script else "")  # one script, in <head>: the theme is set before the page is drawn
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
-        '<header class="bar"><a href="/">← 问答 Q&amp;A</a><a href="/source">全部报告 All reports</a></header>'
-        f"<main>{body}</main>{tail}</body></html>"
+        f"<title>{escape(title)}</title><style>{_CSS}</style><script>{code}</script></head><body>"
+        '<header class="bar"><a href="/">← 问答<span class="en"> Q&amp;A</span></a>'
+        f'<a href="/source">全部报告<span class="en"> All reports</span></a>{FIND if script else ""}</header>'
+        f"<main>{body}</main></body></html>"
     )
 
 
@@ -234,7 +143,7 @@ def render_document(parsed: ParsedDocument, highlight_anchor: str | None = None)
         by_section.setdefault(block.section_id, []).append(block)
     parts = [
         f"<h1>{_text(doc.title)}</h1>",
-        f'<p class="meta">{_text(doc.district)} · {_text(doc.year)} · {_text(KIND_LABELS.get(doc.kind, doc.kind))}</p>',
+        f'<p class="meta">{_text(doc.district)} · {_text(doc.year)} · {_text(kind_label(doc.kind))}</p>',
         _toc(parsed.sections),
     ]
     known = set()
@@ -254,7 +163,7 @@ def render_index(documents: Mapping[str, ParsedDocument]) -> str:
     docs = sorted((p.document for p in documents.values()), key=lambda d: (d.district, d.year, d.title))
     rows = "".join(
         f'<tr><td><a href="/source/{escape(d.doc_id)}">{_text(d.title)}</a></td><td>{_text(d.district)}</td>'
-        f"<td>{_text(d.year)}</td><td>{_text(KIND_LABELS.get(d.kind, d.kind))}</td></tr>"
+        f"<td>{_text(d.year)}</td><td>{_text(kind_label(d.kind))}</td></tr>"
         for d in docs
     )
     body = (
