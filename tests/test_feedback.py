@@ -59,3 +59,16 @@ def test_cli_exports_feedback(tmp_path):
     assert set(exported[0]) >= {"question", "answer", "citations", "index_version", "reading", "created"}
     text = run_cli(["feedback"], env).stdout.decode()
     assert "👎" in text and "单位不对" in text and "👍" in text
+
+
+def test_switching_a_rating_changes_its_row_and_taking_it_back_removes_it(tmp_path):
+    store = FeedbackStore(tmp_path)
+    rated = store.add("down", ANSWER, "v1")
+    assert store.comment(rated, "单位不对")
+    assert store.change(rated, "up")  # 👎 switched to 👍: the same row
+    rows = store.all()
+    assert [(r.id, r.rating, r.comment) for r in rows] == [(rated, "up", "单位不对")]
+    assert not store.change(999, "up")
+    with pytest.raises(ValueError, match="rating must be one of"):
+        store.change(rated, "meh")
+    assert store.remove(rated) and store.all() == [] and not store.remove(rated)

@@ -78,6 +78,20 @@ class FeedbackStore:
                                 "citations, mode, index_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
             return int(cursor.lastrowid)
 
+    def change(self, feedback_id: int, rating: str) -> bool:
+        """Change a stored rating (👎 switched to 👍 is one row, not two); False when there is no such rating."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be one of {RATINGS}, got {rating!r}")
+        with closing(self._connect()) as db, db:
+            cursor = db.execute("UPDATE feedback SET rating = ?, created = ? WHERE id = ?",
+                                (rating, datetime.now(timezone.utc).isoformat(timespec="seconds"), feedback_id))
+            return cursor.rowcount == 1
+
+    def remove(self, feedback_id: int) -> bool:
+        """Drop a rating its author took back (clicked the same thumb again)."""
+        with closing(self._connect()) as db, db:
+            return db.execute("DELETE FROM feedback WHERE id = ?", (feedback_id,)).rowcount == 1
+
     def comment(self, feedback_id: int, text: str) -> bool:
         """Attach (replace) the comment of a stored rating; False when there is no such rating."""
         with closing(self._connect()) as db, db:
