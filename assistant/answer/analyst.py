@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from assistant.answer import enumerations
 from assistant.answer.compute import Side, check_target, compare, prose_target_pairs, target_pair
-from assistant.ingest.coverage import Coverage, document_kind_name
+from assistant.ingest.coverage import Coverage, document_kind_name, year_range
 from assistant.answer.enumerations import Enumeration
 from assistant.answer.extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
 from assistant.ingest.facts import Fact, FactBook, same_quantity_words
@@ -44,7 +44,9 @@ class Analyst:
         i = self.positions.get(chunk.chunk_id)
         if i is None:
             return Place(chunk.district, Period(), "")
-        return Place(chunk.district, self.coverage.periods[i], self.coverage.doc_kinds.get(chunk.doc_id, ""))
+        first, last = year_range(chunk.year)
+        span = (first, last) if first > 0 else ()
+        return Place(chunk.district, self.coverage.periods[i], self.coverage.doc_kinds.get(chunk.doc_id, ""), span)
 
     def phrase(self, query: Query, pick: Pick, kind: str, item: bool = False) -> Sentence:
         """One answer sentence for a pick, naming where it is from (phrasing.sentence_for); an item

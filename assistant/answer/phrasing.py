@@ -31,11 +31,22 @@ class Place:
     district: str
     period: Period
     doc_kind: str
+    span: tuple[int, int] | tuple[()] = ()  # the document's first and last year
+
+    def _plan(self) -> str:
+        """The five-year plan the period belongs to, when the document is that plan's ("十四五" for a
+        2021-2025 plan, not for a 2023-2025 action plan, whose targets are also for 2025)."""
+        plan = vocabulary().plan_ending(self.period.year)
+        if plan and self.period.kind == "fyp_target" and self.span and tuple(vocabulary().plans[plan]) != tuple(self.span):
+            return ""
+        return plan
 
     def zh(self) -> str:
-        """闵行区2023年 / 静安区2024年 / 闵行区“十四五”规划 / 闵行区“十三五”时期"""
+        """闵行区2023年 / 静安区2024年 / 闵行区“十四五”规划 / 闵行区“十三五”时期 / 静安区2023-2025年行动计划"""
         kind = self.period.kind
-        plan = vocabulary().plan_ending(self.period.year) if kind in ("fyp_target", "prior") else ""
+        plan = self._plan() if kind in ("fyp_target", "prior") else ""
+        if kind == "fyp_target" and not plan and self.span and self.span[0] != self.span[1]:
+            return f"{self.district}{self.span[0]}-{self.span[1]}年" + _PLAN_WORDS.get(self.doc_kind, "规划")
         period = f"“{plan}”" if plan else (f"{self.period.year}年" if self.period.year else "")
         if kind == "fyp_target":
             return self.district + period + _PLAN_WORDS.get(self.doc_kind, "规划")
@@ -49,7 +60,9 @@ class Place:
         name = vocab.districts_en.get(self.district, self.district)
         kind = self.period.kind
         if kind in ("fyp_target", "prior"):
-            plan = vocab.plans_en.get(vocab.plan_ending(self.period.year), "")
+            plan = vocab.plans_en.get(self._plan(), "")
+            if kind == "fyp_target" and not plan and self.span and self.span[0] != self.span[1]:
+                return f"{name}, {vocab.kinds_en.get(self.doc_kind, 'plan')} {self.span[0]}-{self.span[1]}"
             what = vocab.kinds_en.get(self.doc_kind, "plan")
             if kind == "prior":
                 return f"{name}, " + (f"{plan} period" if plan else f"the period to {self.period.year}")

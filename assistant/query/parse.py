@@ -20,6 +20,7 @@ from assistant.vocab import Vocabulary, vocabulary
 
 # A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure),
 # nor a figure with its unit ("2000亿元", "2000以上").
+_SPAN = re.compile(r"((?:19|20)\d\d)\s*年?\s*[-—–~～至到]\s*(?:19|20)\d\d")
 _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)(?!\s*(?:亿|万|千|百|元|个|家|项|人|户|辆|座|套|张|条|吨|%|以上|左右|平方|公里|米))")
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b|\b\d[A-Z]\b")  # TOD, GDP, 5G
 _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps decimals whole
@@ -132,7 +133,12 @@ class QueryParser:
         """(periods, years no report covers, reading notes, years that are part of a name)."""
         words = self.vocab.period_words
         notes: list[str] = []
-        years = [int(y) for y in _YEAR.findall(lowered)]
+        # a span ("（2023-2025年）", a plan's years in its title) is said by its last year
+        spanned = {int(m.group(1)) for m in _SPAN.finditer(lowered)}
+        years = [int(y) for y in _YEAR.findall(lowered) if int(y) not in spanned]
+        # "到2025年" is a deadline, unless an outcome is asked of it ("到2023年实际累计建成多少")
+        deadlines = {y for y in years if any(p.format(year=y) in lowered for p in self.vocab.milestones)
+                     and self._kind_after(lowered, y) != "outcome"}
         reporting = self.coverage.reporting_year_of(districts) if self.coverage else None
         for word, offset in self.vocab.relative_years.items():
             if word in lowered and reporting:
@@ -153,14 +159,16 @@ class QueryParser:
             kind = "outcome" if _has(lowered, words["strong_outcome"]) else "fyp_target"
             if kind == "outcome" and not years and self.coverage:  # "十四五末…实际达到": the plan's last year
                 years = [max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)]
-        elif _has(lowered, words["target"]):
+        elif _has(lowered, words["target"]) or (deadlines and not _has(lowered, words["strong_outcome"])):
             kind = "target"
         elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
             kind = "outcome"
-        if _has(lowered, words["fyp"]) and self.coverage and years:
+        ends = [y for d, k, y in self.coverage.available if k == "fyp_target" and y and (not districts or d in districts)] if self.coverage else []
+        if _has(lowered, words["fyp"]) and ends and years:
             # "十四五目标是多少？2023年完成了多少？": the plan's target and the outcome of the year named
-            end = max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)
-            done = [y for y in years if y != end and self.coverage.has(None, "outcome", y)]
+            # (of the asked place's plan; a deadline year is a target, not an outcome)
+            end = max(ends)
+            done = [y for y in years if y != end and y not in deadlines and self.coverage.has(None, "outcome", y)]
             if done:
                 periods = (Period(end, "fyp_target"),) + tuple(Period(y, "outcome") for y in done)
                 return periods, unknown, tuple(notes), topic_years
@@ -315,6 +323,8 @@ class QueryParser:
         cut += [w for name, ws in v.premise.items() if name in ("asks_why", "missed") for w in ws]
         for phrase in sorted(set(cut), key=len, reverse=True):
             topic = topic.replace(phrase, " ")
+        for pattern in v.milestones:  # "到2025年" is time, not topic ("燃气老管子到…")
+            topic = re.sub(re.escape(pattern).replace(r"\{year\}", r"(?:19|20)\d\d"), " ", topic)
         topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)
         pieces = [p.strip("的了是吗呢啊和与及年个为在有对由把将从里各") for p in _PUNCT.split(topic)]
         pieces = [p for p in pieces if p and p not in v.stopwords and not (len(p) == 1 and not p.isdigit())]

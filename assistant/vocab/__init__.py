@@ -37,6 +37,7 @@ class Vocabulary:
     other_places: dict[str, tuple[str, ...]]
     street_suffixes: tuple[str, ...]
     period_words: dict[str, tuple[str, ...]]  # outcome | target | fyp | prior -> words
+    milestones: tuple[str, ...]  # "到{year}年": a year said as a deadline is a target year
     relative_years: dict[str, int]
     intents: tuple[tuple[str, tuple[str, ...]], ...]  # in priority order
     measures: tuple[Measure, ...]  # in priority order (growth before amount…)
@@ -141,7 +142,9 @@ def vocabulary() -> Vocabulary:
         other_places={name: tuple(a.lower() for a in aliases) for name, aliases in places["other_places"].items()},
         street_suffixes=tuple(places["street_suffixes"]["suffixes"]),
         # a plan's name (“十五五”) says a five-year-plan period as the listed words do
-        period_words={kind: _phrases(words + (list(question["plans"]) if kind == "fyp" else [])) for kind, words in question["period"].items()},
+        period_words={kind: _phrases(words + (list(question["plans"]) if kind == "fyp" else [])) for kind, words in question["period"].items()
+                      if kind != "milestone"},
+        milestones=tuple(question["period"]["milestone"]),
         relative_years={word.lower(): offset for word, offset in question["relative_years"].items()},
         intents=tuple((name, _phrases(words)) for name, words in question["intent"].items()),
         measures=measures,
