@@ -81,7 +81,7 @@ def problems(question: str, answer: str, kind: str = "", refused: bool = False) 
         seen.append((grams, figures))
     if english and not any(len(re.findall(r"\b[A-Za-z]{2,}\b", b)) >= 3 for b in bodies):
         found.append("english_frame")
-    if kind == "responsibility" and not refused and not re.search(r"牵头|负责|\blead|\bled\b", answer):
+    if kind == "responsibility" and not refused and not re.search(r"牵头|负责|责任单位|推进|实施单位|\blead|\bled\b|responsib|carried", answer):
         found.append("responsibility_sentence")
     for line, body in zip(lines, bodies):
         if line != body and body and not _ENDS.search(body) and not re.match(r"\d+[.、．]", body):

@@ -73,11 +73,13 @@ class QueryParser:
         terms = self._terms(text if english else topic, report_terms, english)
 
         doc_kinds = tuple(kind for kind, words in self.vocab.document_kinds.items() if _has(lowered, words))
-        if len(doc_kinds) > 1:  # "…在十四五纲要和责任分解表里一致吗": the documents are the sides, not the topic
-            intent = "comparison" if intent in ("figure", "fact", "list") else intent
+        if doc_kinds:  # the report named ("在责任分解表里", "纲要中") is scope, not topic
             named = sorted((w for ws in self.vocab.document_kinds.values() for w in ws), key=len, reverse=True)
-            topic = re.sub(r"\s+", " ", re.sub("|".join(map(re.escape, named)), " ", topic)).strip(" 和与及在里中的")
+            pattern = "(?:" + "|".join(map(re.escape, named)) + ")[里上中内]?"
+            topic = re.sub(r"\s+", " ", re.sub(pattern, " ", topic)).strip(" 和与及在里中的")
             terms = self._terms(text if english else topic, report_terms, english)
+        if len(doc_kinds) > 1:  # "…在十四五纲要和责任分解表里一致吗": the documents are the sides
+            intent = "comparison" if intent in ("figure", "fact", "list") else intent
         operation = next((name for name, words in self.vocab.operations.items() if _has(lowered, words)), "")
         item_count, item_kind = self._items(text) if intent in ("list", "fact", "definition") else (0, "")
         if intent != "list":  # "四大民俗节庆活动是什么": a count of a kind asks for the items
