@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from assistant.models import Chunk, Period
+from assistant.ingest.cell_table import header_kind
 from assistant.ingest.normalize import sentences
+from assistant.ingest.roles import is_role, task_text
 from assistant.vocab import _load, vocabulary
 
 FACTS_FILE = "facts.jsonl"
 # bump when extraction changes: stored facts of another version are extracted again from the chunks
 # at load (cheap, and the index's embeddings stay valid)
-FACTS_VERSION = 2
+FACTS_VERSION = 3
 _SHARED = ("district", "doc_id", "period", "relation", "unit", "qualifier", "source", "column", "span")
 
 
@@ -91,6 +93,7 @@ class _FactWords:
     same_quantity: frozenset[str]  # words a subject may add without naming another quantity (lead-ins, 全区, 区级)
     naming_verbs: frozenset[str]  # verbs that name what they count (开工, 完工)
     target_words: frozenset[str]  # "已供应4314套(目标2611套)": alone before a figure, the previous figure's target
+    comparators: dict[str, str]  # "≥5000" in a cell: the words its sign means (以上)
 
 
 def same_quantity_words() -> frozenset[str]:
@@ -117,7 +120,7 @@ def _words() -> _FactWords:
                       tuple(data["subject"]["growth"]), tuple(data["columns"]["outcome"]), tuple(data["columns"]["target"]),
                       tuple(data["columns"]["skip"]), tuple(data["columns"]["label"]), tuple(data["columns"]["unit"]), figure,
                       frozenset(data["subject"]["lead"] + data["subject"]["same_quantity"]), frozenset(data["subject"]["naming_verbs"]),
-                      frozenset(data["subject"]["target_of_previous"]))
+                      frozenset(data["subject"]["target_of_previous"]), dict(data["columns"]["comparators"]))
 
 
 _CLAUSE = re.compile(r"[^，,；;：:。！？!?]+")
@@ -141,20 +144,47 @@ def _relation(unit: str, words: str) -> str:
 
 
 def _column_period(header: str, period: Period) -> Period | None:
+    """The period of a table's figure column, from its header's words (facts.toml [columns]) and the period
+    it names: a year ("现状值(2025年）"), a plan ("“十四五”完成值" -> 2025, its last year; the plans' names and
+    years are question.toml [plans]); else the chunk's: a plan's status column without a year ("现状") is of
+    the year before the plan. A column headed by a period alone ("2025年") is that year's outcome when the
+    year is the chunk's or before it (before the plan's first year in a plan's targets), else its target."""
     w = _words()
-    year = next((int(m.group(0)) for m in _YEAR.finditer(header)), period.year)
+    plan = vocabulary().plan_named(header)
+    year = next((int(m.group(0)) for m in _YEAR.finditer(header)), plan[1][1] if plan else None)
+    first = _plan_first(period)
     if any(c in header for c in w.outcome_columns):
-        return Period(year, "outcome")
+        if year is None and period.kind == "fyp_target" and first is not None:
+            year = first - 1
+        return Period(period.year if year is None else year, "outcome")
     if any(c in header for c in w.target_columns):
-        kind = "fyp_target" if period.kind == "fyp_target" else "target"
-        return Period(year, kind)
+        kind = "fyp_target" if period.kind == "fyp_target" or plan else "target"
+        return Period(period.year if year is None else year, kind)
+    if year is not None and header_kind(header) == "period":
+        if period.kind in ("target", "fyp_target"):
+            before = first if first is not None else period.year
+            outcome = before is not None and year < before
+        else:
+            outcome = period.year is None or year <= period.year
+        if outcome:
+            return Period(year, "outcome")
+        return Period(year, "fyp_target" if period.kind == "fyp_target" or plan else "target")
     return None
+
+
+def _plan_first(period: Period) -> int | None:
+    """The first year of the plan whose last year the period is (2030 -> 2026), or None."""
+    name = vocabulary().plan_ending(period.year)
+    return vocabulary().plans[name][0] if name else None
 
 
 def row_label(fields: Sequence[tuple[str, str]]) -> str:
     """The name of a table row: its 指标名称 / 项目名称 column when the table has one, else its first
-    column that is not a number, a unit or an attribute (a 类别 column may come before the name)."""
+    column that is not a number, a unit or an attribute (a 类别 column may come before the name); a task
+    row's (one with a unit-role column) its task (工作任务)."""
     w = _words()
+    if any(is_role(k) for k, _ in fields) and task_text(fields):
+        return task_text(fields)
     named = [(k, v) for k, v in fields if k not in w.skip_columns and k not in w.unit_columns and v]
     return next((v for k, v in named if k in w.label_columns), named[0][1] if named else "")
 
@@ -179,22 +209,23 @@ def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
     row_unit = next((v.strip() for k, v in chunk.fields if k in w.unit_columns), "")
     facts = []
     for header, cell in named[:at] + named[at + 1:]:
-        match = re.match(r"\s*(?:约|近)?(\d+(?:\.\d+)?)\s*", cell)
+        match = re.match(r"\s*(?:约|近)?\s*([≥≤><＞＜])?\s*(\d+(?:\.\d+)?)\s*", cell)
         if not match or len(cell) > 40:  # a long cell is a description with figures in it, not one figure:
             at_cell = chunk.text.find(cell)  # its figures are read as running text ("…高新技术企业达到3612家")
             if at_cell >= 0 and re.search(r"[\u4e00-\u9fff]{2}", cell):
-                facts += text_facts(chunk, period, cell, at_cell)
+                stated = _column_period(header, period) if _YEAR.search(header) or vocabulary().plan_named(header) else None
+                facts += text_facts(chunk, stated or period, cell, at_cell)  # the period its header names ("“十四五”完成值")
             continue
         rest = cell[match.end():]
         printed = next((u for u in w.units if rest.startswith(u)), "")
-        qualifier = rest[len(printed):].strip()
+        qualifier = w.comparators.get(match.group(1) or "", "") + rest[len(printed):].strip()  # "≥5000": 5000 以上
         header_unit = (_PARENS_UNIT.search(header) or [None, ""])[1]
         header_unit = "" if _YEAR.search(header_unit) else header_unit  # 现状值(2025年）: a year, not a unit
         unit = printed or row_unit or header_unit
         column_period = _column_period(header, period)
         subject = label if column_period else label + _PARENS_UNIT.sub("", header).strip()
         facts.append(Fact(chunk.district, chunk.doc_id, chunk.chunk_id, column_period or period, subject,
-                          _relation(unit, subject), match.group(1), unit, qualifier, (0, len(chunk.text)), "table",
+                          _relation(unit, subject), match.group(2), unit, qualifier, (0, len(chunk.text)), "table",
                           header if column_period else "", bool(printed)))
     return facts
 
@@ -277,7 +308,7 @@ def chunk_facts(chunk: Chunk, period: Period) -> list[Fact]:
     if chunk.kind == "table_row":
         return table_facts(chunk, period)
     if chunk.kind == "task":  # the task text, not the lead units
-        task = dict(chunk.fields).get("主要任务", "")
+        task = task_text(chunk.fields)
         start = chunk.text.find(task) if task else -1
         return text_facts(chunk, period, task, max(start, 0)) if task else []
     if chunk.kind in ("paragraph", "bullet", "footnote"):

@@ -1,42 +1,52 @@
 """Tasks written as paragraphs, their units in brackets at the end ("3.认定启动3个“城中村”整体改造类
 项目…。（牵头单位：区住房保障房屋管理局、相关街镇，支撑单位：区规划资源局）"): one `task` block each,
-with the fields of a responsibility table's row (序号, 主要任务, 牵头单位 and the supporting units
-under the name the document uses), so "谁牵头" reads them as it reads a table."""
+with the fields of a responsibility table's row (序号, 主要任务, and the units under the names the
+document uses: 牵头单位, 责任单位, 支撑单位 …), so "谁牵头" reads them as it reads a table.
+
+A bracket standing alone at the end of a section ("（一）全面实施“光伏+”专项工程" … "（责任单位：区发展改革委、
+区建管委）") gives the units of the section's task: its name is the heading, its number the heading's.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 
-from assistant.vocab import _load
+from assistant.ingest.roles import lead_roles, support_roles
 
 _NUMBER = re.compile(r"^\s*[（(]?(\d{1,3})[)）.、．]\s*")
+_NUMERALS = "一二三四五六七八九十"
+# the number of a heading: "（一）", "一、", "1.", "第一章"
+_HEADING_NUMBER = re.compile(rf"^\s*(?:[（(]([{_NUMERALS}]+|\d{{1,2}})[）)]|([{_NUMERALS}]+)、|(\d{{1,2}})[、.．](?!\d)|第([{_NUMERALS}]+)[章篇])\s*")
 
 
 @lru_cache(maxsize=1)
 def _pattern() -> re.Pattern:
-    words = _load("tables.toml")["inline_task"]
-    names = "|".join(map(re.escape, sorted(words["lead"] + words["support"], key=len, reverse=True)))
+    names = "|".join(map(re.escape, sorted(lead_roles() + support_roles(), key=len, reverse=True)))
     # the last bracket of the paragraph holds "name：units" parts separated by ，；
     return re.compile(r"[（(]\s*((?:" + names + r")\s*[:：][^（()）]+)[)）]\s*[。.]?\s*$")
 
 
-def task_fields(text: str, category: str = "") -> tuple[tuple[str, str], ...]:
-    """The fields of a paragraph that is a task with its units, else ()."""
+def task_fields(text: str, category: str = "", parent: str = "") -> tuple[tuple[str, str], ...]:
+    """The fields of a paragraph that is a task with its units, else (). `category`: the heading of its
+    section; `parent`: the heading above that (the category of a task named by its section's heading)."""
     match = _pattern().search(text)
     if match is None:
         return ()
-    words = _load("tables.toml")["inline_task"]
+    roles = lead_roles() + support_roles()
     units: dict[str, str] = {}
-    for part in re.split(r"[，,；;]\s*(?=(?:" + "|".join(map(re.escape, words["lead"] + words["support"])) + r")\s*[:：])", match.group(1)):
+    for part in re.split(r"[，,；;]\s*(?=(?:" + "|".join(map(re.escape, roles)) + r")\s*[:：])", match.group(1)):
         name, _, value = part.partition("：") if "：" in part else part.partition(":")
         units[name.strip()] = value.strip(" 。")
-    lead = next((units[n] for n in words["lead"] if n in units), "")
-    if not lead:
+    if not any(name in lead_roles() and value for name, value in units.items()):
         return ()
     number = _NUMBER.match(text)
     task = text[number.end() if number else 0:match.start()].strip()
+    row = [("序号", number.group(1) if number else ""), ("主要任务", task)]
+    if not task and category:  # "（责任单位：…）" alone: the section's task
+        heading = _HEADING_NUMBER.match(category)
+        numeral = next((g for g in heading.groups() if g), "") if heading else ""
+        row = [("序号", numeral), ("主要任务", category[heading.end():].strip() if heading else category)]
+        category = parent
     fields = [("类别", category)] if category else []
-    fields += [("序号", number.group(1) if number else ""), ("主要任务", task), ("牵头单位", lead)]
-    fields += [(name, value) for name, value in units.items() if name in words["support"]]
-    return tuple(fields)
+    return tuple(fields + row + [(name, value) for name, value in units.items() if name in roles])

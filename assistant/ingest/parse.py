@@ -3,46 +3,44 @@
 Two layouts are recognised from the text itself, not from the file name:
 - a responsibility table exported from docx (cells start with a tab; header 类别/序号/主要任务/牵头单位),
   parsed into one `task` block per task carrying its category, number and lead units;
-- running text (everything else): headings (`第X章`, `一、`, `（一）`, `1、`, `附录`, `结语`,
+- running text (everything else): headings (`第X章`, `第X部分`, `一、`, `（一）`, `1、`, `附录`, `附件`, `结语`,
   article headlines), paragraphs re-joined across hard line breaks and page breaks,
   tab-separated tables with their column headers, tables flattened to one cell per line
-  (`cell_table`), `——` bullets, footnotes, and appendix entries (`①…`, numbered glossary entries
-  that run together across lines).
+  (`cell_table`; a table with a unit-role column gives `task` blocks), `——` bullets, footnotes, tasks
+  written as paragraphs with their units in brackets (`inline_tasks`), and appendix entries (`①…`,
+  numbered glossary entries, run together across lines or one per line: `glossary`).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Sequence
 
 from assistant.models import Document, ParsedDocument, Section
 from assistant.ingest.cell_table import CellTable, find_cell_table
+from assistant.ingest import glossary
 from assistant.ingest.normalize import PARAGRAPH_END, clean_line, ends_paragraph, join_lines
 from assistant.ingest.sections import BlockSink, ParseError, SectionTree
 from assistant.ingest.inline_tasks import task_fields
 from assistant.ingest.task_table import TaskTableParser, is_task_table
+from assistant.vocab import _load
 
 __all__ = ["ParseError", "heading_outline", "parse_document"]
 
 _NUM = "一二三四五六七八九十百零〇"
-_CHAPTER = re.compile(rf"^第[{_NUM}]+[章篇]\s*")
+_CHAPTER = re.compile(rf"^第[{_NUM}]+(?:[章篇]|部分)\s*")
 _TOP = re.compile(rf"^[{_NUM}]+、\s*")
 _PAREN = re.compile(rf"^[（(][{_NUM}]+[）)]\s*")
 _ARABIC = re.compile(r"^\d{1,2}(?:、|\.(?!\d))\s*")
-_STANDALONE = re.compile(r"^(前\s*言|结\s*语|后\s*记|附\s*录|名词解释|名词注释|术语解释)(?=\s|$|[：:])")
+_STANDALONE = re.compile(r"^(前\s*言|结\s*语|后\s*记|附\s*录|名词解释|名词注释|术语解释)(?=\s|$|[：:])|^附件\s*[\d一二三四五六七八九十]{0,2}\s*[：:]?$")
 _CAPTION = re.compile(rf"^表\s*[{_NUM}\d]+(?:\s|$)")
 _CAPTION_TEXT = re.compile(rf"^表[{_NUM}\d]+")  # on cleaned text, where "表 2 六大…" became "表2六大…"
 _FIGURE = re.compile(r"^图\s*\d+\s")
 _FOOTNOTE = re.compile("^[\u00b9\u00b2\u00b3\u2074-\u2079]+\\s*")
 _BULLET = re.compile(r"^——(?!—)")
-_CIRCLED = re.compile("[\u2460-\u2473]")
 _BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
-_GLOSSARY_SECTION = re.compile(r"解释|名词|术语")
-# A glossary term on a numbered line of its own, ending with a colon: "13.“标准海”：".
-_GLOSSARY_TERM = re.compile(r"^(\d{1,2})[.、．]\s*(?=\S.{0,30}[：:]\s*$)")
-# A glossary entry number after a full stop: "…转型。2 “揭榜挂帅”:…" (1–2 digits, not a year or amount).
-_GLOSSARY_NUMBER = re.compile(r"(?:^|(?<=。))(\d{1,2})(?![\d.%])\s*(?=\S)")
 # Words that open a paragraph; used to split a chapter title that runs on into its text.
 _OPENING_VERBS = ("坚持", "围绕", "聚焦", "加快", "全面", "深入", "着力", "推动", "强化", "以", "按照", "立足")
 _CONTINUATION_START = tuple("和与及或的等并而且、，,；;）)")
@@ -52,7 +50,7 @@ _RANK = {"chapter": 1, "standalone": 1, "top": 2, "paren": 3, "arabic": 4, "head
 
 @dataclass
 class _Item:
-    kind: str  # text | row | caption | figure | footnote | bullet | heading | blank
+    kind: str  # text | row | caption | figure | footnote | bullet | heading | blank | entry (opens a glossary entry)
     text: str
     line: int
     group: int
@@ -86,7 +84,7 @@ def _split_runon(title: str, raw: str) -> tuple[str, str]:
     stop = title.find("。")
     if 0 < stop <= _HEADLINE_MAX:
         return title[:stop], title[stop + 1:]
-    circled = _CIRCLED.search(title)
+    circled = glossary.CIRCLED.search(title)
     if circled and circled.start() > 0:
         return title[: circled.start()], title[circled.start():]
     gap = re.search(r"\S\s{1,}(?=\S)", raw[8:])
@@ -147,17 +145,19 @@ class _RunningTextParser:
         self.front_matter = True
         self.pending: _Item | None = None  # the paragraph being assembled
         self.deferred: list[_Item] = []  # footnotes/figures met inside an open paragraph
-        self.glossary: list[_Item] = []  # appendix lines, split into entries at section end
+        self.glossary: list[_Item] = []  # appendix lines, split into entries at section end (kind "entry": one opens)
+        self.entry_next: int | None = None  # the number of the glossary's next numbered entry
 
     # -- helpers
     def _next(self, index: int) -> _Item | None:
         return self.items[index + 1] if index + 1 < len(self.items) else None
 
     def _in_glossary(self) -> bool:
-        return any(_GLOSSARY_SECTION.search(h) for h in self.tree.current.path)
+        return glossary.is_glossary(self.tree.current.path)
 
     def _emit(self, kind: str, text: str, lines: tuple[int, int], **extra) -> None:
-        fields = task_fields(text, self.tree.current.heading) if kind in ("paragraph", "bullet") else ()
+        path = self.tree.current.path
+        fields = task_fields(text, path[-1] if path else "", path[-2] if len(path) > 1 else "") if kind in ("paragraph", "bullet") else ()
         if fields:  # "4.完成…。（牵头单位：…）": a task row, as in a responsibility table
             kind, extra = "task", {**extra, "fields": fields}
         self.sink.add(kind, text, self.tree.current, lines, **extra)
@@ -177,13 +177,15 @@ class _RunningTextParser:
     def _flush_glossary(self) -> None:
         if not self.glossary:
             return
-        buffer, starts = "", []
+        buffer, starts, cuts = "", [], set()
         for item in self.glossary:
             starts.append((len(buffer), item.line))
+            if item.kind == "entry":
+                cuts.add(len(buffer))
             buffer = join_lines(buffer, item.text)
         last_line = self.glossary[-1].line
         self.glossary = []
-        for start, end in _glossary_spans(buffer):
+        for start, end in glossary.spans(buffer, cuts):
             first = max((line for offset, line in starts if offset <= start), default=last_line)
             final = max((line for offset, line in starts if offset < end), default=last_line)
             entry = re.sub(r"^(\d{1,2})(?=\D)\s*", r"\1 ", buffer[start:end].strip())  # "2“揭榜挂帅”" -> "2 “揭榜挂帅”"
@@ -221,9 +223,13 @@ class _RunningTextParser:
             if table is not None:
                 index = self._cell_table(index, table)
                 continue
-            if item.kind == "heading" and self._in_glossary() and _GLOSSARY_TERM.match(item.text):
+            entry = glossary.entry_start(item.text, self.entry_next) if item.kind in ("heading", "text") and self._in_glossary() else None
+            if item.kind == "heading" and self._in_glossary() and glossary.TERM_LINE.match(item.text):
                 # "13.“标准海”：" on its own line, its definition on the next: an entry, not a section
-                self.glossary.append(_Item("text", _GLOSSARY_TERM.sub(r"\1 ", item.text, count=1), item.line, item.group))
+                self.glossary.append(_Item("text", glossary.TERM_LINE.sub(r"\1 ", item.text, count=1), item.line, item.group))
+            elif entry is not None:  # "7.“双向揭榜挂帅”：…": the glossary's next entry (the lines after it are its own)
+                self.glossary.append(_Item("entry", entry[0], item.line, item.group))
+                self.entry_next = entry[1] + 1
             elif item.kind == "heading":
                 self._heading(item)
             elif item.kind == "caption":
@@ -257,6 +263,7 @@ class _RunningTextParser:
         self._flush()
         self._flush_glossary()
         self.front_matter = False
+        self.entry_next = None
         if task_fields(item.text):  # "4.完成旧住房修缮更新60万平方米。（牵头单位：…）" is a task, not a section
             self._emit("paragraph", item.text, (item.line, item.line))
             return
@@ -313,8 +320,8 @@ class _RunningTextParser:
         short line standing alone above its header is its caption (cut off the paragraph it was joined to)."""
         above = self.items[index - 1] if index else None
         caption = ""
-        if above is not None and above.kind in ("text", "caption") and above.group != self.items[index].group \
-                and len(above.text) <= 60 and "。" not in above.text:
+        if above is not None and above.kind in ("text", "caption") and len(above.text) <= 60 and "。" not in above.text \
+                and (above.group != self.items[index].group or above.text.endswith(_caption_ends())):
             caption = above.text
             pending = self.pending
             if pending is not None and pending.text != caption and pending.text.endswith(caption):
@@ -329,23 +336,18 @@ class _RunningTextParser:
             if row.category:  # 一、水安全: names the rows below it
                 heading = f"{caption} {row.category}".strip()
                 continue
-            self._emit("table_row", "\t".join(c for c in row.cells if c), row.lines, caption=heading, fields=row.fields)
+            text = "\t".join(c for c in row.cells if c)
+            if table.tasks:  # a task list: its rows are tasks, with the group row over them ("行动": "行动一：…")
+                self._emit("task", text, row.lines, caption=heading, fields=row.groups + row.fields)
+            else:
+                self._emit("table_row", text, row.lines, caption=heading, fields=row.fields)
         return table.end
 
 
-def _glossary_spans(buffer: str) -> list[tuple[int, int]]:
-    """Split appendix text into entries at ①② marks and at sequential glossary numbers."""
-    cuts = {0}
-    for match in _CIRCLED.finditer(buffer):
-        cuts.add(match.start())
-    expected = None
-    for match in _GLOSSARY_NUMBER.finditer(buffer):
-        number = int(match.group(1))
-        if expected is None and number <= 2 or number == expected:
-            cuts.add(match.start(1))
-            expected = number + 1
-    ordered = sorted(cuts) + [len(buffer)]
-    return [(a, b) for a, b in zip(ordered, ordered[1:]) if buffer[a:b].strip()]
+@lru_cache(maxsize=1)
+def _caption_ends() -> tuple[str, ...]:
+    """A short line right above a table's header, without a blank line between, is its caption when it ends so."""
+    return tuple(_load("tables.toml")["captions"]["ends"])
 
 
 def heading_outline(parsed: ParsedDocument) -> list[tuple[Section, dict[str, int]]]:

@@ -1,0 +1,345 @@
+"""The rows of a numbered table flattened to one cell per line (cell_table.py reads its header and cells).
+
+1. Cells that are no row's own are taken out first: a group row in one cell ("行动一：再造发展新极行动"),
+   spanning the table and naming the rows below it; the first column's cell of a table grouped by it
+   (板块 / 任务类型: "旧区改造", printed once before the first row of its group); a sub-row
+   ("其中 公园绿地 58.46 17.5") with the cells after it.
+2. The rest is cut into rows at the row numbers 1, 2, 3 … (and category rows 一, 二 … followed by their
+   name): the segmentation with the fewest cells missing (a row with more cells than the header only where no other cut exists).
+3. Each row's cells are matched to the columns by what the columns hold: the kinds of cell (a figure, a
+   short word, a list of organisations, a sentence) and the values seen in the rows that have every
+   cell. A column a row has no cell for is a merged cell: the value of the row above; but an empty cell
+   for a figure column, and for a unit-role column (推进单位) the value above only when the row is in the
+   same group as the row above (same group row, same first-column cell): a merged units cell in the
+   flattened text is printed on its first row only, and whether it runs on past a group's end the layout
+   does not say, so there the row is left without units rather than given a guess. A cell left over
+   after the last column is the second line of a cell merged over two rows ("95.8%" / "96.15%"): it
+   joins the last column of its kind. Without two complete rows to learn from, the missing cells are the
+   columns after the number (the 类别 of several rows written on its first row only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.ingest.normalize import PARAGRAPH_END, chinese_numeral
+from assistant.ingest.roles import is_role, lists_units
+from assistant.vocab import _load
+
+_NUMBER = re.compile(r"\d{1,3}")
+_CATEGORY = re.compile(r"[一二三四五六七八九十]{1,3}")
+# a group row in one cell: "行动一：再造发展新极行动（…）" (its word names the field), "一、水安全"
+_GROUP_ROW = re.compile(r"^([\u4e00-\u9fff]{1,4}?)([一二三四五六七八九十]{1,3})[：:]\s*\S|^()([一二三四五六七八九十]{1,3})[、．.]\s*\S")
+_FOOTNOTE_MARK = re.compile(r"^([\d.]+\s*[%％])[1-9]$")
+_FIGURE = re.compile(r"^(?:[≥≤><＞＜~～约近]|不低于|不少于|不超过)?\s*\d|^[-—－/／]+$")
+_SUBROW = ("其中", "含")
+_SKIP, _LEFTOVER = 1.0, 1.5  # the cost of a column without a cell, of a cell after the last column
+
+
+@dataclass(frozen=True)
+class CellRow:
+    cells: tuple[str, ...]  # as the source has them
+    fields: tuple[tuple[str, str], ...]  # (header, value) for every column, merged cells filled in
+    lines: tuple[int, int]
+    category: str = ""  # a category row ("一 水安全") has no fields: it names the rows below it
+    groups: tuple[tuple[str, str], ...] = ()  # the group row over the row: (("行动", "行动一：…"),)
+
+
+@dataclass
+class Cell:
+    text: str
+    first: int
+    last: int
+    group: int
+    end: int  # index of the item after the cell
+
+
+@lru_cache(maxsize=1)
+def _vocab() -> dict:
+    tables, facts = _load("tables.toml")["headers"], _load("facts.toml")["columns"]
+    return {"numbers": tuple(tables["numbers"]), "category_chars": tables["category_max_chars"], "names": tuple(facts["label"])}
+
+
+def start_of(text: str) -> tuple[str, int] | None:
+    """("n", 3) for a row number, ("g", 2) for a category numeral (二), else None."""
+    if _NUMBER.fullmatch(text):
+        return "n", int(text)
+    if _CATEGORY.fullmatch(text):
+        value = chinese_numeral(text)
+        return ("g", value) if value else None
+    return None
+
+
+def group_row(text: str) -> tuple[str, int] | None:
+    """("行动", 2) for "行动二：重塑美丽新居行动…", ("", 1) for "一、水安全"; None for anything else."""
+    match = _GROUP_ROW.match(text)
+    if not match or len(text) > 60 or text[-1] in "。；;":
+        return None
+    word, numeral = (match.group(1), match.group(2)) if match.group(2) else (match.group(3), match.group(4))
+    value = chinese_numeral(numeral)
+    return (word, value) if value else None
+
+
+def kind(text: str, roles: bool = False) -> str:
+    """What a cell holds: a figure (or "-", "/" for none), a list of organisations (in a table with a
+    unit-role column), text; "empty"."""
+    if not text:
+        return "empty"
+    if _FIGURE.match(text):
+        return "figure"
+    return "units" if roles and lists_units(text) else "text"
+
+
+def numbered_rows(cells: list[Cell], names: tuple[str, ...], lead: bool) -> tuple[list[CellRow], int] | None:
+    """The rows of a table whose first column (or second, after a grouping `lead` column) numbers them,
+    and the index of the item after the table; None when fewer than two rows are found."""
+    columns = names[1:] if lead else names
+    width = len(columns)
+    roles = any(is_role(n) for n in names)
+    main, lead_at, group_at, subrows = _extract(cells, width, lead, roles)
+    spans = trim_last(main, _segment(main, width), width)
+    if not spans:
+        return None
+    profile = _profile(main, spans, width, roles)
+    rows: list[CellRow] = []
+    previous: list[str] = []
+    group: tuple[tuple[str, str], ...] = ()
+    category, before = "", None  # the lead cell of the rows, and the group of the row above
+    for start, length, row_kind in spans:
+        if start in group_at:
+            name, cell = group_at[start]
+            group, category = ((name or "类别", cell.text),), ""  # a row across the table ends a merged cell above it
+            rows.append(CellRow((cell.text,), (), (cell.first, cell.last), category=cell.text))
+        category = lead_at.get(start, category)
+        own = [_FOOTNOTE_MARK.sub(r"\1", c.text) for c in main[start:start + length]]
+        lines = (main[start].first, main[start + length - 1].last)
+        if row_kind == "g":
+            rows.append(CellRow(tuple(own), (), lines, category="、".join(own), groups=group))
+            continue
+        here = (group, category)
+        values = _place(own, columns, profile, previous, same_group=here == before)
+        previous, before = values, here
+        head = ((names[0], category),) if lead else ()
+        printed = ((category,) if lead and start in lead_at else ()) + tuple(own)
+        rows.append(CellRow(printed, head + tuple(zip(columns, values)), lines, groups=group))
+        sub = subrows.get(start + length - 1)
+        if sub:
+            rows.append(_subrow(sub, columns, values, profile, head, group))
+    if sum(not r.category for r in rows) < 2:
+        return None
+    last = spans[-1][0] + spans[-1][1] - 1
+    ends = [main[last].end] + [c.end for c in subrows.get(last, [])]
+    return rows, max(ends)
+
+
+def _extract(cells: list[Cell], width: int, lead: bool, roles: bool) -> tuple[list[Cell], dict, dict, dict]:
+    """The row cells, and by the index (in them) of the row they precede: the lead cells, the group rows;
+    by the index of a row's last cell: its sub-row's cells."""
+    main: list[Cell] = []
+    lead_at: dict[int, str] = {}
+    group_at: dict[int, tuple[str, Cell]] = {}
+    subrows: dict[int, list[Cell]] = {}
+    expected, next_group, since = 1, 1, width
+    k = 0
+    while k < len(cells):
+        cell, following = cells[k], cells[k + 1] if k + 1 < len(cells) else None
+        start, group = start_of(cell.text), group_row(cell.text)
+        if group and group[1] == next_group and following is not None and _opens_row(cells, k + 1, expected, lead, roles):
+            group_at[len(main)] = (group[0], cell)
+            next_group, since = next_group + 1, width
+        elif lead and start is None and following is not None and start_of(following.text) == ("n", expected) \
+                and since >= width - 1 and _is_category(cell.text, roles):
+            lead_at[len(main)] = cell.text
+        elif cell.text.startswith(_SUBROW) and main:
+            run = [cell]
+            while k + 1 < len(cells) and len(run) < width - 1 and start_of(cells[k + 1].text) != ("n", expected) \
+                    and (kind(cells[k + 1].text) == "figure" or len(cells[k + 1].text) <= 8):
+                k += 1
+                run.append(cells[k])
+            subrows.setdefault(len(main) - 1, []).extend(run)
+        else:
+            if start == ("n", expected):
+                expected, since = expected + 1, 0
+            main.append(cell)
+            since += 1
+        k += 1
+    return main, lead_at, group_at, subrows
+
+
+def _opens_row(cells: list[Cell], k: int, expected: int, lead: bool, roles: bool) -> bool:
+    if start_of(cells[k].text) == ("n", expected):
+        return True
+    return lead and k + 1 < len(cells) and start_of(cells[k + 1].text) == ("n", expected) and _is_category(cells[k].text, roles)
+
+
+def _is_category(text: str, roles: bool) -> bool:
+    """A first-column group cell: a short name, no sentence, no figure, no list of units."""
+    return (len(text) <= _vocab()["category_chars"] and bool(re.search(r"[\u4e00-\u9fff]", text)) and not re.match(r"[\d≥≤><约/]", text)
+            and not re.search(r"[，。；：,;:]", text) and not (roles and lists_units(text)))
+
+
+def _segment(cells: list[Cell], width: int) -> list[tuple[int, int, str]]:
+    """(start, length, "n"|"g") of each row: the segmentation with the fewest missing cells, a row with
+    cells more than the header only where no other cut exists (each extra cell costs a row), cells left
+    over after the last row costing more than any missing one."""
+    count = len(cells)
+    starts = [start_of(c.text) for c in cells]
+    if not cells or starts[0] not in (("n", 1), ("g", 1)):
+        return []
+    # state (k, g) at a row start `pos`: the number and category before it; value: (cost, previous state, its row)
+    best: dict[int, dict[tuple[int, int], tuple[int, tuple | None, tuple | None]]] = {0: {(0, 0): (0, None, None)}}
+    finals: list[tuple[int, int, tuple, tuple]] = []
+    for p in range(count):
+        for (k, g), (cost, _, _) in sorted(best.get(p, {}).items()):
+            row_kind, value = starts[p]
+            if row_kind == "g" and value == g + 1:
+                options, after = [2], (k, value)
+            elif row_kind == "n" and value == k + 1:
+                options, after = list(range(2, width + 3)), (value, g)
+            else:
+                continue
+            for length in options:
+                q = p + length
+                if q > count:
+                    break
+                step = cost + ((width - length if length <= width else (width + 1) * (length - width)) if row_kind == "n" else 0)
+                nxt = starts[q] if q < count else None
+                if nxt and ((nxt[0] == "n" and nxt[1] == after[0] + 1) or (nxt[0] == "g" and nxt[1] == after[1] + 1)):
+                    here = best.setdefault(q, {})
+                    if after not in here or step < here[after][0]:
+                        here[after] = (step, (p, k, g), (p, length, row_kind))
+                if row_kind == "n":
+                    finals.append((step + width * (count - q), -q, (p, k, g), (p, length, row_kind)))
+    if not finals:
+        return []
+    _, _, (p, k, g), row = min(finals)
+    spans = [row]
+    while True:
+        _, previous, row = best[p][(k, g)]
+        if previous is None:
+            return spans[::-1]
+        spans.append(row)
+        p, k, g = previous
+
+
+def paragraph(text: str) -> bool:
+    return len(text) >= 60 and text[-1] in PARAGRAPH_END
+
+
+def trim_last(cells: list[Cell], spans: list, width: int) -> list:
+    """The last row ends where a paragraph of the report starts: a long finished sentence in a column
+    whose cells above were all short."""
+    if len(spans) < 2:
+        return spans
+    start, length, row_kind = spans[-1]
+    longest = max((len(cells[s + i].text) for s, n, k in spans[:-1] if k == "n" and n == width for i in range(n)), default=0)
+    while length > 2 and paragraph(cells[start + length - 1].text) and longest < 30:
+        length -= 1
+    return spans[:-1] + [(start, length, row_kind)]
+
+
+# ----------------------------------------------------------------------------- cells to columns
+
+
+@dataclass(frozen=True)
+class _Column:
+    kinds: Counter  # the kinds of its cells in the rows that have every cell
+    values: Counter
+    roles: bool  # the table has a unit-role column: a list of organisations is a kind of its own
+
+    @property
+    def main(self) -> str:
+        return self.kinds.most_common(1)[0][0]
+
+
+def _profile(cells: list[Cell], spans: list, width: int, roles: bool) -> list[_Column] | None:
+    """Per column, what its cells hold in the rows that have every cell (None: fewer than two such rows)."""
+    full = [[c.text for c in cells[s:s + n]] for s, n, k in spans if k == "n" and n == width]
+    if len(full) < 2:
+        return None
+    return [_Column(Counter(kind(row[j], roles) for row in full), Counter(row[j] for row in full), roles) for j in range(width)]
+
+
+def _score(text: str, column: _Column) -> float:
+    """0 for a cell of a kind the column holds (a quarter of its cells or more), less for a rarer kind,
+    -3 for one it never holds; one more for a short value the column has (约束性, 万平方米)."""
+    own = kind(text, column.roles)
+    if own == "empty":
+        return 0.0
+    share = column.kinds[own] / sum(column.kinds.values())
+    score = 0.0 if share >= 0.25 else -1.5 if share > 0 else -3.0
+    return score + (1.0 if len(text) <= 8 and column.values[text] else 0.0)
+
+
+def _align(cells: list[str], profile: list | None, first: int, width: int) -> tuple[list[int | None], list[int]]:
+    """For each column from `first` on, the index of its cell (None: no cell), and the cells left over after the last."""
+    n, m = len(cells), width - first
+    if profile is None:  # the missing cells are the first columns; extra cells are left over
+        missing = max(m - n, 0)
+        return [None] * missing + list(range(min(n, m))), list(range(m, n))
+    # best[(i, j)]: (score, back) after i cells and j columns
+    best: dict[tuple[int, int], tuple[float, tuple | None]] = {(0, 0): (0.0, None)}
+    for j in range(m):
+        for i in range(n + 1):
+            if (i, j) not in best:
+                continue
+            score = best[(i, j)][0]
+            moves = [((i, j + 1), score - _SKIP - 0.01 * j)]  # an earlier column is the likelier merged one
+            if i < n:
+                moves.append(((i + 1, j + 1), score + _score(cells[i], profile[first + j])))
+            for key, value in moves:
+                if key not in best or value > best[key][0]:
+                    best[key] = (value, (i, j))
+    # cells left over only where the row has as many cells as the columns or more (a cell on two rows)
+    ends = [i for i in range(n + 1) if (i, m) in best and n - i <= max(n - m + 1, 0)] or [min(n, m)]
+    end = max(ends, key=lambda i: best[(i, m)][0] - _LEFTOVER * (n - i))
+    assigned: list[int | None] = [None] * m
+    i, j = end, m
+    while (i, j) != (0, 0):
+        pi, pj = best[(i, j)][1]
+        if pi < i:
+            assigned[pj] = pi
+        i, j = pi, pj
+    return assigned, list(range(end, n))
+
+
+def _place(own: list[str], columns: tuple[str, ...], profile: list | None, previous: list[str], same_group: bool) -> list[str]:
+    """The row's value for every column: its number first, its other cells where they fit (see the module docstring)."""
+    assigned, left = _align(own[1:], profile, 1, len(columns))
+    values = [own[0]]
+    for j, at in enumerate(assigned, start=1):
+        if at is not None:
+            values.append(own[1:][at])
+        elif is_role(columns[j]):
+            values.append(previous[j] if same_group and j < len(previous) else "")
+        elif profile is not None and profile[j].main == "figure":
+            values.append("")
+        else:
+            values.append(previous[j] if j < len(previous) else "")
+    for at in left:
+        text = own[1:][at]
+        j = next((j for j in range(len(columns) - 1, 0, -1) if profile and profile[j].main == kind(text, profile[j].roles)),
+                 len(columns) - 1)
+        values[j] = f"{values[j]}；{text}" if values[j] else text
+    return values
+
+
+def _subrow(sub: list[Cell], columns: tuple[str, ...], parent: list[str], profile: list | None,
+            head: tuple, group: tuple) -> CellRow:
+    """"其中 公园绿地 | 58.46 | 17.5": the label in the row's name column, its figures where they fit, the
+    parent row's cells in the columns it has none for (a sub-row has no number of its own)."""
+    names = _vocab()["names"]
+    at = next((j for j, n in enumerate(columns) if n in names), next((j for j, n in enumerate(columns) if n not in _vocab()["numbers"]), 1))
+    texts = [c.text for c in sub]
+    assigned, left = _align(texts[1:], profile, at + 1, len(columns))  # without a profile: the last columns
+    values = list(parent)
+    values[0], values[at] = "", texts[0]
+    for j, index in enumerate(assigned, start=at + 1):
+        if index is not None:
+            values[j] = texts[1:][index]
+    for index in left:
+        values[-1] = f"{values[-1]}；{texts[1:][index]}"
+    return CellRow(tuple(texts), head + tuple(zip(columns, values)), (sub[0].first, sub[-1].last), groups=group)

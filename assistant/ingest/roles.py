@@ -1,0 +1,55 @@
+"""Who does a task: the unit-role columns of task rows (牵头单位, 责任单位, 推进单位, 配合单位 …) and the
+column holding the task itself, as the document names them (`vocab/tables.toml` [inline_task]).
+
+A task row keeps the document's own header words as field names ("推进单位", not a renamed "牵头单位"),
+so the readers of task rows (facts, answers) find its parts through these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Sequence
+
+from assistant.vocab import _load
+
+_PARTS = re.compile(r"[、，,；;\s]+")
+
+
+@lru_cache(maxsize=1)
+def _words() -> dict:
+    data = _load("tables.toml")
+    return {"lead": tuple(data["inline_task"]["lead"]), "support": tuple(data["inline_task"]["support"]),
+            "task": tuple(data["inline_task"]["task"]), "suffixes": tuple(data["organisations"]["suffixes"])}
+
+
+def lead_roles() -> tuple[str, ...]:
+    return _words()["lead"]
+
+
+def support_roles() -> tuple[str, ...]:
+    return _words()["support"]
+
+
+def is_role(header: str) -> bool:
+    """A column (or bracket label) naming the units that do a task: 牵头单位, 推进单位, 配合单位 …"""
+    return header in _words()["lead"] or header in _words()["support"]
+
+
+def lists_units(text: str) -> bool:
+    """"区规划资源局、区建设管理委、各相关街镇": every part an organisation's name (no figure, no full stop)."""
+    parts = [p for p in _PARTS.split(text.strip(" 。")) if p]
+    if not parts or "。" in text.strip(" 。"):
+        return False
+    return all(len(p) <= 24 and not re.search(r"\d", p) and p.endswith(_words()["suffixes"]) for p in parts)
+
+
+def task_text(fields: Sequence[tuple[str, str]]) -> str:
+    """The task of a task row: the column the document names for it (主要任务, 工作任务 …)."""
+    values = dict(fields)
+    return next((values[name] for name in _words()["task"] if values.get(name)), "")
+
+
+def lead_units(fields: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """(header, cell) of the first lead column of a task row ("推进单位", "区规划资源局、…"), or ("", "")."""
+    return next(((name, value) for name, value in fields if name in _words()["lead"]), ("", ""))
