@@ -6,11 +6,13 @@ ones it names. "那静安区呢？" keeps the year, period and topic and swaps t
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from assistant.models import Period, Query
 from assistant.vocab import Vocabulary, vocabulary
 
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,60})[”\"」』]")
 _KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "规划目标", "prior": "上一规划期"}
 _MEASURE_WORDS = {"growth": "增长率", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}
 _INTENT_WORDS = {"responsibility": "由哪些单位牵头", "definition": "是什么意思", "list": "有哪些举措",
@@ -43,12 +45,16 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     if new.intent == "comparison" and new.districts and set(new.districts) != set(previous.districts):
         districts = tuple(dict.fromkeys(previous.districts + new.districts))
     periods = _periods(previous, new)
-    # a pronoun stands for the previous subject ("这个指标属于约束性还是预期性？"): both are the topic
-    weak = len(new.topic) <= 2 or refers_back(new.text.lower(), vocab)
+    # a pronoun stands for the previous subject ("这个指标属于约束性还是预期性？"): both are the topic;
+    # a quoted name is a subject of its own ("那“深化财政体制改革”这个呢？")
+    named = bool(_QUOTED.search(new.text))
+    weak = not named and (len(new.topic) <= 2 or refers_back(new.text.lower(), vocab))
     topic = f"{previous.topic} {new.topic}".strip() if weak else new.topic or previous.topic
     measure = new.measure or ("" if new.topic and not weak else previous.measure)
     intent = new.intent
-    if intent in ("fact", "figure") and (not new.topic or weak):
+    # "那X呢？" asks of X what the previous turn asked (who leads it, its target): elliptical
+    elliptical = new.text.strip().endswith(vocab.follow_up_ends) and new.intent == "fact" and not new.measure
+    if intent in ("fact", "figure") and (not new.topic or weak or elliptical):
         intent = previous.intent if previous.intent not in ("overview",) else intent
     if intent == "comparison" and len(districts) < 2 and len({p.year for p in periods}) < 2 and new.intent != "comparison":
         intent = "figure"
