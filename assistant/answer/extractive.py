@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from assistant.answer.task_rows import task_sentence
 from assistant.answer.answer_check import contradicts, premise_conflict, states_measure, subject_clauses
 from assistant.indexing.lexical import tokenize
 from assistant.models import Chunk, Hit, Query
+from assistant.ingest import roles
 from assistant.ingest.facts import row_cells, row_label
 from assistant.ingest.normalize import numbers, sentences
 from assistant.vocab import vocabulary
@@ -37,11 +39,7 @@ def render_row(chunk: Chunk, english: bool) -> str:
     """社会消费品零售总额：年度目标 2000以上，完成情况 1983.09，单位 亿元"""
     fields = row_cells(chunk.fields)
     if chunk.kind == "task":
-        values = dict(chunk.fields)
-        task = values.get("主要任务", "")
-        title = task.split("。")[0]
-        label = "lead units" if english else "牵头单位"
-        return f"任务{values.get('序号', '')}「{title}」：{label} {values.get('牵头单位', '')}"
+        return task_sentence(chunk, english).text
     if not fields:
         return chunk.text
     label = row_label(chunk.fields)
@@ -53,7 +51,7 @@ def render_row(chunk: Chunk, english: bool) -> str:
 def _sentences(chunk: Chunk, kind: str) -> list[str]:
     if chunk.kind == "task" and kind != "responsibility":
         # a task's text answers figure and list questions sentence by sentence
-        task = dict(chunk.fields).get("主要任务", chunk.text)
+        task = roles.task_text(chunk.fields) or chunk.text
         return [s.strip() for s in sentences(task) if len(s.strip()) >= 4]
     if chunk.fields:
         return [chunk.text]

@@ -20,6 +20,7 @@ from difflib import SequenceMatcher
 from assistant.answer.extractive import form_word
 from assistant.answer.task_rows import lead_units, row_name, row_number, task_sentence
 from assistant.answer.verify import Sentence
+from assistant.ingest import roles
 from assistant.ingest.facts import row_label
 from assistant.ingest.normalize import letters
 from assistant.models import Chunk, Hit, Query
@@ -159,7 +160,7 @@ class TableBook:
         if query.intent == "responsibility" or asks["position"]:
             task = self.task_named(query) or (self.task_about(query, hits) if query.intent == "responsibility" else None)
             if task is not None:  # a question asking more ("…target, and who leads it") gets the task's text too
-                said = dict(task.fields).get("主要任务", "") if query.asks > 1 else ""
+                said = roles.task_text(task.fields) if query.asks > 1 else ""
                 return [task_sentence(task, query.english)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
         table = self.table_for(query, hits)
         if table is None:

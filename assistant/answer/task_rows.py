@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 from assistant.answer.verify import Sentence
+from assistant.ingest import roles
 from assistant.ingest.facts import row_label
 from assistant.models import Chunk
 from assistant.vocab import _load
@@ -22,8 +23,7 @@ def _columns() -> dict:
 
 
 def row_name(row: Chunk) -> str:
-    values = dict(row.fields)
-    name = values.get("主要任务") or values.get("重点任务") or row_label(row.fields) or row.text.split("\t")[0]
+    name = roles.task_text(row.fields) or row_label(row.fields) or row.text.split("\t")[0]
     return name.split("。")[0].rstrip("*＊ ")
 
 
@@ -33,7 +33,7 @@ def row_number(row: Chunk) -> str:
 
 def lead_column(row: Chunk) -> tuple[str, str]:
     """(header, cell) of the row's lead units: the first column the document names as leading."""
-    return next(((k, v) for k, v in row.fields if k in _columns()["lead"]), ("", ""))
+    return roles.lead_units(row.fields)
 
 
 def lead_units(row: Chunk) -> list[str]:
