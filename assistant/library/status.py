@@ -1,8 +1,11 @@
 """The knowledge base as a list: each catalogued report (and any report the index holds without a
-catalog entry) with its file, pages, blocks, chunks, warnings and the build that indexed it."""
+catalog entry) with its file, pages, blocks, chunks, warnings and the build that indexed it; and the
+changes running now (`changes_under_way`: by the app or the CLI, from their journals)."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,6 +16,7 @@ import numpy as np
 from assistant.indexing.chunk_table import ChunkColumns
 from assistant.config import Settings
 from assistant.library.catalog import read_entries
+from assistant.library.journal import JOURNAL, PREFIX
 from assistant.library.versions import all_versions
 
 
@@ -94,3 +98,38 @@ def document_statuses(settings: Settings, index: Any = None) -> list[DocumentSta
                                            chunks.get(doc_id, 0), "indexed", built_at,
                                            ("not in catalog.toml: indexed with default metadata",)))
     return statuses
+
+
+@dataclass(frozen=True)
+class ChangeUnderWay:
+    action: str  # add | replace | remove | restore
+    doc_ids: tuple[str, ...]
+    started: str  # ISO 8601, UTC
+    pid: int
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return pid > 0
+
+
+def changes_under_way(corpus_dir: str | Path) -> list[ChangeUnderWay]:
+    """The changes being made now: a pending journal (journal.py) whose process is alive. One left by
+    a crash (its process gone) is not running: the next start settles it."""
+    corpus_dir = Path(corpus_dir)
+    found = []
+    for path in sorted(corpus_dir.glob(f"{PREFIX}*/{JOURNAL}")) if corpus_dir.is_dir() else ():
+        try:
+            journal = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        pid = int(journal.get("pid") or 0) if str(journal.get("pid") or "0").isdigit() else 0
+        if journal.get("state") == "pending" and _alive(pid):
+            found.append(ChangeUnderWay(str(journal.get("action", "")), tuple(map(str, journal.get("doc_ids") or ())),
+                                        str(journal.get("started", "")), pid))
+    return found

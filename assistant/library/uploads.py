@@ -3,7 +3,8 @@
 An upload is streamed to `<token>.part` with a byte limit and a running sha256, and renamed to
 `<token><suffix>` only when it is complete: an interrupted upload never becomes a file a reader
 opens, let alone a report. It is then read (`readers.read_document`), refused when its content is
-already catalogued, and described in `<token>.json` with a prefilled catalog entry the user edits.
+already catalogued, and described in `<token>.json` with a prefilled catalog entry the user edits
+and a preview of the tables the parser recovered from it (`preview.py`).
 Uploads nobody adds are removed after a day. A `.part` is locked (flock) while it is written: one
 that nobody holds was left by a crash and is removed at the next start (`clean_interrupted`, from
 `journal.recover`) and by every later upload, not after a day (issue 23).
@@ -19,13 +20,15 @@ import os
 import time
 import uuid
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from assistant.config import Settings
 from assistant.indexing.integrity import sha256_file
 from assistant.library.catalog import CatalogError, CatalogFields, atomic_write, prefill, read_entries
+from assistant.library.preview import table_preview
+from assistant.models import Document
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class Upload:
     chars: int
     warnings: tuple[str, ...]
     fields: CatalogFields
+    preview: dict = field(default_factory=dict)  # the tables the parser recovered (preview.py)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"warnings": list(self.warnings)}
@@ -168,8 +172,11 @@ class Uploads:
             raise LibraryError(f"{name}: the same content is already in the knowledge base as {duplicate!r}; "
                                "nothing was added (replace that report to update it)", "duplicate")
         taken = {str(e.get("doc_id", "")) for e in self.entries()}
+        fields = prefill(name, extracted.text, taken)
+        document = Document(fields.doc_id, fields.title, fields.district, fields.year, fields.kind, str(path), text_sha)
+        preview = table_preview(document, extracted.text, extracted.line_pages() if extracted.page_starts else ())
         upload = Upload(token, name, path.suffix, size, sha, text_sha, extracted.format, len(extracted.page_starts),
-                        len(extracted.text), tuple(extracted.warnings), prefill(name, extracted.text, taken))
+                        len(extracted.text), tuple(extracted.warnings), fields, preview)
         atomic_write(self.folder / f"{token}.json", json.dumps(upload.to_dict(), ensure_ascii=False).encode("utf-8"))
         return upload
 

@@ -23,6 +23,7 @@ A replaced or removed report's previous version is kept; `POST /library/restore`
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import secrets
 import threading
@@ -38,6 +39,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from assistant.library.operations import Library, LibraryError
 from assistant.library.catalog import CatalogFields
+from assistant.serve.labels import kind_names, local_time, zone_of
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,11 @@ class Jobs:
             self._tokens = set(tokens)
         threading.Thread(target=self._run, args=(job, run), name=f"library-{action}", daemon=True).start()
         return job
+
+    def running(self) -> Job | None:
+        """The change running now (None when none): the chat says so with its answers."""
+        job = self.current
+        return job if job is not None and job.state == "running" else None
 
     def discard(self, token: str) -> None:
         """Drop a staged upload, unless the running change is adding it (issue 23: the discard made a
@@ -155,8 +162,9 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Request], bool],
-                       chat_session: Callable[[Request], str] = lambda request: "") -> None:
-    """`chat_session`: the request's chat login token ("" without one); an admin session is bound to it."""
+                       chat_session: Callable[[Request], str] = lambda request: "") -> Jobs:
+    """`chat_session`: the request's chat login token ("" without one); an admin session is bound to it.
+    Returns the changes' runner (the chat asks it whether one is running)."""
     settings = assistant.settings
     library = Library(settings, embedder=getattr(assistant, "embedder", None))
     jobs = Jobs(assistant, library)
@@ -194,7 +202,8 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
         admin = is_admin(request)
         html = html.replace("{{LOGIN_HIDDEN}}", "hidden" if admin else "").replace("{{APP_HIDDEN}}", "" if admin else "hidden")
         html = html.replace("{{LOGOUT_HIDDEN}}", "" if admin and getattr(settings, "admin_password", "") else "hidden")
-        return HTMLResponse(html.replace("{{MAX_MB}}", f"{settings.max_upload_bytes / 2**20:.0f}"))
+        kinds = json.dumps(kind_names(), ensure_ascii=False).replace("<", "\\u003c")  # the kinds' Chinese names (labels.py)
+        return HTMLResponse(html.replace("{{MAX_MB}}", f"{settings.max_upload_bytes / 2**20:.0f}").replace("{{KINDS}}", kinds))
 
     @app.post("/library/login")
     async def login(request: Request):
@@ -230,6 +239,9 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
             removed = await anyio.to_thread.run_sync(library.removed)
         except LibraryError as exc:
             return _error(500, str(exc))
+        tz = zone_of(settings)  # times as the staff read them (setting time_zone), beside the stored UTC ones
+        items = [d | {"indexed_local": local_time(d["indexed_at"], tz)} for d in items]
+        removed = [v | {"replaced_local": local_time(v.get("replaced", ""), tz)} for v in removed]
         return {"documents": items, "removed": removed, "job": jobs.current.to_dict() if jobs.current else None}
 
     @app.get("/library/job")
@@ -320,3 +332,4 @@ def add_library_routes(app: FastAPI, assistant: Any, logged_in: Callable[[Reques
 
     for action in ("add", "replace", "remove", "restore", "reindex"):
         app.add_api_route(f"/library/{action}", route_for(action), methods=["POST"], include_in_schema=False)
+    return jobs

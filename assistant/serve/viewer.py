@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import urlencode
 
+from assistant.library.preview import TASK_HEADERS, cells, table_key  # tables grouped as the upload preview shows them
 from assistant.models import Answer, Block, ParsedDocument, Section
 from assistant.serve.labels import kind_label
 
-TASK_HEADERS = ("类别", "序号", "主要任务", "牵头单位")
 
 STATIC = Path(__file__).resolve().parent / "static"
 # the page's style (light and dark: prefers-color-scheme, or ?__theme= like Gradio) and its script:
@@ -70,10 +70,6 @@ def _heading(section: Section) -> str:
     return f'<h{level} id="{escape(section.section_id)}">{_text(section.heading)}</h{level}>'
 
 
-def _cells(block: Block) -> list[str]:
-    return [cell for _, cell in block.fields] if block.fields else block.text.split("\t")
-
-
 def page_label(page: int) -> str:
     """"第12页" for a block from page 12 of its source file; "" when the format has no pages."""
     return f"第{page}页" if page else ""
@@ -92,10 +88,10 @@ def _page_attr(block: Block) -> str:
 
 
 def _row(row: Block, highlight_anchor: str | None, pages: dict[str, int]) -> str:
-    cells = _cells(row)
+    row_cells = cells(row)
     classes = _cls(row, highlight_anchor, *_page_class(row, pages))
     return (f'<tr id="{escape(row.anchor)}" class="{classes}">'
-            + "".join(f"<td{_page_attr(row) if i == len(cells) - 1 else ''}>{_text(cell)}</td>" for i, cell in enumerate(cells)) + "</tr>")
+            + "".join(f"<td{_page_attr(row) if i == len(row_cells) - 1 else ''}>{_text(cell)}</td>" for i, cell in enumerate(row_cells)) + "</tr>")
 
 
 def _table(rows: list[Block], highlight_anchor: str | None, headers: tuple[str, ...], pages: dict[str, int]) -> str:
@@ -108,15 +104,8 @@ def _table(rows: list[Block], highlight_anchor: str | None, headers: tuple[str, 
     )
 
 
-def _group_key(block: Block) -> tuple:
-    """Consecutive rows with the same kind, caption and column headers form one table."""
-    if block.kind in ("table_row", "task"):
-        return (block.kind, block.caption, tuple(name for name, _ in block.fields))
-    return (block.anchor,)  # anything else stands alone
-
-
 def _blocks(blocks: list[Block], highlight_anchor: str | None, pages: dict[str, int]) -> Iterable[str]:
-    for key, group in groupby(blocks, key=_group_key):
+    for key, group in groupby(blocks, key=table_key):
         rows = list(group)
         first = rows[0]
         if first.kind in ("table_row", "task"):
