@@ -198,10 +198,11 @@ class Filters:
 
     districts: tuple[str, ...] = ()
     doc_ids: tuple[str, ...] = ()
-    years: tuple[int, ...] = ()
+    years: tuple[int, ...] = ()  # reports covering one of these years
+    kinds: tuple[str, ...] = ()  # report kinds (the catalog's ids): resolved to their documents by Assistant.scope
 
     def is_empty(self) -> bool:
-        return not (self.districts or self.doc_ids or self.years)
+        return not (self.districts or self.doc_ids or self.years or self.kinds)
 
 
 @dataclass(frozen=True)

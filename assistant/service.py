@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterator
 
 from assistant.config import Settings, load_settings
@@ -21,7 +21,22 @@ if TYPE_CHECKING:  # retrieve.py imports LangChain (~0.5 s): loaded with the ret
 
 
 class QuestionError(ValueError):
-    """A question that cannot be asked (empty, too long); the message says what to do."""
+    """A question that cannot be asked (empty, too long); the message says what to do. `reason`
+    (not_text | empty | too_long | no_words) and `length` let a page say it in the user's language."""
+
+    def __init__(self, message: str, reason: str = "", length: int = 0) -> None:
+        super().__init__(message)
+        self.reason, self.length = reason, length
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The filters retrieval gets for one question: report kinds resolved to their documents, and a
+    year or kind filter the question contradicts dropped (the question wins, as for a district).
+    `dropped`: ("year", the years asked) or ("kind", the districts asked, "" for all), for the page to say so."""
+
+    filters: Filters | None
+    dropped: tuple[tuple[str, str], ...] = ()
 
 
 _MARKUP = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)|<!--.*?(-->|$)|</?[A-Za-z][^<>]*>", re.I | re.S)
@@ -49,19 +64,21 @@ def check_question(question: object, settings: Settings) -> str:
     becomes a space), Traditional characters converted to Simplified; QuestionError when
     nothing askable is left or it is too long."""
     if not isinstance(question, str):
-        raise QuestionError("the question must be text")
+        raise QuestionError("the question must be text", "not_text")
     limit = settings.max_question_chars
     if len(question) > 4 * limit + 1000:  # do not scan megabytes of text only to refuse it
-        raise QuestionError(f"the question is {len(question)} characters long; the limit is {limit}. Ask a shorter question.")
+        raise QuestionError(f"the question is {len(question)} characters long; the limit is {limit}. Ask a shorter question.",
+                            "too_long", len(question))
     cleaned = "".join(ch if ch.isprintable() or ch in "\n\t" else " " if ch.isspace() else ""
                       for ch in question).strip()  # drops NUL, ESC, DEL, lone surrogates, zero-width marks
     if not cleaned:
-        raise QuestionError("the question is empty; type a question about the reports, e.g. 闵行区2023年社会消费品零售总额是多少？")
+        raise QuestionError("the question is empty; type a question about the reports, e.g. 闵行区2023年社会消费品零售总额是多少？", "empty")
     if len(cleaned) > limit:
-        raise QuestionError(f"the question is {len(cleaned)} characters long; the limit is {limit}. Ask a shorter question.")
+        raise QuestionError(f"the question is {len(cleaned)} characters long; the limit is {limit}. Ask a shorter question.",
+                            "too_long", len(cleaned))
     if not any(ch.isalnum() for ch in _MARKUP.sub(" ", cleaned)):
         raise QuestionError("the question has no words or numbers (only punctuation, symbols or markup); "
-                            "ask about the reports in words, e.g. 闵行区2023年社会消费品零售总额是多少？")
+                            "ask about the reports in words, e.g. 闵行区2023年社会消费品零售总额是多少？", "no_words")
     return to_simplified(cleaned)
 
 
@@ -135,6 +152,7 @@ class Assistant:
     def search(self, question: str, k: int = 10, filters: Filters | None = None) -> SearchResult:
         """The passages for a question, within the scope the question names (see query/)."""
         question = check_question(question, self.settings)
+        filters = self.scope(question, None, filters).filters
         query = self.pipeline.parser.parse(question, filters=filters)
         return self.retriever.search(query, k=k, filters=filters)
 
@@ -183,10 +201,38 @@ class Assistant:
                 self._pipeline = AnswerPipeline(self.retriever, self.settings)
         return self._pipeline
 
+    def scope(self, question: str, history: list[tuple[str, str]] | None = None, filters: Filters | None = None) -> Scope:
+        """Resolve the filters a question is answered within: `kinds` become the documents of those
+        kinds (of the districts the question, or the district filter, names); a year filter none of
+        the question's years is in, or a kind no document of the asked districts has, is dropped.
+        Without year or kind filters this is the filters as given (no parsing)."""
+        if filters is None or not (filters.kinds or filters.years):
+            return Scope(filters)
+        question = check_question(question, self.settings)
+        query = self.pipeline.understand(question, history or [], replace(filters, years=(), kinds=()))
+        dropped: list[tuple[str, str]] = []
+        years = filters.years
+        if years and query.years and not set(query.years) & set(years):
+            dropped.append(("year", "、".join(str(y) for y in query.years)))
+            years = ()
+        doc_ids = filters.doc_ids
+        if filters.kinds:
+            documents = self.index.manifest["documents"]
+            of_kind = tuple(d for d, meta in documents.items() if meta.get("kind") in filters.kinds
+                            and (not query.districts or meta.get("district") in query.districts)
+                            and (not doc_ids or d in doc_ids))
+            if of_kind:
+                doc_ids = of_kind
+            else:
+                dropped.append(("kind", "、".join(query.districts)))
+        resolved = replace(filters, doc_ids=doc_ids, years=years, kinds=())
+        return Scope(None if resolved.is_empty() else resolved, tuple(dropped))
+
     def stream(self, question: str, history: list[tuple[str, str]] | None = None, mode: str | None = None,
                filters: Filters | None = None) -> Iterator[object]:
         """Yield the answer text as it grows (str), then the final `Answer`."""
         question = check_question(question, self.settings)
+        filters = self.scope(question, history, filters).filters
         yield from self.pipeline.stream(question, history or [], mode or self.settings.mode, filters)
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None, mode: str | None = None,

@@ -17,6 +17,7 @@ import re
 import shutil
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -83,11 +84,25 @@ def served(tmp_path_factory):
 
 
 def _ask(page, question: str, done: str):
+    """Ask and wait for its final answer (drawn with its 复制/导出 line)."""
+    before = page.locator("#chat .qa-answer .qa-actions").count()
     page.fill("#question textarea", question)
     page.keyboard.press("Enter")
-    page.wait_for_function("sel => { const a = document.querySelectorAll('#chat .qa-answer');"
-                           " return a.length && a[a.length - 1].querySelector(sel) !== null; }", arg=done, timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_function("([sel, n]) => { const a = document.querySelectorAll('#chat .qa-answer .qa-actions');"
+                           " return a.length > n && a[a.length - 1].parentElement.querySelector(sel) !== null; }",
+                           arg=[done, before], timeout=ANSWER_TIMEOUT_MS)
     return page.locator("#chat .qa-answer").last
+
+
+def _options(page, elem_id: str) -> list[str]:
+    page.locator(f"#{elem_id} input").click()
+    options = [o.get_attribute("aria-label") for o in page.locator(f"#{elem_id} li[role='option']").all()]
+    page.keyboard.press("Escape")
+    return options
+
+
+def _examples(page) -> list[str]:
+    return [b.inner_text() for b in page.locator("#examples button").all()]
 
 
 def _pdf_page_text(number: int) -> str:
@@ -111,10 +126,25 @@ def test_upload_pdf_answer_cites_its_page_then_delete_refuses(served):
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())  # the delete confirmation
 
+        # ---- a chat opened before the upload: it names what the library holds (no 静安 yet)
+        chat = context.new_page()
+        chat.goto(url + "/")
+        chat.wait_for_selector("#question textarea")
+        assert "闵行区" in chat.locator("#intro h2").inner_text() and "静安" not in chat.locator("#intro").inner_text()
+        assert "静安区" not in _options(chat, "district") and not any("静安" in q for q in _examples(chat))
+
         # ---- upload on the 资料库 page: fields prefilled from the title, editable
         page.goto(url + "/library")
         page.wait_for_selector("#docs tr[data-doc]")
         assert page.locator(f"#docs tr[data-doc='{JINGAN}']").count() == 0
+        minhang = page.locator("#docs tr[data-doc='minhang-2023-plan-report']")
+        assert minhang.locator("td.district").inner_text() == "闵行区"
+        district = minhang.locator("td.district")
+        lines = district.evaluate("e => { const r = document.createRange(); r.selectNodeContents(e); return r.getClientRects().length; }")
+        assert lines == 1 and district.bounding_box()["width"] > 40  # 区 on one line, not one character wide
+        built = datetime.fromisoformat(assistant.index.manifest["built_at"])
+        assert minhang.locator("td.when").inner_text() == (built + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")  # Asia/Shanghai
+        assert minhang.locator("td", has_text="年度计划执行情况报告").count() == 1  # the kind by its Chinese name
         started = time.perf_counter()
         page.set_input_files("#files", str(PDF))
         row = page.locator("#staged tr[data-token]")
@@ -125,10 +155,23 @@ def test_upload_pdf_answer_cites_its_page_then_delete_refuses(served):
         assert row.locator(".f-kind").input_value() == "yearly_report"
         assert row.locator(".f-doc_id").input_value() == JINGAN
         assert "静安区2023年国民经济和社会发展计划执行情况" in row.locator(".f-title").input_value()
-        assert "PDF" in row.locator(".info").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "library-1-staged.png"))
+        assert "PDF" in row.locator(".info").inner_text() and "表格 9 张" in row.locator(".info").inner_text()
+        # how the tables were read, before the report is added: captions, headers, first rows
+        preview = page.locator("#staged tr.preview-row details.preview")
+        preview.locator("summary").click()
+        assert preview.locator("summary").inner_text().startswith("表格识别预览：9 张表")
+        first = preview.locator("table").first
+        assert [h.inner_text() for h in first.locator("th").all()] == ["指标名称", "全年预期目标", "完成情况"]
+        assert first.locator("tbody tr").first.inner_text().split("\t") == ["地区生产总值增长率", "5%左右", "7%"]
+        assert preview.locator("caption", has_text="表2六大产业税收完成情况").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "library-1-staged.png"), full_page=True)
         page.click("#add")
         page.wait_for_selector("#job[data-state='running']")
+        # ---- a question asked meanwhile: answered from the previous index, with a notice that indexing is under way
+        _ask(chat, TRADE_Q, ".qa-refusal, a.cite")
+        notice = chat.locator("#chat .qa-notice").inner_text()
+        assert notice.startswith("资料库正在更新索引（加入：jingan-2023-plan-report") and "索引完成后才能查到" in notice, notice
+        chat.screenshot(path=str(ARTIFACTS / "library-2-notice-1366.png"))
         page.screenshot(path=str(ARTIFACTS / "library-2-indexing.png"))
         page.wait_for_selector("#job[data-state='done']", timeout=INDEX_TIMEOUT_MS)
         indexed = time.perf_counter()
@@ -138,11 +181,12 @@ def test_upload_pdf_answer_cites_its_page_then_delete_refuses(served):
         assert doc_row.locator(".state").inner_text() == "indexed"
         page.screenshot(path=str(ARTIFACTS / "library-3-indexed.png"))
 
-        # ---- the chat answers from the new report, without a restart
-        chat = context.new_page()
-        chat.goto(url + "/")
-        chat.wait_for_selector("#question textarea")
+        # ---- the open chat names the new district without a reload (checked every 15 s) and answers from it
+        chat.wait_for_function("() => document.querySelector('#intro h2').textContent.includes('静安区')", timeout=60_000)
+        assert "静安区" in _options(chat, "district") and any(q.startswith("静安区") for q in _examples(chat))
+        chat.screenshot(path=str(ARTIFACTS / "library-3-chat-updated-1366.png"))
         answer = _ask(chat, TRADE_Q, "a.cite")
+        assert chat.locator("#chat .qa-notice").count() == 1  # indexing is done: no notice with this answer
         answered = time.perf_counter()
         assert "561.02" in answer.inner_text()
         chat.screenshot(path=str(ARTIFACTS / "library-4-answer.png"))

@@ -12,36 +12,34 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from assistant.serve.api import add_api_routes
+from assistant.serve.chat_api import api_functions
+from assistant.serve.chat_catalog import ALL, catalog_of, choice, make_filters  # noqa: F401 (make_filters: used by callers)
+from assistant.serve.chat_input import (DONE_JS, INPUT_CSS, INPUT_HEAD, START_JS, TAKEN_JS, counter_html, is_blank,
+                                        too_long)
+from assistant.serve.chat_notes import failure, question_error, rebuild_notice, scope_line
 from assistant.serve.clients import TrustedProxies
 from assistant.serve.feedback import FeedbackStore
-from assistant.serve.guard import Guard, short
+from assistant.serve.guard import Guard
 from assistant.serve.history_ui import (HISTORY_CSS, HISTORY_HEAD, ChatHistory, add_export_routes, answer_html, base_url,
                                         session_user)
+from assistant.serve.labels import kind_label
 from assistant.serve.library_page import add_library_routes
 from assistant.serve.login_page import HideApiInfo, login_token
 from assistant.serve.viewer import (CHAT_CSS, add_banner, render_document, render_index, render_not_found, render_note,
-                     render_partial, render_question)
+                                    render_partial, render_question)
 
 log = logging.getLogger(__name__)
 
-ALL = "全部"
-KNOWN_DISTRICTS = ("闵行区", "静安区")  # offered even before their reports are indexed
-TITLE = "闵行/静安规划报告问答 · Policy Q&A"
-EXAMPLES = (
-    "闵行区2023年社会消费品零售总额完成了多少？",
-    "促进创新创业人才集聚由哪些单位牵头？",
-    "静安区2023年外贸进出口总额是多少？",
-    "What was Jing'an's retail sales target for 2024?",
-    "“揭榜挂帅”是什么意思？",
-)
+TITLE = "规划报告问答 · Policy Q&A"  # the chat's own title names the districts the library holds (chat_catalog.py)
 History = list[tuple[str, str]]
 MAX_HISTORY_TURNS = 10  # a follow-up leans on the last few turns; older ones only cost parsing time
+CATALOG_CHECK_SECONDS = 15  # how often an open chat checks for reports added or removed on the 资料库 page
 
 
 def llm_available(settings: Any) -> bool:
@@ -56,16 +54,6 @@ def parse_auth(auth: str) -> tuple[str, str] | None:
     if not sep or not user or not password:
         raise ValueError(f"auth must look like 'user:password', got {len(auth)} characters without both parts")
     return user, password
-
-
-def make_filters(district: str | None, doc_id: str | None):
-    from assistant.models import Filters
-
-    filters = Filters(
-        districts=(district,) if district and district != ALL else (),
-        doc_ids=(doc_id,) if doc_id and doc_id != ALL else (),
-    )
-    return None if filters.is_empty() else filters
 
 
 # ----------------------------------------------------------------------------- viewer routes
@@ -100,7 +88,8 @@ def _add_viewer_routes(app: FastAPI, assistant: Any, logged_in) -> None:
 
 
 def _answer_events(assistant: Any, question: str, history: History, mode: str, filters) -> Iterator[tuple[str, Any]]:
-    """("partial", html) while the answer grows, then ("final", Answer) or ("error", html)."""
+    """("partial", html) while the answer grows, then ("final", Answer) or ("error", html): a message in
+    the question's language (chat_notes.py), never an exception's text."""
     from assistant.service import QuestionError
 
     try:
@@ -109,132 +98,152 @@ def _answer_events(assistant: Any, question: str, history: History, mode: str, f
                 yield "partial", render_partial(event)
             else:
                 yield "final", event
-    except QuestionError as exc:  # the message is written for the user; one log line, no traceback
+    except QuestionError as exc:  # one log line, no traceback
         log.info("rejected question: %s", exc)
-        yield "error", render_note(str(exc))
+        examples = catalog_of(assistant).examples
+        yield "error", render_note(question_error(question, getattr(exc, "reason", ""), getattr(exc, "length", 0),
+                                                  assistant.settings.max_question_chars, examples[0] if examples else ""))
     except Exception:  # keep the chat alive; the details go to the server log, not the page
         log.exception("answering %r failed", question[:200])
-        yield "error", render_note("出错了，请稍后再试。Something went wrong while answering; please try again.")
+        yield "error", render_note(failure(question))
 
 
-def build_chat(assistant: Any):
-    """The Gradio Blocks for the chat (not yet queued or mounted)."""
+def _notes(assistant: Any, question: str, history: History, filters, chosen: dict[str, str], running) -> str:
+    """The rebuild notice and the filters line shown above an answer."""
+    from assistant.service import QuestionError
+
+    labels = [(value, value) for value in (chosen["district"],) if value != ALL]
+    labels += [(f"{chosen['year']}年", chosen["year"])] if chosen["year"] != ALL else []
+    labels += [(kind_label(chosen["kind"]), chosen["kind"])] if chosen["kind"] != ALL else []
+    doc = assistant.documents().get(chosen["doc_id"]) if chosen["doc_id"] != ALL else None
+    labels += [(f"《{doc.document.title}》", doc.document.doc_id)] if doc is not None else []
+    try:
+        dropped = assistant.scope(question, history, filters).dropped if filters is not None else ()
+    except QuestionError:
+        dropped = ()
+    line = scope_line(question, labels, dropped, chosen["year"], chosen["kind"])
+    return rebuild_notice(question, running, assistant.settings) + line
+
+
+def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
+    """The Gradio Blocks for the chat (not yet queued or mounted). `running`: the 资料库 page's running
+    change (None when none), for the notice shown with answers while the index is rebuilt."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from these machines
     import gradio as gr
 
     settings = assistant.settings
     has_llm = llm_available(settings)
     warnings = list(getattr(assistant, "warnings", []))
-
-    def district_choices() -> list[str]:
-        # the districts of the current index's reports: an uploaded 浦东新区 report adds 浦东新区
-        indexed = {p.document.district for p in assistant.documents().values() if p.document.district}
-        return [ALL] + sorted(indexed | set(KNOWN_DISTRICTS))
-
-    def doc_choices(district: str) -> list[tuple[str, str]]:
-        # the current index's reports: the knowledge-base page adds and removes them while the app runs
-        docs = sorted((p.document for p in assistant.documents().values()), key=lambda d: (d.district, d.year, d.title))
-        return [("全部 All", ALL)] + [(d.title, d.doc_id) for d in docs if district in (ALL, d.district)]
-
+    limit = settings.max_question_chars
+    catalog = catalog_of(assistant)  # title, intro, examples and filter choices from what the library holds
     store = FeedbackStore(settings.data_dir)
     chats = ChatHistory(settings, MAX_HISTORY_TURNS)  # conversations per login or browser (history_ui.py)
-    index_version = Path(str(getattr(getattr(assistant, "index", None), "path", ""))).name  # the build answering
+    private = {"api_visibility": "private"}
 
-    def respond(message: str, chat: list, history: History, district: str, doc_id: str, mode: str, records: dict,
-                conversation: str | None, browser: str | None, request: Any):
-        """Stream the answer into the chat; `records` keeps each final answer by its message index,
-        for the 👍/👎 buttons; the final answer is stored in the owner's `conversation` (history_ui.py)."""
-        chat = list(chat or []) + [
-            {"role": "user", "content": render_question(message)},
-            {"role": "assistant", "content": render_partial("…")},
-        ]
+    def index_version() -> str:  # the build answering now (the 资料库 page switches it while the app runs)
+        return Path(str(getattr(getattr(assistant, "index", None), "path", ""))).name
+
+    def take(message: str, chat: list):
+        """The question leaves the box and shows in the chat (respond answers it); an empty one does
+        nothing, one over the limit stays in the box (the page's script normally stops both)."""
+        if is_blank(message):
+            return gr.update(), gr.update(), None, gr.update()
+        length = too_long(message, limit)
+        if length:
+            gr.Warning(question_error(message, "too_long", length, limit))
+            return gr.update(), gr.update(), None, gr.update()
+        chat = list(chat or []) + [{"role": "user", "content": render_question(message)},
+                                   {"role": "assistant", "content": render_partial("…")}]
+        return "", chat, message, gr.update(visible=False)
+
+    def respond(message: str | None, chat: list, history: History, district: str, year: str, kind: str, doc_id: str,
+                mode: str, records: dict, conversation: str | None, browser: str | None, request: Any):
+        """Stream the answer of the question `take` took into the chat; `records` keeps each final
+        answer by its message index, for 👍/👎; the final answer is stored in the owner's `conversation`."""
         records = dict(records or {})
         browser = chats.browser_id(browser)
         shown = (gr.update(),) * len(sidebar.shown)
-        yield chat, history, "", records, conversation, browser, *shown
-        for kind, value in _answer_events(assistant, message, history, mode, make_filters(district, doc_id)):
-            if kind == "final":
+        if message is None:  # nothing was taken
+            yield chat, history, records, conversation, browser, *shown
+            return
+        chat = list(chat)
+        filters = make_filters(district, doc_id, year, kind)
+        chosen = {"district": district or ALL, "year": year or ALL, "kind": kind or ALL, "doc_id": doc_id or ALL}
+        notes = _notes(assistant, message, history, filters, chosen, running)
+        for event, value in _answer_events(assistant, message, history, mode, filters):
+            if event == "final":
                 record = value.to_dict()
                 owner = chats.owner(request, browser)
                 conversation, turn = chats.record(owner, conversation, message, record)
-                chat[-1]["content"] = answer_html(value, base_url(settings, request), conversation, turn)
+                chat[-1]["content"] = notes + answer_html(value, base_url(settings, request), conversation, turn)
                 history = list(history) + [(message, value.text)]  # plain text for follow-ups
                 records[len(chat) - 1] = record
                 shown = chats.shown(owner, conversation)
             else:
-                chat[-1]["content"] = value
-            yield chat, history, "", records, conversation, browser, *shown
+                chat[-1]["content"] = (notes if event == "partial" else "") + value
+            yield chat, history, records, conversation, browser, *shown
 
     def rate(records: dict, data: gr.LikeData):
-        """👍/👎 on an answer: stored at once; the comment box opens for an optional remark."""
-        record = (records or {}).get(data.index if isinstance(data.index, int) else data.index[0])
+        """👍/👎 on an answer, stored at once: one row per answer (switching 👎 to 👍 changes it, taking a
+        rating back removes it); the comment box opens for an optional remark."""
+        index = data.index if isinstance(data.index, int) else data.index[0]
+        records = dict(records or {})
+        record = records.get(index)
         rating = {True: "up", False: "down"}.get(data.liked) if isinstance(data.liked, bool) else None
-        if record is None or rating is None:  # a question, a note, or a rating taken back
-            return gr.update(visible=False), None
+        if record is None:  # a question or a note
+            return gr.update(visible=False), None, records, gr.update(visible=False)
+        rated = record.get("feedback_id")
         try:
-            feedback_id = store.add(rating, record, index_version)
+            if rating is None:
+                rated = None if rated is None or store.remove(rated) else None
+            elif rated is None or not store.change(rated, rating):
+                rated = store.add(rating, record, index_version())
         except Exception:  # noqa: BLE001 - a full disk must not break the chat
             log.exception("storing feedback failed")
-            return gr.update(visible=False), None
-        log.info("feedback %d: %s on %r", feedback_id, rating, record.get("question", "")[:80])
-        return gr.update(visible=True), feedback_id
-
-    # Gradio passes the LikeData by the parameter's type; this module's annotations are strings
-    # (`from __future__ import annotations`) naming a local import, which Gradio cannot resolve
-    rate.__annotations__["data"] = gr.LikeData
-    respond.__annotations__["request"] = gr.Request
+            return gr.update(visible=False), None, records, gr.update(visible=False)
+        records[index] = {**record, "feedback_id": rated}
+        log.info("feedback %s: %s on %r", rated, rating or "taken back", record.get("question", "")[:80])
+        return gr.update(visible=rated is not None), rated, records, gr.update(visible=False)
 
     def add_comment(text: str, feedback_id: int | None):
-        if feedback_id is not None and isinstance(text, str) and text.strip():
-            store.comment(feedback_id, text)
-        return gr.update(visible=False), "", None
+        if feedback_id is not None and isinstance(text, str) and text.strip() and store.comment(feedback_id, text):
+            gr.Info("已保存您的补充说明，谢谢！")
+            return gr.update(visible=False), "", None, gr.update(value="✓ 已保存评价和补充说明，谢谢！Comment saved.", visible=True)
+        return gr.update(visible=False), "", None, gr.update(visible=False)
 
-    def reject(message: str) -> gr.Error:
-        """A refused /ask call: one log line, no traceback (Gradio prints one for every gr.Error by default)."""
-        log.info("rejected /ask: %s", message)
-        return gr.Error(message, print_exception=False)
+    def refresh(shown: str | None, district: str, year: str, kind: str, doc_id: str):
+        """The title, examples and filter choices again when the index changed (a report added or removed)."""
+        now = catalog_of(assistant)
+        if shown == now.version:
+            return (gr.skip(),) * 7
+        districts, years, kinds = now.district_choices(), now.year_choices(), now.kind_choices()
+        district, year, kind = choice(district, districts), choice(year, years), choice(kind, kinds)
+        docs = now.doc_choices(district, kind, year)
+        return (now.intro(), gr.Dataset(samples=[[q] for q in now.examples]),
+                gr.Dropdown(choices=districts, value=district), gr.Dropdown(choices=years, value=year),
+                gr.Dropdown(choices=kinds, value=kind), gr.Dropdown(choices=docs, value=choice(doc_id, docs)), now.version)
 
-    def ask(question: str, district: str = ALL, mode: str = "extractive") -> dict:
-        """Answer one question; returns the answer text, refused flag, citations (with urls), the
-        reading (how the question was understood), timings and `warnings` (non-empty when the index
-        serves a report from an older build)."""
-        return ask_with_history(question, "", district, mode)
+    def narrow(district: str, year: str, kind: str, doc_id: str):
+        docs = catalog_of(assistant).doc_choices(district or ALL, kind or ALL, year or ALL)
+        return gr.Dropdown(choices=docs, value=choice(doc_id, docs))
 
-    def ask_with_history(question: str, history: str = "", district: str = ALL, mode: str = "extractive") -> dict:
-        """Like /ask, for a conversation: `history` holds its earlier questions, one per line, oldest
-        first, so that follow-ups ("那静安区呢？", "2024年的目标呢？") work. A separate endpoint keeps
-        /ask's three arguments for raw HTTP callers (Gradio fills no defaults there)."""
-        from assistant.service import QuestionError
-
-        # Gradio does not enforce the annotations: check the types here, and never echo more of
-        # the input than a short escaped prefix (file objects never get here: see guard.py).
-        if not isinstance(question, str):
-            raise reject(f"question must be text; got {short(question)}")
-        if not isinstance(district, str) or district not in district_choices():
-            raise reject(f"district must be one of {', '.join(district_choices())}; got {short(district)}")
-        if not isinstance(mode, str) or mode not in ("extractive", "llm") or (mode == "llm" and not has_llm):
-            raise reject(f"mode must be 'extractive'{' or llm' if has_llm else ' (no LLM is configured)'}; got {short(mode)}")
-        if not isinstance(history, str):
-            raise reject(f"history must be text (earlier questions, one per line); got {short(history)}")
-        turns = [(line[:settings.max_question_chars], "") for line in history.splitlines() if line.strip()][-MAX_HISTORY_TURNS:]
-        try:
-            answer = assistant.ask(question, history=turns, mode=mode, filters=make_filters(district, None))
-        except QuestionError as exc:
-            raise reject(str(exc)) from None
-        return answer.to_dict() | {"warnings": warnings}
+    # Gradio passes the LikeData and the Request by the parameter's type; this module's annotations
+    # are strings (`from __future__ import annotations`) naming a local import, which Gradio cannot resolve
+    rate.__annotations__["data"] = gr.LikeData
+    respond.__annotations__["request"] = gr.Request
+    ask, ask_with_history = api_functions(assistant, has_llm, MAX_HISTORY_TURNS, warnings)  # /ask, /ask_with_history
 
     # delete_cache: Gradio's own clean-up of its temporary files (the app creates none; defence in depth)
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         if warnings:
             gr.HTML(render_note(" ".join(warnings), kind="refusal"), elem_id="index-warning")
-        gr.Markdown(f"## {TITLE}\n闵行区、静安区规划与计划报告的问答助手：每句回答都带引用 [n]，点击可查看原文段落。"
-                    " Answers cite the reports; click [n] to open the passage. [报告原文 Sources](/source)"
-                    " · [资料库 Library](/library)",
-                    elem_id="intro")
+        intro = gr.Markdown(catalog.intro(), elem_id="intro")
         sidebar = chats.sidebar()  # 历史对话: 新对话, the list, rename, delete, export
         history = gr.State([])
-        records = gr.State({})  # message index -> the Answer's dict, for 👍/👎
+        records = gr.State({})  # message index -> the Answer's dict (and its feedback row's id), for 👍/👎
         feedback_id = gr.State(None)
+        question = gr.State(None)  # the question `take` took, for respond (None: none)
+        shown_version = gr.State(catalog.version)  # the index build the title, examples and filters describe
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=300):
                 # the height comes from CHAT_CSS: the chat fills the window below the title and above the input
@@ -245,38 +254,58 @@ def build_chat(assistant: Any):
                     comment = gr.Textbox(placeholder="已记录评价。补充说明（可选），回车提交 · Rated — add a comment (optional), Enter to send",
                                          show_label=False, scale=5, lines=1, max_lines=4, elem_id="feedback-comment")
                     comment_send = gr.Button("提交 Send", scale=1, min_width=80, elem_id="feedback-send")
+                feedback_done = gr.HTML("", visible=False, elem_id="feedback-done")
                 with gr.Row(elem_id="ask-row"):
                     box = gr.Textbox(placeholder="输入问题，回车发送 · Ask a question and press Enter", show_label=False,
                                      scale=5, lines=1, max_lines=4, elem_id="question", autofocus=True)
                     send = gr.Button("发送 Ask", variant="primary", scale=1, min_width=80, elem_id="send")
+                gr.HTML(counter_html(limit), elem_id="question-counter")
             with gr.Column(scale=1, min_width=240, elem_id="side"):
-                examples = gr.Examples(examples=[[q] for q in EXAMPLES], inputs=[box], label="示例问题（点击即问） Examples",
-                                       api_visibility="private", elem_id="examples")
-                district = gr.Dropdown(district_choices(), value=ALL, label="区 District", elem_id="district")
-                document = gr.Dropdown(doc_choices(ALL), value=ALL, label="报告 Document", elem_id="document")
+                examples = gr.Dataset(components=[box], samples=[[q] for q in catalog.examples], type="values",
+                                      label="示例问题（点击即问） Examples", elem_id="examples")
+                with gr.Row(elem_id="filters"):
+                    district = gr.Dropdown(catalog.district_choices(), value=ALL, label="区 District", elem_id="district",
+                                           min_width=120)
+                    year = gr.Dropdown(catalog.year_choices(), value=ALL, label="年份 Year", elem_id="year", min_width=100)
+                    kind = gr.Dropdown(catalog.kind_choices(), value=ALL, label="报告类型 Kind", elem_id="kind", min_width=120)
+                document = gr.Dropdown(catalog.doc_choices(), value=ALL, label="报告 Document", elem_id="document")
                 mode = gr.Radio([("抽取式 Extractive", "extractive"), ("大模型 LLM", "llm")],
                                 value=settings.mode if has_llm else "extractive", label="回答方式 Answer mode",
                                 interactive=has_llm, elem_id="mode",
                                 info=None if has_llm else "未配置大模型，仅抽取式可用 · No LLM configured")
+            timer = gr.Timer(CATALOG_CHECK_SECONDS)
 
-        inputs = [box, chatbot, history, district, document, mode, records] + sidebar.states
-        outputs = [chatbot, history, box, records] + sidebar.states + sidebar.shown
-        box.submit(respond, inputs, outputs, api_visibility="private")
-        send.click(respond, inputs, outputs, api_visibility="private")
+        filters = [district, year, kind, document]
+        taken = [box, chatbot, question, feedback_done]
+        inputs = [question, chatbot, history, *filters, mode, records] + sidebar.states
+        outputs = [chatbot, history, records] + sidebar.states + sidebar.shown
+        catalog_outputs = [intro, examples, *filters, shown_version]
+
+        def answer(taking):
+            """take -> respond -> the catalog again -> done (the page's script sends a queued question)."""
+            # no progress overlay: the answer's own "…" bubble shows it is coming, and the sidebar stays usable
+            return (taking.then(None, js=TAKEN_JS).then(respond, inputs, outputs, show_progress="hidden", **private)
+                    .then(refresh, [shown_version, *filters], catalog_outputs, show_progress="hidden", **private)
+                    .then(None, js=DONE_JS))
+
+        answer(box.submit(take, [box, chatbot], taken, js=START_JS, queue=False, **private))
+        answer(send.click(take, [box, chatbot], taken, js=START_JS, queue=False, **private))
         # a click asks it; on a phone the examples sit below the chat, so bring the chat into view
         # (on a wide screen everything is in view already; on a phone: the question box at the bottom, the chat above it)
         show_chat = "() => { if (innerWidth <= 640) document.getElementById('ask-row')?.scrollIntoView({block: 'end'}); }"
-        examples.load_input_event.then(None, js=show_chat).then(respond, inputs, outputs, api_visibility="private") \
+        picked = examples.click(lambda sample: sample[0], [examples], [box], queue=False, show_progress="hidden", **private)
+        answer(picked.then(None, js=show_chat).then(take, [box, chatbot], taken, js=START_JS, queue=False, **private)) \
             .then(None, js=show_chat)
-        chatbot.like(rate, [records], [feedback_row, feedback_id], api_visibility="private")
-        comment.submit(add_comment, [comment, feedback_id], [feedback_row, comment, feedback_id], api_visibility="private")
-        comment_send.click(add_comment, [comment, feedback_id], [feedback_row, comment, feedback_id], api_visibility="private")
+        chatbot.like(rate, [records], [feedback_row, feedback_id, records, feedback_done], **private)
+        commented = [feedback_row, comment, feedback_id, feedback_done]
+        comment.submit(add_comment, [comment, feedback_id], commented, **private)
+        comment_send.click(add_comment, [comment, feedback_id], commented, **private)
         chats.wire(demo, sidebar, chatbot, history, records)  # reopen, 新对话 (and the chat's trash icon), rename, delete
-        district.change(lambda d: gr.Dropdown(choices=doc_choices(d), value=ALL), district, document,
-                        api_visibility="private")
-        # reports added or removed on the 资料库 page since the app started show up on the next page load
-        demo.load(lambda: (gr.Dropdown(choices=district_choices()), gr.Dropdown(choices=doc_choices(ALL))), None,
-                  [district, document], api_visibility="private")
+        for changed in (district, year, kind):
+            changed.input(narrow, filters, [document], show_progress="hidden", **private)
+        # reports added or removed on the 资料库 page: on the next page load, question, or check
+        demo.load(refresh, [gr.State(None), *filters], catalog_outputs, **private)
+        timer.tick(refresh, [shown_version, *filters], catalog_outputs, show_progress="hidden", queue=False, **private)
         gr.api(ask, api_name="ask")
         gr.api(ask_with_history, api_name="ask_with_history")
 
@@ -309,22 +338,23 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
     _add_viewer_routes(app, assistant, logged_in)
     add_api_routes(app, assistant, logged_in)  # /v1 (OpenAI-compatible), /api (REST), /docs
     # /library: upload, replace, delete, restore reports; re-index. The admin session is bound to the chat login
-    add_library_routes(app, assistant, logged_in, lambda request: login_token(request, mounted.get("gradio")) if auth else "")
+    jobs = add_library_routes(app, assistant, logged_in, lambda request: login_token(request, mounted.get("gradio")) if auth else "")
     add_export_routes(app, settings, auth is not None, lambda request: session_user(request, mounted.get("gradio")))
     if include_chat:
         import gradio as gr
         from starlette.routing import Mount
 
-        demo = build_chat(assistant)
+        demo = build_chat(assistant, jobs.running)  # answers say when the index is being rebuilt
         # openapi_url=None: Gradio's own FastAPI app would publish /openapi.json without the login.
         # blocked_paths "/" and max_file_size: Gradio's own file checks, as a second line behind guard.py
         # (the app serves no files; uploads are refused there before Gradio sees them).
-        # HISTORY_CSS and HISTORY_HEAD: the history sidebar and the 复制 (plain-text copy) script (history_ui.py)
-        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS + HISTORY_CSS, head=HISTORY_HEAD,
+        # HISTORY_CSS and HISTORY_HEAD: the history sidebar and the 复制 (plain-text copy) script (history_ui.py);
+        # INPUT_CSS and INPUT_HEAD: the question box's counter and queue, the notices (chat_input.py)
+        gr.mount_gradio_app(app, demo, path="/", auth=auth, css=CHAT_CSS + HISTORY_CSS + INPUT_CSS, head=HISTORY_HEAD + INPUT_HEAD,
                             app_kwargs={"openapi_url": None},
                             blocked_paths=[os.path.abspath(os.sep)], allowed_paths=[],
                             max_file_size=settings.max_body_bytes or None,
-                            auth_message="闵行/静安规划报告问答 · 请登录 Please log in")
+                            auth_message="规划报告问答 · 请登录 Please log in")
         mounted["gradio"] = next(r.app for r in app.routes if isinstance(r, Mount) and r.path in ("", "/"))
         # Gradio checks the paths of file objects against blocked_paths ("/": all) only once it has been
         # launched; mounted, it never is, and copied any file a client named (issue 14, 23). Behind guard.py.
