@@ -117,6 +117,16 @@ def test_empty_enter_refused_question_and_long_paste(page):
     assert counter.inner_text().strip().startswith("10 / 500") and not page.locator("#question-counter .qa-count.over").count()
 
 
+def test_an_example_click_asks_it_and_keeps_the_draft(page):
+    page.fill("#question textarea", "我的草稿：还没写完")
+    example = page.locator("#examples button").first
+    asked = example.inner_text()
+    example.click()
+    _wait_answers(page, 1)
+    assert page.locator("#chat .qa-question").first.inner_text() == asked
+    assert page.input_value("#question textarea") == "我的草稿：还没写完"
+
+
 def test_phone_long_paste_and_error(browser, base_url):  # noqa: F811
     context = browser.new_context(viewport=PHONE, locale="zh-CN", is_mobile=True, has_touch=True)
     page = context.new_page()

@@ -122,6 +122,8 @@ def test_the_served_chat_names_no_fixed_district(changning):
         page = http.get("/").text
         assert "长宁区规划报告问答" in page and "闵行" not in page and "静安" not in page
         assert "question-counter" in page and 'data-limit=\\"500' in page and "policyQa" in page  # (in Gradio's JSON config)
+        build = http.get("/chat/catalog").json()["build"]  # what an open chat checks (a plain GET, no question)
+        assert build == os.path.basename(str(changning.index.path)) and build in page
 
 
 # ----------------------------------------------------------------------------- errors and notices

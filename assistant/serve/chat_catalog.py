@@ -35,6 +35,11 @@ class Catalog:
     examples: tuple[str, ...] = ()
 
     @property
+    def build(self) -> str:
+        """The build's name (index/builds/<name>), what the page is told."""
+        return self.version.replace("\\", "/").rsplit("/", 1)[-1]
+
+    @property
     def districts(self) -> list[str]:
         return list(dict.fromkeys(d.district for d in self.documents if d.district))
 

@@ -1,23 +1,30 @@
 """The question box: what happens to a question between the keyboard and the answer.
 
-- A question leaves the box when it is taken (`take`, a quick first step), not when its answer
-  arrives: what is typed meanwhile stays (the answer's events do not write the box), and so do the
-  filters (they are read when a question is taken).
+- A question leaves the box when it is sent (the script empties the box as the request goes), not
+  when its answer arrives: the answer's events never write the box, so what is typed meanwhile
+  stays, and so do the filters (read when the question is sent). One request per question.
 - Enter (or 发送, or an example) while an answer is pending is queued: the note under the box says
   so and the question is sent when the answer is done (Esc cancels). Gradio itself would drop it.
 - An empty Enter does nothing; a question over `max_question_chars` stays in the box, with the
   counter ("3000 / 500") in red and a message saying to shorten it. The server checks again.
 - Links to the source viewer carry the chat's theme (`__theme=dark|light`, as Gradio's own links),
   so a viewer opened from a dark chat is dark too (viewer.py also follows prefers-color-scheme).
+- Every 15 s and after each answer the script asks `/chat/catalog` which index build answers (a
+  plain GET: no Gradio queue, not counted as a question); when it is not the one the page shows, a
+  hidden button redraws the title, examples and filters (a report added on the 资料库 page).
 
 The script runs in the page's <head> (`INPUT_HEAD`); the events mark an answer pending with
-`START_JS`, taken with `TAKEN_JS` and done with `DONE_JS` (web.py wires them).
+`START_JS` (or `START_EXAMPLE_JS`, which leaves the box alone) and done with `DONE_JS` (web.py wires them).
 """
 
 from __future__ import annotations
 
-START_JS = "(...inputs) => { window.policyQa && window.policyQa.start(); return inputs; }"
-TAKEN_JS = "() => { window.policyQa && window.policyQa.update(); }"  # the box was emptied: count again
+from html import escape
+from typing import Any
+
+# before the answer's request: mark it pending and empty the box (the question goes with the request)
+START_JS = "(...inputs) => { window.policyQa && window.policyQa.start(true); return inputs; }"
+START_EXAMPLE_JS = "(...inputs) => { window.policyQa && window.policyQa.start(false); /*then*/ return inputs; }"
 DONE_JS = "() => { window.policyQa && window.policyQa.done(); }"
 
 INPUT_CSS = """
@@ -42,6 +49,7 @@ INPUT_CSS = """
    coming (the buttons follow their message's row) */
 #chat .message-row.bot-row:not(:has(.qa-actions)) + .message-buttons { display:none !important; }
 #feedback-done { font-size:.9em; color:#1a7f37; }
+.qa-hidden { display:none !important; }
 """
 
 INPUT_HEAD = r"""<script>
@@ -103,14 +111,39 @@ INPUT_HEAD = r"""<script>
     if (dark === system) url.searchParams.delete("__theme"); else url.searchParams.set("__theme", dark ? "dark" : "light");
     link.setAttribute("href", url.pathname + url.search + url.hash);
   }
+  // empty the box the way typing does (Gradio's value follows the textarea's input events)
+  function clear() {
+    var b = box();
+    if (!b) return;
+    b.value = "";
+    b.dispatchEvent(new Event("input", {bubbles: true}));
+  }
+  // the library's build: /chat/catalog says which one answers; when it is not the one the page shows
+  // (a report added or removed on the 资料库 page), the hidden button redraws the title, examples and filters
+  function check() {
+    var mark = document.querySelector("#catalog-build [data-build]");
+    if (!mark || state.checking) return;
+    state.checking = true;
+    fetch("/chat/catalog", {credentials: "same-origin"}).then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        var button = document.querySelector("#catalog-refresh");
+        if (data && data.build !== mark.getAttribute("data-build") && button) button.click();
+      }).catch(function () {}).then(function () { state.checking = false; });
+  }
+  function every() {
+    var mark = document.querySelector("#catalog-build [data-build]");
+    var seconds = mark ? parseInt(mark.getAttribute("data-every") || "15", 10) : 15;
+    setTimeout(function () { if (!document.hidden) check(); every(); }, seconds * 1000);
+  }
+  every();
   window.policyQa = {
-    start: function () { state.pending = true; },
-    update: update,
+    start: function (typed) { state.pending = true; if (typed) { clear(); update(); } },
     done: function () {
       state.pending = false;
       var next = state.queued;
       state.queued = null;
       update();
+      check();
       if (next) setTimeout(function () { next.click(); }, 50);
     },
     state: state
@@ -123,6 +156,11 @@ def counter_html(limit: int) -> str:
     """The counter under the box (the script keeps it up to date) and the line for its notes."""
     return (f'<span class="qa-count" data-limit="{int(limit)}">0 / {int(limit)}</span>'
             '<span class="qa-input-note" aria-live="polite"></span>')
+
+
+def catalog_mark(catalog: Any, every: int) -> str:
+    """The build the page's title, examples and filters describe, for the script's check."""
+    return f'<span data-build="{escape(catalog.build)}" data-every="{int(every)}"></span>'
 
 
 def too_long(message: str, limit: int) -> int:

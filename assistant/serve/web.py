@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from assistant.serve.api import add_api_routes
 from assistant.serve.chat_api import api_functions
 from assistant.serve.chat_catalog import ALL, catalog_of, choice, make_filters  # noqa: F401 (make_filters: used by callers)
-from assistant.serve.chat_input import (DONE_JS, INPUT_CSS, INPUT_HEAD, START_JS, TAKEN_JS, counter_html, is_blank,
-                                        too_long)
+from assistant.serve.chat_input import (DONE_JS, INPUT_CSS, INPUT_HEAD, START_EXAMPLE_JS, START_JS, catalog_mark, counter_html,
+                                        is_blank, too_long)
 from assistant.serve.chat_notes import failure, question_error, rebuild_notice, scope_line
 from assistant.serve.clients import TrustedProxies
 from assistant.serve.feedback import FeedbackStore
@@ -143,30 +143,23 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
     def index_version() -> str:  # the build answering now (the 资料库 page switches it while the app runs)
         return Path(str(getattr(getattr(assistant, "index", None), "path", ""))).name
 
-    def take(message: str, chat: list):
-        """The question leaves the box and shows in the chat (respond answers it); an empty one does
-        nothing, one over the limit stays in the box (the page's script normally stops both)."""
-        if is_blank(message):
-            return gr.update(), gr.update(), None, gr.update()
-        length = too_long(message, limit)
-        if length:
-            gr.Warning(question_error(message, "too_long", length, limit))
-            return gr.update(), gr.update(), None, gr.update()
-        chat = list(chat or []) + [{"role": "user", "content": render_question(message)},
-                                   {"role": "assistant", "content": render_partial("…")}]
-        return "", chat, message, gr.update(visible=False)
-
-    def respond(message: str | None, chat: list, history: History, district: str, year: str, kind: str, doc_id: str,
+    def respond(message: str, chat: list, history: History, district: str, year: str, kind: str, doc_id: str,
                 mode: str, records: dict, conversation: str | None, browser: str | None, request: Any):
-        """Stream the answer of the question `take` took into the chat; `records` keeps each final
-        answer by its message index, for 👍/👎; the final answer is stored in the owner's `conversation`."""
+        """Stream the answer into the chat; `records` keeps each final answer by its message index, for
+        👍/👎; the final answer is stored in the owner's `conversation`. The box is not an output: the
+        page's script emptied it when the question was sent, and what is typed meanwhile stays. An empty
+        question does nothing, one over the limit is refused in a toast (the script stops both first)."""
         records = dict(records or {})
         browser = chats.browser_id(browser)
         shown = (gr.update(),) * len(sidebar.shown)
-        if message is None:  # nothing was taken
-            yield chat, history, records, conversation, browser, *shown
+        if is_blank(message) or too_long(message, limit):
+            if not is_blank(message):
+                gr.Warning(question_error(message, "too_long", too_long(message, limit), limit))
+            yield chat, history, records, conversation, browser, gr.update(), *shown
             return
-        chat = list(chat)
+        chat = list(chat or []) + [{"role": "user", "content": render_question(message)},
+                                   {"role": "assistant", "content": render_partial("…")}]
+        yield chat, history, records, conversation, browser, gr.update(visible=False), *shown
         filters = make_filters(district, doc_id, year, kind)
         chosen = {"district": district or ALL, "year": year or ALL, "kind": kind or ALL, "doc_id": doc_id or ALL}
         notes = _notes(assistant, message, history, filters, chosen, running)
@@ -181,7 +174,13 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
                 shown = chats.shown(owner, conversation)
             else:
                 chat[-1]["content"] = (notes if event == "partial" else "") + value
-            yield chat, history, records, conversation, browser, *shown
+            yield chat, history, records, conversation, browser, gr.update(), *shown
+
+    def ask_example(sample: list, chat: list, history: History, district: str, year: str, kind: str, doc_id: str,
+                    mode: str, records: dict, conversation: str | None, browser: str | None, request: Any):
+        """A click on an example asks it (the box keeps whatever draft it holds)."""
+        yield from respond(sample[0] if sample else "", chat, history, district, year, kind, doc_id, mode, records,
+                           conversation, browser, request)
 
     def rate(records: dict, data: gr.LikeData):
         """👍/👎 on an answer, stored at once: one row per answer (switching 👎 to 👍 changes it, taking a
@@ -215,13 +214,14 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
         """The title, examples and filter choices again when the index changed (a report added or removed)."""
         now = catalog_of(assistant)
         if shown == now.version:
-            return (gr.skip(),) * 7
+            return (gr.skip(),) * 8
         districts, years, kinds = now.district_choices(), now.year_choices(), now.kind_choices()
         district, year, kind = choice(district, districts), choice(year, years), choice(kind, kinds)
         docs = now.doc_choices(district, kind, year)
         return (now.intro(), gr.Dataset(samples=[[q] for q in now.examples]),
                 gr.Dropdown(choices=districts, value=district), gr.Dropdown(choices=years, value=year),
-                gr.Dropdown(choices=kinds, value=kind), gr.Dropdown(choices=docs, value=choice(doc_id, docs)), now.version)
+                gr.Dropdown(choices=kinds, value=kind), gr.Dropdown(choices=docs, value=choice(doc_id, docs)), now.version,
+                catalog_mark(now, CATALOG_CHECK_SECONDS))
 
     def narrow(district: str, year: str, kind: str, doc_id: str):
         docs = catalog_of(assistant).doc_choices(district or ALL, kind or ALL, year or ALL)
@@ -231,6 +231,7 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
     # are strings (`from __future__ import annotations`) naming a local import, which Gradio cannot resolve
     rate.__annotations__["data"] = gr.LikeData
     respond.__annotations__["request"] = gr.Request
+    ask_example.__annotations__["request"] = gr.Request
     ask, ask_with_history = api_functions(assistant, has_llm, MAX_HISTORY_TURNS, warnings)  # /ask, /ask_with_history
 
     # delete_cache: Gradio's own clean-up of its temporary files (the app creates none; defence in depth)
@@ -242,7 +243,6 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
         history = gr.State([])
         records = gr.State({})  # message index -> the Answer's dict (and its feedback row's id), for 👍/👎
         feedback_id = gr.State(None)
-        question = gr.State(None)  # the question `take` took, for respond (None: none)
         shown_version = gr.State(catalog.version)  # the index build the title, examples and filters describe
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=300):
@@ -273,29 +273,25 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
                                 value=settings.mode if has_llm else "extractive", label="回答方式 Answer mode",
                                 interactive=has_llm, elem_id="mode",
                                 info=None if has_llm else "未配置大模型，仅抽取式可用 · No LLM configured")
-            timer = gr.Timer(CATALOG_CHECK_SECONDS)
+            # the page's script asks /chat/catalog every CATALOG_CHECK_SECONDS (not a Gradio event: no queue,
+            # no question limit) and clicks this when the index changed (a report added or removed)
+            check = gr.Button("刷新资料目录", elem_id="catalog-refresh", elem_classes=["qa-hidden"])
+            build = gr.HTML(catalog_mark(catalog, CATALOG_CHECK_SECONDS), elem_id="catalog-build", elem_classes=["qa-hidden"])
 
         filters = [district, year, kind, document]
-        taken = [box, chatbot, question, feedback_done]
-        inputs = [question, chatbot, history, *filters, mode, records] + sidebar.states
-        outputs = [chatbot, history, records] + sidebar.states + sidebar.shown
-        catalog_outputs = [intro, examples, *filters, shown_version]
-
-        def answer(taking):
-            """take -> respond -> the catalog again -> done (the page's script sends a queued question)."""
-            # no progress overlay: the answer's own "…" bubble shows it is coming, and the sidebar stays usable
-            return (taking.then(None, js=TAKEN_JS).then(respond, inputs, outputs, show_progress="hidden", **private)
-                    .then(refresh, [shown_version, *filters], catalog_outputs, show_progress="hidden", **private)
-                    .then(None, js=DONE_JS))
-
-        answer(box.submit(take, [box, chatbot], taken, js=START_JS, queue=False, **private))
-        answer(send.click(take, [box, chatbot], taken, js=START_JS, queue=False, **private))
+        inputs = [box, chatbot, history, *filters, mode, records] + sidebar.states
+        outputs = [chatbot, history, records] + sidebar.states + [feedback_done] + sidebar.shown
+        catalog_outputs = [intro, examples, *filters, shown_version, build]
+        # no progress overlay: the answer's own "…" bubble shows it is coming, and the sidebar stays usable;
+        # one request per question (the question limit counts them); then the script sends a queued one
+        asking = {"show_progress": "hidden", **private}
+        box.submit(respond, inputs, outputs, js=START_JS, **asking).then(None, js=DONE_JS)
+        send.click(respond, inputs, outputs, js=START_JS, **asking).then(None, js=DONE_JS)
         # a click asks it; on a phone the examples sit below the chat, so bring the chat into view
         # (on a wide screen everything is in view already; on a phone: the question box at the bottom, the chat above it)
-        show_chat = "() => { if (innerWidth <= 640) document.getElementById('ask-row')?.scrollIntoView({block: 'end'}); }"
-        picked = examples.click(lambda sample: sample[0], [examples], [box], queue=False, show_progress="hidden", **private)
-        answer(picked.then(None, js=show_chat).then(take, [box, chatbot], taken, js=START_JS, queue=False, **private)) \
-            .then(None, js=show_chat)
+        show_chat = "if (innerWidth <= 640) document.getElementById('ask-row')?.scrollIntoView({block: 'end'});"
+        examples.click(ask_example, [examples] + inputs[1:], outputs, js=START_EXAMPLE_JS.replace("/*then*/", show_chat),
+                       **asking).then(None, js=DONE_JS).then(None, js=f"() => {{ {show_chat} }}")
         chatbot.like(rate, [records], [feedback_row, feedback_id, records, feedback_done], **private)
         commented = [feedback_row, comment, feedback_id, feedback_done]
         comment.submit(add_comment, [comment, feedback_id], commented, **private)
@@ -303,9 +299,9 @@ def build_chat(assistant: Any, running: Callable[[], Any] | None = None):
         chats.wire(demo, sidebar, chatbot, history, records)  # reopen, 新对话 (and the chat's trash icon), rename, delete
         for changed in (district, year, kind):
             changed.input(narrow, filters, [document], show_progress="hidden", **private)
-        # reports added or removed on the 资料库 page: on the next page load, question, or check
+        # reports added or removed on the 资料库 page: at the next page load, or when the script sees the change
         demo.load(refresh, [gr.State(None), *filters], catalog_outputs, **private)
-        timer.tick(refresh, [shown_version, *filters], catalog_outputs, show_progress="hidden", queue=False, **private)
+        check.click(refresh, [shown_version, *filters], catalog_outputs, show_progress="hidden", **private)
         gr.api(ask, api_name="ask")
         gr.api(ask_with_history, api_name="ask_with_history")
 
@@ -340,6 +336,13 @@ def create_app(assistant: Any, include_chat: bool = True) -> FastAPI:
     # /library: upload, replace, delete, restore reports; re-index. The admin session is bound to the chat login
     jobs = add_library_routes(app, assistant, logged_in, lambda request: login_token(request, mounted.get("gradio")) if auth else "")
     add_export_routes(app, settings, auth is not None, lambda request: session_user(request, mounted.get("gradio")))
+
+    @app.get("/chat/catalog", include_in_schema=False)
+    def chat_catalog(request: Request):
+        """The build answering now: an open chat compares it with the one it shows (chat_input.py)."""
+        if not logged_in(request):
+            return JSONResponse({"error": {"message": "log in first (/)"}}, status_code=401)
+        return {"build": catalog_of(assistant).build}
     if include_chat:
         import gradio as gr
         from starlette.routing import Mount
