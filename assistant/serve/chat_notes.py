@@ -81,9 +81,13 @@ def rebuild_notice(question: str, running: Callable[[], Any] | None, settings: A
         action, doc_ids, progress = changes[0].action, list(changes[0].doc_ids), ""
     zh, en = ACTIONS.get(action, (action, action))
     what = "、".join(doc_ids[:3]) + ("…" if len(doc_ids) > 3 else "")
-    text = _say(question,
-                f"资料库正在更新索引（{zh}{'：' + what if what else ''}{progress}）。本回答基于更新前的资料："
-                "正在加入的报告要等索引完成后才能查到，请稍后再问。",
+    zh_then, en_then = {
+        "remove": ("正在删除的报告在索引完成前仍会被引用。", "the report being removed is still cited until indexing is done."),
+        "reindex": ("索引完成后将使用重建后的资料。", "answers use the rebuilt index once it is done."),
+        "reload": ("新索引载入后即可查到新资料。", "new reports can be searched once it is loaded."),
+    }.get(action, ("正在加入或更新的报告要等索引完成后才能查到，请稍后再问。",
+                   "a report being added or updated can be searched once indexing is done; ask again then."))
+    text = _say(question, f"资料库正在更新索引（{zh}{'：' + what if what else ''}{progress}）。本回答基于更新前的资料：{zh_then}",
                 f"The library is being re-indexed ({en}{' ' + what if what else ''}{progress}). This answer comes from the "
-                "reports indexed before: a report being added can be searched once indexing is done; ask again then.")
+                f"reports indexed before: {en_then}")
     return f'<div class="qa-notice" role="status">{escape(text)}</div>'
