@@ -116,6 +116,7 @@ def test_title_examples_and_choices_come_from_the_library(assistant, changning):
 def test_the_served_chat_names_no_fixed_district(changning):
     import httpx
 
+    from assistant.service import Assistant
     from assistant.serve.web import create_app
 
     with serve(create_app(changning)) as url, httpx.Client(base_url=url, timeout=30) as http:
@@ -124,6 +125,11 @@ def test_the_served_chat_names_no_fixed_district(changning):
         assert "question-counter" in page and 'data-limit=\\"500' in page and "policyQa" in page  # (in Gradio's JSON config)
         build = http.get("/chat/catalog").json()["build"]  # what an open chat checks (a plain GET, no question)
         assert build == os.path.basename(str(changning.index.path)) and build in page
+    locked = Assistant(changning.settings.replace(auth="staff:s3cret-pass"), changning.index, changning.embedder)
+    with serve(create_app(locked)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/chat/catalog").status_code == 401  # behind the chat's login
+        assert http.post("/login", data={"username": "staff", "password": "s3cret-pass"}).status_code == 200
+        assert http.get("/chat/catalog").json()["build"] == build
 
 
 # ----------------------------------------------------------------------------- errors and notices
