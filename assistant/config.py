@@ -65,6 +65,10 @@ class Settings:
     # characters of passages in the local model's prompt: the prompt is read at ~150 tokens/s (0.5B),
     # so this bounds the answer time (eval/reports/llm.md); 0 = all the passages retrieved
     llm_prompt_chars: int = 1500
+    # a question the extractive mode refuses is reworded by the chat model (the configured one, else
+    # bundled:qwen2.5-coder-0.5b) and answered once more; kept only if verified (answer/rewrite.py).
+    # Answered questions never reach the model; each refusal costs one model call (eval/reports/llm.md)
+    llm_rewrite: bool = False
     # serving
     host: str = "127.0.0.1"
     port: int = 7860

@@ -235,7 +235,9 @@ def run_answers(items: list[dict], assistant, mode: str, asked_before: dict[str,
         answerable = item.get("answerable", True)
         cited = [assistant.chunk_text(c.chunk_id) for c in answer.citations]
         row = {"id": item["id"], "type": item.get("type", ""), "question": item["question"], "answerable": answerable,
-               "refused": answer.refused, "answer": answer.text[:400]}
+               "refused": answer.refused, "answer": answer.text[:400], "ms": round(ms, 1)}
+        if "rewrite" in answer.timings:  # llm_rewrite: the refusal was retried on the model's rewording
+            row["rewrite_ms"], row["rewritten"] = answer.timings["rewrite"], bool(answer.verification.get("rewritten"))
         row["readability"] = readability_problems(item["question"], answer.text, item.get("type", ""), answer.refused)
         if item.get("history"):
             row["history"] = item["history"]

@@ -91,7 +91,11 @@ class AnswerPipeline:
 
     # ------------------------------------------------------------------ main
 
-    def stream(self, question: str, history: History, mode: str, filters: Filters | None = None) -> Iterator[str | Answer]:
+    def stream(self, question: str, history: History, mode: str, filters: Filters | None = None,
+               rewrite: bool = True) -> Iterator[str | Answer]:
+        if rewrite and self.settings.llm_rewrite and mode != "llm":  # a refusal retried on the model's rewording
+            from assistant.answer.rewrite import retry_refusal
+            return (yield from retry_refusal(self, question, history, mode, filters))
         timings: dict[str, float] = {}
         started = time.perf_counter()
         query = self._within_region(self.understand(question, history, filters))
