@@ -261,6 +261,7 @@ class Query:
     named_years: tuple[int, ...] = ()  # years no period covers that the reports name (远期至2035年): the answer must state them
     threshold: tuple[str, str, str] = ()  # a yes/no bound: ("above"|"below", "550", "亿") for "超过550亿了吗"
     asks: int = 1  # how many things the question asks ("一共多少，比上年涨了多少": 2): the answer keeps them all
+    items: tuple[str, ...] = ()  # the named things a sum or difference is over ("A、B、C三个园区的产值加起来")
 
     @property
     def english(self) -> bool:

@@ -86,3 +86,17 @@ def test_langchain_runnable(real_assistant):
     runnable = real_assistant.pipeline.as_runnable()
     chunks = list(runnable.stream({"question": "静安区2023年外贸进出口总额是多少？"}))
     assert chunks[-1].citations and "561.02" in chunks[-1].text
+
+
+def test_sum_over_named_items_of_one_report(real_assistant):
+    # three parks of one report: each park's own figure (its row's label names it), then the sum
+    answer = real_assistant.ask("把莘庄工业区、闵行经济技术开发区、紫竹高新技术产业开发区三个园区2023年的规上工业总产值加起来是多少？")
+    text = squash(answer.text)
+    assert not answer.refused and "1742.90" in text and all(v in text for v in ("1019.40", "551.75", "171.75"))
+    assert len(answer.citations) == 3
+
+
+def test_follow_up_difference_with_a_pronoun(real_assistant):
+    history = [("静安商贸服务业2023年税收是多少？", "静安区商贸服务业2023年税收总收入271.18亿元")]
+    answer = real_assistant.ask("它比金融服务业多多少？", history=history)
+    assert not answer.refused and "136.22" in squash(answer.text)

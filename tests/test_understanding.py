@@ -108,3 +108,14 @@ def test_http_api_carries_the_conversation_and_the_reading(real_assistant):
         assert "1707.89" in second["answer"] and "静安区" in second["reading"]
         third = client.predict("2024年的目标呢？", "\n".join(turns), "全部", "extractive", api_name="/ask_with_history")
         assert not third["refused"] and "1700" in third["answer"] and third["query"]["periods"] == [{"year": 2024, "kind": "target"}]
+
+
+def test_named_items_of_a_sum_or_difference():
+    from assistant.query.items import named_items
+    place = lambda name: name in ("闵行", "静安")  # noqa: E731
+    assert named_items("把莘庄工业区、闵行经济技术开发区、紫竹高新技术产业开发区三个园区2023年的规上工业总产值加起来是多少？") == (
+        "莘庄工业区", "闵行经济技术开发区", "紫竹高新技术产业开发区")
+    assert named_items("数据智能、文化创意和生命健康三个潜能产业2023年税收加起来是多少") == ("数据智能", "文化创意", "生命健康")
+    assert named_items("静安区2023年商贸服务业税收比金融服务业多多少") == ("商贸服务业税收", "金融服务业")
+    assert named_items("它比金融服务业多多少？", ("它",)) == ("它", "金融服务业")
+    assert named_items("闵行和静安2023年社会消费品零售总额合计多少？", (), place) == ()

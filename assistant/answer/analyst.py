@@ -104,7 +104,48 @@ class Analyst:
         sides = getattr(result, "sides", None)
         if query.intent == "comparison" and sides and len(sides) >= 2:
             return self._compare(query, sides)
+        if query.intent == "comparison" and len(query.items) >= 2:
+            return self._over_items(query)
         return None
+
+    def _over_items(self, query: Query) -> list[Sentence] | None:
+        """The sum or difference over the things the question names ("莘庄工业区、闵行经济技术开发区、紫竹
+        高新技术产业开发区…规上工业总产值加起来"): each item's own figure of the asked quantity (the question's
+        words other than the items), stated and cited, then the arithmetic. None unless every item has one."""
+        quantity = [t for t in subject_terms(query) if not any(t in item for item in query.items)]
+        relations = (query.measure,) if query.measure else ("amount", "count", "area", "length", "value")
+        years = {p.year for p in query.periods if p.year}
+        kinds = query.period_kinds
+
+        def weight(fact: Fact) -> int:
+            return sum(len(t) for t in quantity if t in fact.subject)
+
+        def naming(item: str, fact: Fact) -> int:
+            """How the fact is the item's: 2 its subject names it, 1 its row's label or its passage's heading
+            does (莘庄工业区 | 全年实现规上工业总产值1019.40亿元), 0 not."""
+            if item in fact.subject:
+                return 2
+            chunk = self.chunks[self.positions[fact.chunk_id]]
+            return int(any(item in v for _, v in chunk.fields[:2]) or item in " ".join(chunk.breadcrumb[-1:]))
+
+        sides: list[Side] = []
+        for item in query.items:
+            others = [o for o in query.items if o != item]
+            facts = [f for f in self.facts.facts if "、" not in f.subject and f.relation in relations
+                     and (not query.districts or f.district in query.districts)
+                     and (not years or f.period.year in years) and (not kinds or f.period.kind in kinds)
+                     and f.chunk_id in self.positions and 2 * weight(f) >= sum(len(t) for t in quantity)
+                     and naming(item, f) and not any(naming(o, f) for o in others)]  # about them together is no one's
+            if not facts:
+                return None
+            fact = min(facts, key=lambda f: (-naming(item, f), -weight(f), len(f.subject)))
+            if item not in fact.subject:  # the row's label says whose it is: the sentence says it too
+                fact = replace(fact, subject=item + fact.subject)
+            chunk = self.chunks[self.positions[fact.chunk_id]]
+            sides.append(Side(item, self.place(chunk), fact, chunk))
+        if len({s.fact.unit for s in sides}) != 1 or len({s.fact.relation for s in sides}) != 1:
+            return None
+        return compare(query, sides, query.operation if query.operation == "sum" else "")
 
     def _list(self, query: Query, result: SearchResult) -> list[Sentence] | None:
         """The items under the heading the question names, or the items one sentence enumerates when

@@ -58,9 +58,12 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
         intent = previous.intent if previous.intent not in ("overview",) else intent
     if intent == "comparison" and len(districts) < 2 and len({p.year for p in periods}) < 2 and new.intent != "comparison":
         intent = "figure"
+    items = new.items
+    if items and items[0] in vocab.pronouns and previous.topic:  # "它比金融服务业多多少？": 它 is the previous subject
+        items = (previous.topic.split()[0],) + items[1:]
     standalone = compose(districts, periods, topic, measure, intent)
     return replace(new, standalone=standalone, districts=districts, periods=periods, topic=topic, measure=measure,
-                   intent=intent, terms=tuple(dict.fromkeys(new.terms + (previous.terms if weak or not new.topic else ()))),
+                   intent=intent, items=items, terms=tuple(dict.fromkeys(new.terms + (previous.terms if weak or not new.topic else ()))),
                    notes=tuple(dict.fromkeys(previous.notes + new.notes)) if not new.periods else new.notes,
                    follow_up=True)
 

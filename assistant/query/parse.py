@@ -15,6 +15,7 @@ from assistant.ingest.coverage import Coverage
 from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period, Query
 from assistant.query.clean import _BOOK_TITLE, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
+from assistant.query.items import named_items
 from assistant.query.terms import chinese_terms, is_english
 from assistant.vocab import Vocabulary, vocabulary
 
@@ -90,11 +91,16 @@ class QueryParser:
         if threshold:  # the bound and its words are the question's own, not what the answer must quote
             bound_words = {w for d in ("above", "below") for w in self.vocab.threshold_words[d]}
             terms = tuple(t for t in terms if t != threshold[1] and t not in bound_words and t not in (threshold[2], threshold[2] + "元"))
+        aliases = set(self.vocab.alias_spans())
+        items = named_items(text, self.vocab.pronouns, lambda name: name.lower() in aliases) if intent == "comparison" else ()
+        if items:  # "静安数据智能、文化创意…": the district said before the first item is scope
+            first = next((items[0][len(a):] for a in aliases if items[0].lower().startswith(a) and len(items[0]) - len(a) >= 2), items[0])
+            items = (first,) + items[1:]
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
                       operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks,
-                      threshold=threshold, named_years=topic_years)
+                      threshold=threshold, named_years=topic_years, items=items)
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
