@@ -16,13 +16,10 @@ from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period, Query
 from assistant.query.clean import _BOOK_TITLE, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
 from assistant.query.items import named_items
+from assistant.query.periods import _YEAR, PeriodReading, _has
 from assistant.query.terms import chinese_terms, is_english
 from assistant.vocab import Vocabulary, vocabulary
 
-# A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure),
-# nor a figure with its unit ("2000亿元", "2000以上").
-_SPAN = re.compile(r"((?:19|20)\d\d)\s*年?\s*[-—–~～至到]\s*(?:19|20)\d\d")
-_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)(?!\s*(?:亿|万|千|百|元|个|家|项|人|户|辆|座|套|张|条|吨|%|以上|左右|平方|公里|米))")
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b|\b\d[A-Z]\b")  # TOD, GDP, 5G
 _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps decimals whole
 
@@ -30,7 +27,7 @@ _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps d
 ScopeFilters = Filters  # what the UI or API restricts to (a district drop-down, a document choice)
 
 
-class QueryParser:
+class QueryParser(PeriodReading):
     def __init__(self, coverage: Coverage | None = None, known_term: Callable[[str], bool] | None = None,
                  vocab: Vocabulary | None = None) -> None:
         self.coverage = coverage
@@ -134,95 +131,6 @@ class QueryParser:
                 text = text.replace(match.group(0), " ")
         return text, tuple(dict.fromkeys(named))
 
-    # ------------------------------------------------------------------ time
-
-    def _periods(self, lowered: str, english: bool, districts: tuple[str, ...] = ()
-                 ) -> tuple[tuple[Period, ...], tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
-        """(periods, years no report covers, reading notes, years that are part of a name)."""
-        words = self.vocab.period_words
-        notes: list[str] = []
-        # a span ("（2023-2025年）", a plan's years in its title) is said by its last year
-        spanned = {int(m.group(1)) for m in _SPAN.finditer(lowered)}
-        years = [int(y) for y in _YEAR.findall(lowered) if int(y) not in spanned]
-        # "到2025年" is a deadline, unless an outcome is asked of it ("到2023年实际累计建成多少")
-        deadlines = {y for y in years if any(p.format(year=y) in lowered for p in self.vocab.milestones)
-                     and self._kind_after(lowered, y) != "outcome"}
-        reporting = self.coverage.reporting_year_of(districts) if self.coverage else None
-        for word, offset in self.vocab.relative_years.items():
-            if word in lowered and reporting:
-                year = reporting + offset
-                years.append(year)
-                notes.append(f"“{word}” read as {year}" if english else f"“{word}”按{year}年理解")
-        covered = self.coverage.years if self.coverage else set(years)
-        # a year no report covers is unknown, unless the reports name it (远期至2035年) and no outcome is
-        # asked of it; then the answer's passage must state that year (named_years), else it is refused
-        outcome_asked = _has(lowered, words["outcome"])
-        unknown = tuple(y for y in dict.fromkeys(years) if y not in covered and (outcome_asked or not self.known_term(str(y))))
-        topic_years = tuple(y for y in dict.fromkeys(years) if y not in covered and y not in unknown)
-        years = [y for y in dict.fromkeys(years) if y in covered]
-        kind = ""
-        if _has(lowered, words["prior"]):
-            kind = "prior"
-        elif _has(lowered, words["fyp"]):
-            kind = "outcome" if _has(lowered, words["strong_outcome"]) else "fyp_target"
-            if kind == "outcome" and not years and self.coverage:  # "十四五末…实际达到": the plan's last year
-                years = [max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)]
-        elif _has(lowered, words["target"]) or (deadlines and not _has(lowered, words["strong_outcome"])):
-            kind = "target"
-        elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
-            kind = "outcome"
-        ends = [y for d, k, y in self.coverage.available if k == "fyp_target" and y and (not districts or d in districts)] if self.coverage else []
-        if _has(lowered, words["fyp"]) and ends and years:
-            # "十四五目标是多少？2023年完成了多少？": the plan's target and the outcome of the year named
-            # (of the asked place's plan; a deadline year is a target, not an outcome)
-            end = max(ends)
-            done = [y for y in years if y != end and y not in deadlines and self.coverage.has(None, "outcome", y)]
-            if done:
-                periods = (Period(end, "fyp_target"),) + tuple(Period(y, "outcome") for y in done)
-                return periods, unknown, tuple(notes), topic_years
-        plan = self.vocab.plan_named(lowered)
-        if plan and kind in ("fyp_target", "prior") and not years:
-            years = [plan[1][1]]  # “十五五” -> its last year, the year its targets are set for
-        if kind in ("fyp_target", "prior") and self.coverage:
-            # "十四五…2025年" / "十三五" fix the year by the plan; other years stay as said
-            years = [y for y in years if self.coverage.has(None, kind, y)] or years
-        if not years:
-            return ((Period(None, kind),) if kind else ()), unknown, tuple(notes), topic_years
-        if len(years) > 1 and kind in ("target", "outcome") and _has(lowered, words["target"]) and _has(lowered, words["outcome"]):
-            # "2024年…目标比2023年实际多出多少": each year takes the period word said after it
-            return tuple(Period(y, self._kind_for(y, self._kind_after(lowered, y) or kind)) for y in years), unknown, tuple(notes), topic_years
-        return tuple(Period(y, self._kind_for(y, kind)) for y in years), unknown, tuple(notes), topic_years
-
-    def _kind_after(self, lowered: str, year: int) -> str:
-        """target or outcome: the first period word between the year and the next year named."""
-        at = lowered.find(str(year))
-        if at < 0:
-            return ""
-        following = _YEAR.split(lowered[at + 4:], maxsplit=1)[0]
-        found = [(following.find(w), kind) for kind in ("target", "outcome") for w in self.vocab.period_words[kind]
-                 if w in following and not w.isascii()]
-        return min(found)[1] if found else ""
-
-    def _default_outcome(self, periods: tuple[Period, ...], intent: str) -> tuple[Period, ...]:
-        """A figure asked for a year that has results, without saying "target", means the result:
-        "闵行2023年研发经费支出比例是多少" is the 2023 outcome (10.6), not the 2023 target."""
-        if intent not in ("figure", "fact", "comparison", "target_check") or self.coverage is None:
-            return periods
-        return tuple(Period(p.year, "outcome") if p.year and not p.kind and self.coverage.has(None, "outcome", p.year) else p
-                     for p in periods)
-
-    def _kind_for(self, year: int, kind: str) -> str:
-        """A year the corpus covers with one kind only (2025: the five-year target; 2020: the
-        previous plan's result) takes that kind when the question does not name another."""
-        if self.coverage is None:
-            return kind
-        kinds = {k for _, k, y in self.coverage.available if y == year and k}
-        if not kind and len(kinds) == 1 and kinds <= {"fyp_target", "prior"}:
-            return kinds.pop()
-        if kind == "target" and kinds == {"fyp_target"}:
-            return "fyp_target"
-        return kind
-
     # ------------------------------------------------------------------ what is asked
 
     def _intent(self, lowered: str, districts: tuple[str, ...], periods: tuple[Period, ...]) -> str:
@@ -262,7 +170,9 @@ class QueryParser:
         words = self.vocab.threshold_words
         for direction in ("above", "below"):
             for word in words[direction]:
-                match = re.search(rf"{re.escape(word)}\s*(\d+(?:\.\d+)?)\s*(万亿|亿|万|%|‰)?", lowered)
+                match = re.search(rf"{re.escape(word)}\s*(\d+(?:\.\d+)?)\s*(万亿|亿|万|%|‰)?(?!\d*\s*年)", lowered)
+                if match and _YEAR.fullmatch(match.group(1)) and not match.group(2):
+                    continue  # "高于2025年的实际产量": a year, not a bound
                 if match and any(a in lowered[match.end():match.end() + 12] for a in words["asks"]):
                     return direction, match.group(1), match.group(2) or ""
         return ()
@@ -388,6 +298,3 @@ def _innermost(places: tuple[str, ...]) -> tuple[str, ...]:
     return local if local else places
 
 
-def _has(text: str, words: tuple[str, ...]) -> bool:
-    """Whether any phrase occurs; English phrases only as whole words ("ratio" is not in "concentration")."""
-    return any(w in text and (not w.isascii() or re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", text)) for w in words)
