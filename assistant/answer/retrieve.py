@@ -127,7 +127,7 @@ class HybridRetriever:
             for i in fused:
                 if self.is_task[i]:
                     fused[i] *= 1.5
-        ranked = sorted(fused, key=fused.get, reverse=True)
+        ranked = sorted(fused, key=lambda i: (-fused[i], i))  # equal scores: reading order (chunk position), in every process
         hits: list[Hit] = []
         seen: list[str] = []
         for i in ranked:

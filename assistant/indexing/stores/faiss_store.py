@@ -3,7 +3,8 @@
 Both searches rank over the whole corpus and drop what the scope does not allow afterwards,
 looking 4x deeper when a scope restricts (a post-filter: exact without a scope; a narrow scope
 can come back with fewer than `limit` chunks). This is the retriever's behaviour since its
-first version, kept bit for bit; index.py writes and checks the files.
+first version; equal scores are ranked in reading order (chunk position), so that every process
+and CPU ranks alike (tests/test_ranking_determinism.py). index.py writes and checks the files.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ class FaissSearch:
     def dense(self, vector: np.ndarray, limit: int, allowed: np.ndarray, scope: Scope) -> Ranked:
         scores, ids = self.index.faiss_index.search(vector[None, :].astype(np.float32), self._depth(limit, allowed))
         found = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-        order = [i for i in sorted(found, key=found.get, reverse=True) if allowed[i]][:limit]
+        order = [i for i in sorted(found, key=lambda i: (-found[i], i)) if allowed[i]][:limit]
         return Ranked(order, found, max(found.values(), default=0.0))
 
     def lexical(self, text: str, limit: int, allowed: np.ndarray, scope: Scope) -> Ranked:
         scores = self.index.lexical.scores(text)
-        order = [int(i) for i in np.argsort(-scores)[: self._depth(limit, allowed)] if scores[i] > 0 and allowed[i]][:limit]
+        order = [int(i) for i in np.argsort(-scores, kind="stable")[: self._depth(limit, allowed)] if scores[i] > 0 and allowed[i]][:limit]
         return Ranked(order, {i: float(scores[i]) for i in order}, float(scores.max()) if len(scores) else 0.0,
                       lookup=lambda i: float(scores[i]))
 

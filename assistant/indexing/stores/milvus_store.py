@@ -310,7 +310,7 @@ class MilvusSearch:
             if i is not None and allowed[i]:  # the filter already did this; a scope rule it lacks would show here
                 distance = float(hit["distance"])
                 scores.setdefault(i, abs(distance) if absolute else distance)
-        order = sorted(scores, key=scores.get, reverse=True)[:limit]
+        order = sorted(scores, key=lambda i: (-scores[i], i))[:limit]  # ties in reading order, as the faiss store
         return Ranked(order, scores, max(scores.values(), default=0.0))
 
     def dense(self, vector: np.ndarray, limit: int, allowed: np.ndarray, scope: Scope) -> Ranked:
