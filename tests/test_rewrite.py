@@ -105,11 +105,16 @@ def test_parse_rewrite():
 
 
 def test_prompt_holds_the_reading_and_the_reports_words():
-    from assistant.query import QueryParser
-
-    query = QueryParser().parse("闵行区2023年老百姓买东西一共花了多少钱？")
-    system, human = build_messages(query.asked or query.text, ["之前问过的"], query, HITS)
+    system, human = build_messages(COLLOQUIAL, ["之前问过的"], HITS)
     assert "区名和年份只能来自问题" in system.content
     assert "报告中的说法：\n- 闵行区｜一、执行情况｜社会消费品零售总额实现1983.09亿元" in human.content
-    assert "之前的问题：之前问过的" in human.content and "已识别：闵行区 2023年" in human.content
+    assert "之前的问题：之前问过的" in human.content and f"问题：{COLLOQUIAL}" in human.content
     assert human.content.endswith("改写：")
+
+
+def test_a_rewrite_that_answers_is_no_rewrite():
+    q = "闵行区2023年全区税收总收入是多少？"
+    assert parse_rewrite("闵行区2023年税收总收入比上年增长了15亿元？", q) == ""  # a figure of its own
+    assert parse_rewrite("闵行区2024年一共定了7项主要目标。", "闵行2024年一共定了多少项主要目标？") == ""  # a statement
+    # a year of the earlier turns is the conversation's, not a guess
+    assert parse_rewrite("静安区2023年税收总收入是多少？", "那静安呢？", ["闵行区2023年税收总收入是多少？"])

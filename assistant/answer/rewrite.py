@@ -24,6 +24,7 @@ from typing import Iterator
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
+from assistant.ingest.normalize import numbers
 from assistant.models import Answer, Filters, Hit, Query
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ HISTORY_TURNS = 3  # earlier user questions shown to the model
 CLOSEST = 3  # passages whose headings show the reports' words
 HEADING_CHARS = 40  # of each passage's nearest heading
 SNIPPET_CHARS = 50  # of each passage's text
+STOP = ["\n"]  # one line: the model goes on to explain or answer
 MAX_GROWTH = 60  # characters a rewrite may add to the question (longer: the model is answering, not rewording)
 
 SYSTEM = (
@@ -45,6 +47,7 @@ SYSTEM = (
 )
 
 _PREFIX = re.compile(r"^\s*(?:例\d\s*)?(?:改写后?的?问题|改写|问题|Rewrite|Question)\s*[:：]\s*", re.I)
+_YEAR = re.compile(r"\d{4}(?=年)")
 _QUOTES = "“”\"'‘’「」`*"
 
 
@@ -54,9 +57,9 @@ def worth_retrying(answer: Answer) -> bool:
     return answer.refused and query is not None and not (query.other_places or query.unknown_years or query.premise)
 
 
-def build_messages(question: str, history: list[str], query: Query | None, closest: list[Hit]) -> list:
-    """The prompt: the question, the earlier user turns, how the parser read it, and the closest
-    passages' headings and openings (the reports' own words for the subject)."""
+def build_messages(question: str, history: list[str], closest: list[Hit]) -> list:
+    """The prompt: the question, the earlier user turns and the closest passages' headings and
+    openings (the reports' own words for the subject)."""
     lines = []
     seen: set[str] = set()
     for hit in closest[:CLOSEST]:
@@ -71,18 +74,22 @@ def build_messages(question: str, history: list[str], query: Query | None, close
     turns = [t for t in history if t and t.strip()][-HISTORY_TURNS:]
     if turns:
         parts.append("之前的问题：" + " ".join(turns))
-    reading = query.reading.partition("：")[2] or query.reading.partition(": ")[2] if query is not None else ""
-    parts.append(f"问题：{question.strip()}" + (f"（已识别：{reading}）" if reading else ""))
+    parts.append(f"问题：{question.strip()}")  # (the parser's reading, shown too, was echoed back by the 0.5B model)
     parts.append("改写：")
     return [SystemMessage(SYSTEM), HumanMessage("\n".join(parts))]
 
 
-def parse_rewrite(text: str, question: str) -> str:
-    """The model's first line as one question; "" when it is none (empty, an answer, too long, the same)."""
+def parse_rewrite(text: str, question: str, history: list[str] = ()) -> str:
+    """The model's first line as one question; "" when it is none (empty, an answer, too long, the
+    same question, a figure that neither the question nor the earlier turns have)."""
     line = next((ln for ln in (text or "").splitlines() if ln.strip()), "")
     line = _PREFIX.sub("", line).strip().strip(_QUOTES).strip()
     line = re.split(r"(?<=[？?])", line, maxsplit=1)[0].strip()  # one question
-    if not line or "NOT_FOUND" in line or len(line) > len(question) + MAX_GROWTH:
+    if not line or "NOT_FOUND" in line or len(line) > len(question) + MAX_GROWTH or "。" in line:
+        return ""  # nothing, an essay, or a statement (the model answering: "…定了7项主要目标。")
+    # a figure the question did not have is the model's guess at the answer ("增长了15亿元"); a year made
+    # explicit ("去年" -> 2023年) is not, and is checked against the question's own reading later
+    if set(numbers(_YEAR.sub("", line))) - set(numbers(question + " " + " ".join(history))):
         return ""
     if not re.search(r"[\u4e00-\u9fff]", line):  # the reports are Chinese: an English rewrite does not help
         return ""
@@ -92,11 +99,11 @@ def parse_rewrite(text: str, question: str) -> str:
     return "" if same else line
 
 
-def rewrite_question(model, question: str, history: list[str], query: Query | None, closest: list[Hit]) -> str:
+def rewrite_question(model, question: str, history: list[str], closest: list[Hit]) -> str:
     """The model's rewrite of the question ("" when it gave none)."""
-    reply = model.invoke(build_messages(question, history, query, closest), max_tokens=MAX_TOKENS)
+    reply = model.invoke(build_messages(question, history, closest), max_tokens=MAX_TOKENS, stop=STOP)
     content = reply.content if isinstance(reply.content, str) else "".join(str(p) for p in reply.content)
-    return parse_rewrite(content, question)
+    return parse_rewrite(content, question, history)
 
 
 def rejected(original: Query, answer: Answer, district_of=lambda chunk_id: "") -> str:
@@ -156,12 +163,13 @@ def retry_refusal(pipeline, question: str, history: list[tuple[str, str]], mode:
         return
     started = time.perf_counter()
     try:
-        text = rewrite_question(chat_model(pipeline), question, [user for user, _ in history], first.query, first.closest)
+        text = rewrite_question(chat_model(pipeline), question, [user for user, _ in history], first.closest)
     except Exception as exc:  # no model, or it failed: the refusal stands (the setting is an extra, never a failure)
         log.warning("llm_rewrite: no rewrite (%s: %s)", type(exc).__name__, str(exc)[:200])
         text = ""
     if not text:
         first.timings["rewrite"] = round((time.perf_counter() - started) * 1e3, 1)
+        log.info("llm_rewrite %r: no rewrite (%.0f ms)", question[:80], first.timings["rewrite"])
         yield first
         return
     events = list(pipeline.stream(text, [], mode, filters, rewrite=False))
