@@ -23,6 +23,7 @@ from assistant.models import Chunk, Hit, ParsedDocument, Period, Query
 from assistant.answer.phrasing import Place, lead, pick_fact, sentence_for
 from assistant.answer.retrieve import SearchResult
 from assistant.answer.verify import Sentence
+from assistant.vocab import vocabulary
 
 # Without an asked measure, the figures compared are preferably totals ("哪个多" asks for amounts),
 # then counts, areas and lengths, then rates.
@@ -112,7 +113,9 @@ class Analyst:
         """The sum or difference over the things the question names ("莘庄工业区、闵行经济技术开发区、紫竹
         高新技术产业开发区…规上工业总产值加起来"): each item's own figure of the asked quantity (the question's
         words other than the items), stated and cited, then the arithmetic. None unless every item has one."""
-        quantity = [t for t in subject_terms(query) if not any(t in item for item in query.items)]
+        # the asked quantity: the question's words other than the items that some figure's subject uses
+        quantity = [t for t in subject_terms(query) if not any(t in item for item in query.items)
+                    and any(t in f.subject for f in self.facts.facts)]
         relations = (query.measure,) if query.measure else ("amount", "count", "area", "length", "value")
         years = {p.year for p in query.periods if p.year}
         kinds = query.period_kinds
@@ -120,13 +123,17 @@ class Analyst:
         def weight(fact: Fact) -> int:
             return sum(len(t) for t in quantity if t in fact.subject)
 
+        aliases = vocabulary().alias_spans()
+
         def naming(item: str, fact: Fact) -> int:
             """How the fact is the item's: 2 its subject names it, 1 its row's label or its passage's heading
-            does (莘庄工业区 | 全年实现规上工业总产值1019.40亿元), 0 not."""
-            if item in fact.subject:
+            does (莘庄工业区 | 全年实现规上工业总产值1019.40亿元), 0 not. A district said before the name may
+            be said differently by the report ("闵行区经济技术开发区" for 闵行经济技术开发区)."""
+            core = next((item[len(a):] for a in aliases if item.startswith(a) and len(item) - len(a) >= 4), item)
+            if item in fact.subject or core in fact.subject:
                 return 2
             chunk = self.chunks[self.positions[fact.chunk_id]]
-            return int(any(item in v for _, v in chunk.fields[:2]) or item in " ".join(chunk.breadcrumb[-1:]))
+            return int(any(item in v or core in v for _, v in chunk.fields[:2]) or item in " ".join(chunk.breadcrumb[-1:]))
 
         sides: list[Side] = []
         for item in query.items:

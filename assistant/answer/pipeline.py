@@ -72,7 +72,9 @@ class AnswerPipeline:
         """Direct sentences, computed answers and heading lists (built on first use: facts and structure)."""
         if self._analyst is None:
             index = self.retriever.index
-            self._analyst = Analyst(self.retriever.chunks, index.positions, self.coverage, load_facts(index), load_structure(index))
+            facts = load_facts(index)
+            self._analyst = Analyst(self.retriever.chunks, index.positions, self.coverage, facts, load_structure(index))
+            self.coverage.add_fact_periods(facts.facts, index.positions)
         return self._analyst
 
     @property
@@ -98,6 +100,7 @@ class AnswerPipeline:
             return (yield from retry_refusal(self, question, history, mode, filters))
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        self.analyst  # noqa: B018 - its facts' periods join the corpus map before the question is read
         query = self._within_region(self.understand(question, history, filters))
         timings["query"] = (time.perf_counter() - started) * 1e3
         refusal = precheck(query, self.coverage, self.known_term)

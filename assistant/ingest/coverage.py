@@ -192,7 +192,27 @@ class Coverage:
     def kinds_for(self, district: str, year: int) -> list[str]:
         return sorted({k for d, k, y in self.available if d == district and y == year and k})
 
+    def add_fact_periods(self, facts: Sequence, positions: dict[str, int]) -> None:
+        """A chunk that states a figure of another period than its own (a 十五五 plan's “十四五”完成值
+        column: the 2025 outcome) answers for that period too, and the place has that period."""
+        extra: dict[tuple[str, int | None], list[int]] = {}
+        for fact in facts:
+            i = positions.get(fact.chunk_id)
+            if i is None or fact.period == self.periods[i] or not fact.period.kind:
+                continue
+            extra.setdefault((fact.period.kind, fact.period.year), []).append(i)
+            self.available.add((fact.district, fact.period.kind, fact.period.year))
+        self.fact_chunks = {key: np.unique(np.array(rows, dtype=np.int64)) for key, rows in extra.items()}
+
     def period_mask(self, asked: Period) -> np.ndarray:
+        mask = self._period_mask(asked)
+        stated = getattr(self, "fact_chunks", {}).get((asked.kind, asked.year))
+        if stated is not None and len(stated):
+            mask = mask.copy()
+            mask[stated[stated < len(mask)]] = True
+        return mask
+
+    def _period_mask(self, asked: Period) -> np.ndarray:
         """The chunks that may answer a question about the asked period.
 
         An outcome question needs the outcome of that year (not its plan); a target question may be

@@ -46,6 +46,10 @@ def _title_names(title: str) -> list[str]:
 def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
     """The question without a leading polite clause or filler ("您好，想请教一下，…", "那个…就是…")."""
     ends = _CLAUSE_END_EN if is_english(text) else _CLAUSE_END
+    scope = re.match(r"^\s*(?:在|根据|按照)?《[^》]{2,80}》[中里内]?\s*[，,：:]\s*", text)
+    if scope:  # "在《…报告》中，您好，…": the report named first is scope; the courtesy after it still goes
+        rest = _drop_courtesy(text[scope.end():], vocab)
+        return scope.group(0) + rest if rest else text
     while True:
         parts = ends.split(text, maxsplit=1)
         if len(parts) < 2 or not parts[1].strip():

@@ -90,6 +90,8 @@ class QueryParser(PeriodReading):
             terms = tuple(t for t in terms if t != threshold[1] and t not in bound_words and t not in (threshold[2], threshold[2] + "元"))
         aliases = set(self.vocab.alias_spans())
         items = named_items(text, self.vocab.pronouns, lambda name: name.lower() in aliases) if intent == "comparison" else ()
+        if any(_YEAR.search(i) or self.vocab.plan_named(i) for i in items):
+            items = ()  # "“十五五”目标比“十四五”完成值多多少": periods are the sides, not named things
         if items:  # "静安数据智能、文化创意…": the district said before the first item is scope
             first = next((items[0][len(a):] for a in aliases if items[0].lower().startswith(a) and len(items[0]) - len(a) >= 2), items[0])
             items = (first,) + items[1:]
@@ -231,7 +233,9 @@ class QueryParser(PeriodReading):
         topic = text.lower()
         for colloquial in sorted(v.synonyms, key=len, reverse=True):  # the reports' words for colloquial ones
             if v.synonyms[colloquial].lower() not in topic:
-                topic = topic.replace(colloquial, f" {v.synonyms[colloquial].lower()} ")
+                # the reports' word beside the asker's: a new report may use the asker's word (老旧小区)
+                topic = topic.replace(colloquial, f" {colloquial} {v.synonyms[colloquial].lower()} "
+                                      if self.known_term(colloquial) else f" {v.synonyms[colloquial].lower()} ")
         cut = list(v.alias_spans()) + list(v.all_districts) + list(v.relative_years) + [w for ws in v.period_words.values() for w in ws]
         # figure and list words (总额, 率; 举措, 问题和挑战) are content; the other intents' words are form
         cut += [w for name, ws in v.intents if name not in ("figure", "list") for w in ws]
