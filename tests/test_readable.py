@@ -60,3 +60,14 @@ def test_rubric_names_each_problem():
     assert "english_frame" in problems("How much tax did Jing'an collect in 2023?", "Jing'an, 2023: 全年实现税收总收入847.50亿元。[1]")
     assert "responsibility_sentence" in problems("谁牵头？", "闵行区“十四五”重点任务：深化财政体制改革。[1]", "responsibility")
     assert problems("谁牵头？", "“深化财政体制改革”（第71项）由区财政局牵头。[1]", "responsibility") == []
+
+
+def test_a_from_to_sentence_gives_the_change():
+    from assistant.answer.compute import stated_change
+    from assistant.answer.phrasing import Place
+    from assistant.models import Period, Query
+    chunk = _chunk(text="营商环境改革不断深化，经营主体从689万户增至951万户，民营经济增加值从2.9万亿元增至3.8万亿元。")
+    query = Query(text="经营主体增加了多少万户", standalone="", search_text="", operation="change")
+    said = stated_change(query, chunk.text, Place("四川省", Period(2025, "fyp_target"), "work_report"), chunk)
+    assert said is not None and "增加262万户（951－689＝262万户）" in said.text and said.derived == ("262", "38.0")
+    assert stated_change(query, "从2.9万亿元增至3800亿元", Place("x", Period(), ""), chunk) is None  # units differ

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from assistant.answer import enumerations
-from assistant.answer.compute import Side, check_target, compare, prose_target_pairs, target_pair
+from assistant.answer.compute import Side, check_target, compare, prose_target_pairs, stated_change, target_pair
 from assistant.ingest.coverage import Coverage, document_kind_name, year_range
 from assistant.answer.enumerations import Enumeration
 from assistant.answer.extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
@@ -107,6 +107,12 @@ class Analyst:
             return self._compare(query, sides)
         if query.intent == "comparison" and len(query.items) >= 2:
             return self._over_items(query)
+        if query.operation == "change":  # "增加了多少" of a sentence that says "从A增至B"
+            for pick in score_picks(query, result.hits, "figure")[:SIDE_PICKS]:
+                if pick.overlap >= MIN_OVERLAP and (not query.districts or pick.chunk.district in query.districts):
+                    changed = stated_change(query, pick.text, self.place(pick.chunk), pick.chunk)
+                    if changed is not None:
+                        return [changed]
         return None
 
     def _over_items(self, query: Query) -> list[Sentence] | None:

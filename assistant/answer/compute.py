@@ -192,3 +192,34 @@ def threshold_verdict(query: Query, fact: Fact, chunk: Chunk) -> Sentence | None
         relation = ("超过" if value > limit else "未超过") if direction == "above" else ("低于" if value < limit else "不低于")
         text = f"{'是' if met else '否'}，{fact.subject}为{fact.display()}，{relation}{said}。"
     return Sentence(text, [chunk.chunk_id], chunks=[chunk], derived=(bound,))
+
+
+_FROM_TO = re.compile(r"从\s*(?P<a>\d+(?:\.\d+)?)\s*(?P<ua>[万亿千百]*[^\d\s，。、；,;（）()]{0,3}?)\s*"
+                      r"(?P<verb>增至|增加到|增长到|增加至|提高到|提高至|提升到|提升至|上升到|上升至|扩大到|降至|下降到|下降至|减少到|减少至|降到|降低到|降低至)\s*"
+                      r"(?P<b>\d+(?:\.\d+)?)\s*(?P<ub>[万亿千百]*[^\d\s，。、；,;（）()]{0,3})")
+
+
+def stated_change(query: Query, text: str, place: Place, chunk: Chunk) -> Sentence | None:
+    """"经营主体从689万户增至951万户" asked "增加了多少": the change (951－689＝262万户) and the relative
+    change (38.0%), from the two figures one sentence states; None when it states no such pair."""
+    match = _FROM_TO.search(text)
+    if match is None:
+        return None
+    unit_a, unit_b = match.group("ua"), match.group("ub")
+    if unit_a and unit_a != unit_b:
+        return None  # "从2.9万亿元增至3800亿元": not the same unit, not subtracted
+    a, b = Decimal(match.group("a")), Decimal(match.group("b"))
+    if a == 0:
+        return None
+    places = max(len(match.group("a").partition(".")[2]), len(match.group("b").partition(".")[2]))
+    diff = abs(b - a)
+    rate = _fmt(diff / a * 100, 1)
+    up = b >= a
+    said = text[max(0, match.start() - 30):match.end()].split("，")[-1].split("；")[-1].strip()
+    formula = f"{match.group('b') if up else match.group('a')}－{match.group('a') if up else match.group('b')}＝{_fmt(diff, places)}{unit_b}"
+    if query.english:
+        body = f"{said}: {'an increase' if up else 'a decrease'} of {_fmt(diff, places)} {unit_en(unit_b)} ({formula}), {rate}%."
+    else:
+        body = f"{said}，{'增加' if up else '减少'}{_fmt(diff, places)}{unit_b}（{formula}），{'增长' if up else '下降'}{rate}%。"
+    return Sentence(body, [chunk.chunk_id], prefix=lead(place, body, query.english, figure=False), chunks=[chunk],
+                    derived=(_fmt(diff, places), rate))
