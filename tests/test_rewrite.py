@@ -118,3 +118,23 @@ def test_a_rewrite_that_answers_is_no_rewrite():
     assert parse_rewrite("闵行区2024年一共定了7项主要目标。", "闵行2024年一共定了多少项主要目标？") == ""  # a statement
     # a year of the earlier turns is the conversation's, not a guess
     assert parse_rewrite("静安区2023年税收总收入是多少？", "那静安呢？", ["闵行区2023年税收总收入是多少？"])
+
+
+def test_a_rewrite_that_leaves_out_a_word_of_the_reports_keeps_the_refusal():
+    # "零售" is the reports' word: a rewrite without it asks something else (or broader)
+    question = "闵行区2023年老百姓零售买东西花了多少？"
+    assert ask(question, [], rewrite=False)[0].refused
+    answer, prompts = ask(question, ["闵行区2023年社会消费品总额是多少？"])
+    assert answer.refused and len(prompts) == 1 and answer.verification["rewrite_rejected"] == 1
+    answer, _ = ask(question, ["闵行区2023年社会消费品零售总额是多少？"])  # the word kept: answered
+    assert not answer.refused and "1983.09" in answer.text
+
+
+def test_dropped_words():
+    from assistant.answer.rewrite import dropped_words
+    from assistant.query import QueryParser
+
+    query = QueryParser().parse("闵行表三里紫竹高新区2023年的税收是多少？")
+    known = {"紫竹", "高新区", "税收"}.__contains__
+    assert set(dropped_words(query, "闵行区2023年税收是多少？", known)) >= {"高新区"}
+    assert dropped_words(query, "闵行区紫竹高新区2023年税收是多少？", known) == []

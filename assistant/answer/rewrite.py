@@ -5,9 +5,9 @@ When the extractive pipeline refuses, the model is asked to restate the question
 words: one Chinese question with the district, the year and the subject made explicit, from the
 question, the earlier user turns and the closest passages' headings. The pipeline then answers the
 rewrite once more, extractively. The rewritten answer is kept only when it is no refusal, every
-sentence is cited and verified, and it is about the same thing as the original question: the same
-districts, years, period kinds, measure and operation as the original Query, citing only the asked
-districts. Otherwise the original refusal stands. Questions answered on the first pass never reach
+sentence is cited and verified, and it is about the same thing as the original question: the rewrite
+keeps every word of the question that the reports use, and its Query has the same districts, years,
+period kinds, measure and comparison as the original Query; the answer cites only the asked districts. Otherwise the original refusal stands. Questions answered on the first pass never reach
 the model, so the default path's speed is unchanged; a refusal about the corpus' map (a place or
 year the reports do not cover, a false premise) is not retried.
 
@@ -24,7 +24,7 @@ from typing import Iterator
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.ingest.normalize import numbers
+from assistant.ingest.normalize import letters, numbers
 from assistant.models import Answer, Filters, Hit, Query
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,13 @@ def rewrite_question(model, question: str, history: list[str], closest: list[Hit
     return parse_rewrite(content, question, history)
 
 
+def dropped_words(original: Query, rewritten: str, known_term) -> list[str]:
+    """The words of the question that the reports use and the rewrite leaves out: those are the
+    reports' words already; only the others are the model's to replace."""
+    asked, kept = letters(original.text), letters(rewritten)
+    return [t for t in original.terms if len(t) > 1 and not t.isascii() and t in asked and known_term(t) and t not in kept]
+
+
 def rejected(original: Query, answer: Answer, district_of=lambda chunk_id: "") -> str:
     """Why the rewritten question's answer may not stand for the original question ("": it may).
     `district_of`: chunk id -> its district."""
@@ -170,6 +177,13 @@ def retry_refusal(pipeline, question: str, history: list[tuple[str, str]], mode:
     if not text:
         first.timings["rewrite"] = round((time.perf_counter() - started) * 1e3, 1)
         log.info("llm_rewrite %r: no rewrite (%.0f ms)", question[:80], first.timings["rewrite"])
+        yield first
+        return
+    dropped = dropped_words(first.query, text, pipeline.known_term)
+    if dropped:  # "四个园区的税收" reworded as "税收": a broader question, whose answer is not this one's
+        first.timings["rewrite"] = round((time.perf_counter() - started) * 1e3, 1)
+        log.info("llm_rewrite %r -> %r: drops %s", question[:80], text, "、".join(dropped))
+        first.verification = {**first.verification, "rewrite_rejected": 1}
         yield first
         return
     events = list(pipeline.stream(text, [], mode, filters, rewrite=False))
