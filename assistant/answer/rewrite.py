@@ -6,9 +6,10 @@ words: one Chinese question with the district, the year and the subject made exp
 question, the earlier user turns and the closest passages' headings. The pipeline then answers the
 rewrite once more, extractively. The rewritten answer is kept only when it is no refusal, every
 sentence is cited and verified, and it is about the same thing as the original question: the rewrite
-keeps every word of the question that the reports use, and its Query has the same districts, years,
-period kinds, measure and comparison as the original Query; the answer cites only the asked districts. Otherwise the original refusal stands. Questions answered on the first pass never reach
-the model, so the default path's speed is unchanged; a refusal about the corpus' map (a place or
+leaves out no name of the question that the reports use (nor, unless it brings the reports' words
+instead, any word they use), its Query has the same districts, years, period kinds, measure and
+comparison as the original Query, and the answer cites only the asked districts. Otherwise the
+original refusal stands. Questions answered on the first pass never reach the model, so the default path's speed is unchanged; a refusal about the corpus' map (a place or
 year the reports do not cover, a false premise) is not retried.
 
 No import of the pipeline (it imports this module): `retry_refusal` takes it as an argument.
@@ -106,21 +107,33 @@ def rewrite_question(model, question: str, history: list[str], closest: list[Hit
     return parse_rewrite(content, question, history)
 
 
-def dropped_words(original: Query, rewritten: str, known_term) -> list[str]:
-    """The words of the question that the reports use and the rewrite leaves out: those are the
-    reports' words already; only the others are the model's to replace."""
-    asked, kept = letters(original.text), letters(rewritten)
-    return [t for t in original.terms if len(t) > 1 and not t.isascii() and t in asked and known_term(t) and t not in kept]
+def report_words(query: Query, known_term) -> set[str]:
+    """The words of the question as asked (not the parser's synonyms) that the reports use."""
+    asked = letters(query.text)
+    return {t for t in query.terms if len(t) > 1 and not t.isascii() and t in asked and known_term(t)}
 
 
-def rejected(original: Query, answer: Answer, district_of=lambda chunk_id: "") -> str:
+def narrowed_away(original: Query, rewritten: Query, known_term) -> list[str]:
+    """Words of the question the reports use that the rewrite leaves out, when that makes it another
+    or a broader question: a name of three or more characters (紫竹高新区, 发改委), or any such word
+    when the rewrite brings no word of the reports in its place ("四个园区的税收" -> "税收")."""
+    kept = letters(rewritten.text)
+    dropped = sorted(t for t in report_words(original, known_term) if t not in kept)
+    added = {t for t in report_words(rewritten, known_term) if t not in letters(original.text)}
+    return [t for t in dropped if len(t) >= 3 or not added]
+
+
+def rejected(original: Query, answer: Answer, district_of=lambda chunk_id: "", known_term=lambda term: False) -> str:
     """Why the rewritten question's answer may not stand for the original question ("": it may).
-    `district_of`: chunk id -> its district."""
+    `district_of`: chunk id -> its district; `known_term`: whether the reports use a word."""
     new = answer.query
     if answer.refused:
         return "refused again"
     if new is None or not answer.citations:
         return "uncited"
+    left_out = narrowed_away(original, new, known_term)
+    if left_out:  # "四个园区…的税收加起来" reworded as "税收加起来": a broader question, not this one
+        return "leaves out " + "、".join(left_out)
     if answer.verification.get("unsupported_sentences", 0):
         return "a sentence not verified"
     if new.districts != original.districts:
@@ -179,18 +192,11 @@ def retry_refusal(pipeline, question: str, history: list[tuple[str, str]], mode:
         log.info("llm_rewrite %r: no rewrite (%.0f ms)", question[:80], first.timings["rewrite"])
         yield first
         return
-    dropped = dropped_words(first.query, text, pipeline.known_term)
-    if dropped:  # "四个园区的税收" reworded as "税收": a broader question, whose answer is not this one's
-        first.timings["rewrite"] = round((time.perf_counter() - started) * 1e3, 1)
-        log.info("llm_rewrite %r -> %r: drops %s", question[:80], text, "、".join(dropped))
-        first.verification = {**first.verification, "rewrite_rejected": 1}
-        yield first
-        return
     events = list(pipeline.stream(text, [], mode, filters, rewrite=False))
     answer = events[-1]
     retriever = pipeline.retriever
     why = rejected(first.query, answer, lambda c: retriever.chunks[retriever.index.positions[c]].district
-                   if c in retriever.index.positions else "")
+                   if c in retriever.index.positions else "", pipeline.known_term)
     ms = round((time.perf_counter() - started) * 1e3, 1)
     log.info("llm_rewrite %r -> %r: %s (%.0f ms)", question[:80], text, why or "kept", ms)
     if why:
