@@ -71,3 +71,14 @@ def test_a_from_to_sentence_gives_the_change():
     said = stated_change(query, chunk.text, Place("四川省", Period(2025, "fyp_target"), "work_report"), chunk)
     assert said is not None and "增加262万户（951－689＝262万户）" in said.text and said.derived == ("262", "38.0")
     assert stated_change(query, "从2.9万亿元增至3800亿元", Place("x", Period(), ""), chunk) is None  # units differ
+
+
+def test_a_part_of_a_whole_in_one_sentence_gives_its_share():
+    from assistant.answer.compute import stated_share
+    from assistant.answer.phrasing import Place
+    from assistant.models import Period, Query
+    text = "完成老旧供水管道改造,实施排水主管检测约123公里,对其中的约24公里修复或改造"
+    chunk = _chunk(text=text)
+    said = stated_share(Query(text="占检测长度的百分之几", standalone="", search_text=""), text, Place("静安区", Period(2025, "target"), "action_plan"), chunk)
+    assert said is not None and "24÷123≈19.5%" in said.text and said.derived == ("19.5",)
+    assert stated_share(Query(text="", standalone="", search_text=""), "检测约123公里，其中24个项目", Place("x", Period(), ""), chunk) is None

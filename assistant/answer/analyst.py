@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from assistant.answer import enumerations
-from assistant.answer.compute import Side, check_target, compare, prose_target_pairs, stated_change, target_pair
+from assistant.answer.compute import Side, check_target, compare, prose_target_pairs, stated_change, stated_share, target_pair
 from assistant.ingest.coverage import Coverage, document_kind_name, year_range
 from assistant.answer.enumerations import Enumeration
 from assistant.answer.extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
@@ -107,12 +107,20 @@ class Analyst:
             return self._compare(query, sides)
         if query.intent == "comparison" and len(query.items) >= 2:
             return self._over_items(query)
-        if query.operation == "change":  # "增加了多少" of a sentence that says "从A增至B"
-            for pick in score_picks(query, result.hits, "figure")[:SIDE_PICKS]:
-                if pick.overlap >= MIN_OVERLAP and (not query.districts or pick.chunk.district in query.districts):
-                    changed = stated_change(query, pick.text, self.place(pick.chunk), pick.chunk)
-                    if changed is not None:
-                        return [changed]
+        # "增加了多少" of a sentence that says "从A增至B"; "占…百分之几" of one that says "N…其中M"
+        share_words = next(m.words for m in vocabulary().measures if m.name == "share")
+        share = query.measure == "share" or any(w in query.text for w in share_words)  # also when it asks two things
+        derive = stated_change if query.operation == "change" else stated_share if share else None
+        if derive is not None:
+            picks = [p for p in score_picks(query, result.hits, "figure")[:SIDE_PICKS]
+                     if p.overlap >= MIN_OVERLAP and (not query.districts or p.chunk.district in query.districts)]
+            if derive is stated_share and any(f.relation == "share" and about_subject(query, f)
+                                               for p in picks for f in self.facts.in_sentence(p.chunk, p.text)):
+                return None  # the share is stated: quoted, not computed
+            for pick in picks:
+                derived = derive(query, pick.text, self.place(pick.chunk), pick.chunk)
+                if derived is not None:
+                    return [derived]
         return None
 
     def _over_items(self, query: Query) -> list[Sentence] | None:

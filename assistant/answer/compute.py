@@ -223,3 +223,25 @@ def stated_change(query: Query, text: str, place: Place, chunk: Chunk) -> Senten
         body = f"{said}，{'增加' if up else '减少'}{_fmt(diff, places)}{unit_b}（{formula}），{'增长' if up else '下降'}{rate}%。"
     return Sentence(body, [chunk.chunk_id], prefix=lead(place, body, query.english, figure=False), chunks=[chunk],
                     derived=(_fmt(diff, places), rate))
+
+
+_UNIT = r"[万亿千百]*(?:平方公里|平方米|公里|公顷|千瓦|兆瓦|亿元|万元|元|米|亩|个|家|套|台|座|所|户|人|吨|项|条|辆|张|处|栋|幢)"
+_PART_OF = re.compile(rf"(?P<whole>\d+(?:\.\d+)?)\s*(?P<uw>{_UNIT})[^。；;]{{0,12}}?其中[^\d。；;]{{0,12}}?(?P<part>\d+(?:\.\d+)?)\s*(?P<up>{_UNIT})")
+
+
+def stated_share(query: Query, text: str, place: Place, chunk: Chunk) -> Sentence | None:
+    """"排水主管检测约123公里，对其中的约24公里修复或改造" asked "占…百分之几": the part over the whole
+    (24÷123≈19.5%), from the two figures one sentence states with 其中; None when it states no such pair."""
+    match = _PART_OF.search(text)
+    if match is None or match.group("up") != match.group("uw"):
+        return None
+    whole, part = Decimal(match.group("whole")), Decimal(match.group("part"))
+    if whole == 0 or part > whole:
+        return None
+    share = _fmt(part / whole * 100, 1)
+    formula = f"{match.group('part')}÷{match.group('whole')}≈{share}%"
+    end = re.search(r"[，。；,;]|$", text[match.end():]).start() + match.end()  # the clause of the part
+    said = text[max(0, match.start() - 20):end].strip("，；。, ")
+    body = (f"{said}: the part is {share}% of the whole ({formula})." if query.english
+            else f"{said}，占{share}%（{formula}）。")
+    return Sentence(body, [chunk.chunk_id], prefix=lead(place, body, query.english, figure=False), chunks=[chunk], derived=(share,))
