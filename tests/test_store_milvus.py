@@ -59,9 +59,13 @@ def _served_by_faiss(index, settings):
 
 def _retriever(index, settings):
     from assistant.indexing.embed import load_embedder
+    from assistant.indexing.load import load_facts
     from assistant.answer.retrieve import HybridRetriever
 
-    return HybridRetriever(index, load_embedder(settings.model), settings)
+    retriever = HybridRetriever(index, load_embedder(settings.model), settings)
+    # as the answer pipeline does: a chunk stating a figure of another period is in that period's scope
+    retriever.coverage.add_fact_periods(load_facts(index).facts, index.positions)
+    return retriever
 
 
 def test_scope_filters_select_what_the_scope_mask_allows(built):
@@ -69,8 +73,10 @@ def test_scope_filters_select_what_the_scope_mask_allows(built):
     retriever = _retriever(index, settings)
     client, collection = connect(settings), index.manifest["store"]["collection"]
     documents = sorted(index.manifest["documents"])
+    stated = [Period(year, kind) for kind, year in retriever.coverage.fact_chunks]  # periods only facts give some chunks
+    assert stated
     periods = sorted({p for p in retriever.coverage.periods}, key=str) + [Period(2023, "outcome"), Period(2024, "target"),
-                                                                           Period(None, "fyp_target"), Period(None, "prior")]
+                                                                           Period(None, "fyp_target"), Period(None, "prior")] + stated
     cases = [(Query("q", "q", "q", districts=(d,)), None) for d in sorted({c.district for c in index.chunks})]
     cases += [(Query("q", "q", "q", doc_ids=(d,)), None) for d in documents]
     cases += [(Query("q", "q", "q", periods=(p,)), None) for p in periods]
@@ -82,6 +88,89 @@ def test_scope_filters_select_what_the_scope_mask_allows(built):
         rows = client.query(collection, filter=expr or 'chunk_id != ""', output_fields=["chunk_id"], limit=16384)
         assert {r["chunk_id"] for r in rows} == expected, (query, filters, expr)
     assert len(cases) > 15
+
+
+# A plan of 2026-2030 (not in the seed corpus): its targets answer a question about any year of its period,
+# and its table's “十四五”完成值 column (facts of the 2025 outcome) answers about 2025
+PLAN_2026_2030 = """普陀区水务“十五五”规划
+
+一、发展现状及成效
+
+“十四五”期间，普陀区完成河道整治12公里，建成海绵城市面积8.5平方公里。
+
+二、发展目标
+
+到2030年，全区雨水排水能力达到5年一遇，河湖水质优良率保持100%。到2028年，完成雨污混接改造300处，新增海绵城市面积6平方公里。
+
+表1 普陀区水务“十五五”主要指标
+指标\t单位\t“十四五”完成值\t2030年目标
+雨水排水能力\t年一遇\t3\t5
+海绵城市面积\t平方公里\t8.5\t14.5
+
+三、主要任务
+
+（一）提升防汛排涝能力。推进泵站新建和改造，到2028年完成苏州河沿线排水系统提标。
+"""
+
+
+def _with_plan_2026_2030(root: Path):
+    settings = _settings(root)
+    corpus = Path(settings.corpus_dir)
+    (corpus / "putuo-water-2026-2030-plan.txt").write_text(PLAN_2026_2030, encoding="utf-8")
+    with open(corpus / "catalog.toml", "a", encoding="utf-8") as catalog:
+        catalog.write('\n[[document]]\ndoc_id = "putuo-water-2026-2030-plan"\nfile = "putuo-water-2026-2030-plan.txt"\n'
+                      'title = "普陀区水务“十五五”规划"\ndistrict = "普陀区"\nyear = "2026-2030"\nkind = "special_plan"\n')
+    return settings
+
+
+def test_a_plan_period_filters_alike_in_both_stores(tmp_path):
+    """A five-year target of a year inside a plan's period (2028 of a 2026-2030 plan, 2023 of the 十四五
+    outline) is answered by that plan's targets: coverage.period_mask (the FAISS store's post-filter)
+    reads the plan's first year, and so must the Milvus filter. Before: Milvus matched only the last year.
+    A row stating the 2025 outcome beside the 2030 target is in the 2025 outcome's scope in both (stated)."""
+    settings = _with_plan_2026_2030(tmp_path)
+    build_index(settings, progress=False)
+    index = load_index(settings)
+    milvus = _retriever(index, settings)
+    faiss = _retriever(_served_by_faiss(index, settings), settings.replace(store="faiss"))
+    client, collection = connect(settings), index.manifest["store"]["collection"]
+    plan = {c.chunk_id for c in index.chunks if c.doc_id == "putuo-water-2026-2030-plan"}
+    plan_targets = {c.chunk_id for i, c in enumerate(index.chunks) if c.chunk_id in plan and milvus.coverage.periods[i].kind == "fyp_target"}
+    outline = {c.chunk_id for i, c in enumerate(index.chunks)
+               if c.doc_id == "minhang-14th-five-year-plan" and milvus.coverage.periods[i].kind == "fyp_target"}
+    assert len(plan_targets) >= 2 and outline
+    rows_2025 = {index.chunks[i].chunk_id for i in milvus.coverage.fact_chunks[("outcome", 2025)]}
+    assert rows_2025 and rows_2025 <= plan_targets  # the table's rows: fyp_target chunks stating 2025 outcomes
+    for year in range(2020, 2032):
+        for query in (Query("q", "q", "q", periods=(Period(year, "fyp_target"),)), Query("q", "q", "q", periods=(Period(year, "outcome"),)),
+                      Query("q", "q", "q", districts=("普陀区",), periods=(Period(year, "fyp_target"), Period(year, "target")))):
+            expected = {index.chunks[i].chunk_id for i in np.flatnonzero(faiss.scope_mask(query))}
+            expr = scope_expr(Scope.of(query, None, True))
+            rows = {r["chunk_id"] for r in client.query(collection, filter=expr, output_fields=["chunk_id"], limit=16384)}
+            assert rows == expected, (year, query.districts, expr)
+        single = {index.chunks[i].chunk_id for i in np.flatnonzero(faiss.scope_mask(Query("q", "q", "q", periods=(Period(year, "fyp_target"),))))}
+        assert (plan_targets <= single) == (2026 <= year <= 2030), year
+        assert (outline <= single) == (2021 <= year <= 2025), year
+        outcome = {index.chunks[i].chunk_id for i in np.flatnonzero(faiss.scope_mask(Query("q", "q", "q", periods=(Period(year, "outcome"),))))}
+        assert (rows_2025 <= outcome) == (year == 2025), year
+    # a question about 2028 finds the plan's targets in both stores (FAISS post-filters its top 4 x 50
+    # of 632 chunks, so it may see fewer of the three in scope than Milvus, which filters first)
+    query = Query("到2028年雨污混接改造", "到2028年雨污混接改造", "到2028年雨污混接改造", districts=("普陀区",),
+                  periods=(Period(2028, "fyp_target"),))
+    ours, theirs = milvus.search(query, k=5), faiss.search(query, k=5)
+    found = [h.chunk.chunk_id for h in ours.hits]
+    assert theirs.hits and {h.chunk.chunk_id for h in theirs.hits} <= set(found) <= plan_targets
+    assert "雨污混接" in ours.hits[0].chunk.text and ours.hits[0].chunk.chunk_id == theirs.hits[0].chunk.chunk_id
+
+
+def test_an_index_of_an_older_milvus_schema_is_stale(built):
+    """A collection without plan_first cannot take the period filter: the index is rebuilt, not served."""
+    from assistant.indexing.stores import store_reasons
+
+    settings, index = built
+    assert store_reasons(index.manifest, settings) == []
+    older = dict(index.manifest, store={k: v for k, v in index.manifest["store"].items() if k != "schema"})
+    assert any("schema 1" in reason for reason in store_reasons(older, settings))
 
 
 def test_sparse_lexical_scores_are_bm25s_scores(built):

@@ -279,7 +279,8 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
                 handle.write(json.dumps(chunk.to_dict() | {"hash": h}, ensure_ascii=False) + "\n")
         write_structure(staging, corpus.parsed)  # the heading tree and blocks, for the source viewer
         # the figures of tables and text as typed facts (cheap: regular expressions over the chunks)
-        write_facts(staging, extract_index_facts(corpus.chunks, manifest_documents(corpus.documents)))
+        facts = extract_index_facts(corpus.chunks, manifest_documents(corpus.documents))
+        write_facts(staging, facts)
         np.save(staging / "embeddings.npy", vectors)
         index_type = "none"  # Milvus builds its own vector index; an HNSW over 10M here would take hours
         if settings.store == "faiss":
@@ -290,7 +291,8 @@ def _build_locked(settings, embedder, progress, on_embedded, encode_documents, l
         lexical.save(staging / "lexical")  # Milvus's sparse rows are computed from it; faiss replicas load it
         IndexWords.of(lexical, [c.district for c in corpus.chunks]).save(staging)
         # the configured store's copy (Milvus: the standby collection; its alias moves after `current`)
-        published, activate_store = publish_store(settings, StoreRows(corpus.chunks, hashes, vectors, manifest_documents(corpus.documents)), lexical)
+        rows = StoreRows(corpus.chunks, hashes, vectors, manifest_documents(corpus.documents), facts)
+        published, activate_store = publish_store(settings, rows, lexical)
         if published.entry["kind"] != "faiss":
             notes.append(f"store {published.entry['kind']}: {published.entry.get('collection')} {published.upserted} rows written, "
                          f"{published.deleted} deleted ({published.seconds:.1f} s)")

@@ -62,8 +62,10 @@ def store_reasons(manifest: dict, settings) -> list[str]:
     differs = [f"{k} {entry.get(k)!r} -> {v!r}" for k, v in wanted.items() if entry.get(k) != v]
     if differs:
         return [f"Milvus settings changed ({', '.join(differs)})"]
-    from assistant.indexing.stores.milvus_store import connect
+    from assistant.indexing.stores.milvus_store import SCHEMA, connect
 
+    if entry.get("schema", 1) != SCHEMA:  # e.g. rows without plan_first: the period filter would fail or miss
+        return [f"its Milvus collection has schema {entry.get('schema', 1)}, this version reads schema {SCHEMA}"]
     if not connect(settings).has_collection(entry["collection"]):  # e.g. a new, empty Milvus server
         return [f"its Milvus collection {entry['collection']} is missing at {wanted['uri']}"]
     return []

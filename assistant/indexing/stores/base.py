@@ -10,7 +10,7 @@ rankings itself (retrieve.py), so both stores answer the same two questions belo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -68,6 +68,7 @@ class Rows:
     hashes: list[str]  # index.chunk_hash: the embedding model and the chunk's context
     vectors: np.ndarray  # (n, dim) float32, L2-normalized
     documents: dict[str, dict]  # the manifest's documents (kind and years feed the chunk periods)
+    facts: Sequence = ()  # the build's facts: a chunk stating a figure of another period answers for it too
 
 
 @dataclass

@@ -38,6 +38,7 @@ from assistant.models import Period
 from assistant.indexing.stores.base import Published, Ranked, Rows, Scope
 
 LEXICAL_MODES = ("sparse", "bm25")
+SCHEMA = 2  # the collections' fields; 2: plan_first and stated (the period filter's). Another is rebuilt
 _BATCH = 500  # rows per insert call: 500 x (1.5 KB vector + text) stays far below gRPC's 64 MB limit
 _clients: dict[tuple[str, str], object] = {}
 _clients_lock = threading.Lock()
@@ -80,15 +81,29 @@ def token_id(token: str) -> int:
     return zlib.crc32(token.encode("utf-8"))
 
 
+def _stated_key(kind: str, year: int | None) -> str:
+    return f"{kind}:{'-' if year is None else int(year)}"
+
+
 def _period_expr(period: Period) -> str:
-    # the same rules as coverage.Coverage.period_mask, as a Milvus boolean expression
+    # the same rules as coverage.Coverage.period_mask, as a Milvus boolean expression, and as there a
+    # chunk that states a figure of the asked period (its `stated` field, from the facts) answers too
+    rule = _period_rule(period)
+    if not rule or not period.kind:  # no restriction; a fact always has a period kind
+        return rule
+    return f'({rule} or stated like "% {_stated_key(period.kind, period.year)} %")'
+
+
+def _period_rule(period: Period) -> str:
     if period.kind == "fyp_target":
         plan = '(in_plan == true and period_kind == "fyp_target")'
         if period.year is None:
             return plan
         year = int(period.year)
+        # a plan's targets are for any year of its period (a 2026-2030 plan answers about 2028), not only its last
+        within = f"(plan_first >= 0 and plan_first <= {year} and period_year >= {year})"
         same_year = '(period_kind == "prior" or (period_kind == "outcome" and in_plan == false))'
-        return f'(({plan} and period_year == {year}) or ({same_year} and period_year == {year}))'
+        return f'(({plan} and (period_year == {year} or {within})) or ({same_year} and period_year == {year}))'
     if period.kind == "prior":
         return f'(period_kind == "prior" and period_year == {int(period.year)})' if period.year is not None else 'period_kind == "prior"'
     parts = ([f"period_year == {int(period.year)}"] if period.year is not None else []) + \
@@ -131,7 +146,8 @@ def _schema(client, dim: int, mode: str):
     schema.add_field("lex", DataType.SPARSE_FLOAT_VECTOR)
     for name in ("district", "doc_id", "period_kind"):
         schema.add_field(name, DataType.VARCHAR, max_length=512)
-    for name in ("year_from", "year_to", "period_year"):
+    schema.add_field("stated", DataType.VARCHAR, max_length=2048)  # " outcome:2025 target:2023 ": periods its figures state
+    for name in ("year_from", "year_to", "period_year", "plan_first"):  # plan_first: a plan chunk's first year, -1 none
         schema.add_field(name, DataType.INT64)
     schema.add_field("in_plan", DataType.BOOL)
     if mode == "bm25":
@@ -152,7 +168,7 @@ def _index_params(client, settings, count: int, mode: str):
     # bm25s's defaults (k1 1.5, b 0.75), so that both lexical modes score alike
     params.add_index("lex", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25" if mode == "bm25" else "IP",
                      params={"bm25_k1": 1.5, "bm25_b": 0.75} if mode == "bm25" else {})
-    for name in ("district", "doc_id", "period_kind", "period_year", "year_from", "year_to"):
+    for name in ("district", "doc_id", "period_kind", "period_year", "plan_first", "year_from", "year_to"):
         params.add_index(name, index_type="INVERTED")  # the scope filters (the one scalar index Milvus Lite implements)
     return params
 
@@ -176,6 +192,11 @@ def _records(settings, rows: Rows, lexical) -> list[dict]:
     from assistant.ingest.normalize import fold
 
     coverage = Coverage.from_index(rows.chunks, rows.documents)
+    coverage.add_fact_periods(rows.facts, {c.chunk_id: i for i, c in enumerate(rows.chunks)})  # as the serving pipeline
+    stated: list[list[str]] = [[] for _ in rows.chunks]
+    for (kind, year), positions in sorted(getattr(coverage, "fact_chunks", {}).items(), key=str):
+        for i in positions:
+            stated[int(i)].append(_stated_key(kind, year))
     weights = _sparse_weights(lexical) if settings.milvus_lexical == "sparse" else None
     plan = coverage.in_plan_document
     records = []
@@ -184,7 +205,7 @@ def _records(settings, rows: Rows, lexical) -> list[dict]:
         year_from, year_to = year_range(chunk.year)
         record = {"chunk_id": chunk.chunk_id, "text": fold(chunk.context), "district": chunk.district, "doc_id": chunk.doc_id,
                   "year_from": year_from, "year_to": year_to, "period_year": int(period.year or -1), "period_kind": period.kind,
-                  "in_plan": bool(plan[i])}
+                  "plan_first": int(coverage.plan_first[i]), "in_plan": bool(plan[i]), "stated": " " + " ".join(stated[i]) + " "}
         if weights is not None:
             record["lex"] = {k: round(v, 6) for k, v in sorted(weights[i].items())} or {0: 0.0}
         signature = json.dumps([content_hash, record], ensure_ascii=False, sort_keys=True)
@@ -219,7 +240,8 @@ def _existing(client, name: str) -> dict[str, str]:
 def _matches(client, name: str, dim: int) -> bool:
     fields = {f["name"]: f for f in client.describe_collection(name)["fields"]}
     dense = fields.get("dense", {})
-    return "year_from" in fields and int(dense.get("params", {}).get("dim", -1)) == dim
+    # an older schema (no year ranges, no plan_first) is rebuilt: its rows cannot take the scope filters
+    return {"year_from", "plan_first", "stated"} <= set(fields) and int(dense.get("params", {}).get("dim", -1)) == dim
 
 
 class PendingSwitch:
@@ -271,7 +293,7 @@ def publish_milvus(settings, rows: Rows, lexical) -> tuple[Published, PendingSwi
         raise MilvusStoreError(f"Milvus collection {target} holds {count} rows after the update, the build has {len(records)}; "
                                "the previous version keeps serving. Run `assistant build` again.")
     entry = {"kind": "milvus", "uri": milvus_uri(settings), "collection": target, "alias": alias,
-             "lexical": settings.milvus_lexical, "rows": count}
+             "lexical": settings.milvus_lexical, "rows": count, "schema": SCHEMA}
     published = Published(entry, upserted=len(changed), deleted=len(gone), seconds=time.perf_counter() - started)
     return published, PendingSwitch(client, alias, target, live is not None)
 
