@@ -100,3 +100,9 @@ def test_follow_up_difference_with_a_pronoun(real_assistant):
     history = [("静安商贸服务业2023年税收是多少？", "静安区商贸服务业2023年税收总收入271.18亿元")]
     answer = real_assistant.ask("它比金融服务业多多少？", history=history)
     assert not answer.refused and "136.22" in squash(answer.text)
+
+
+def test_a_code_names_its_own_quantity(real_assistant):
+    # PM2.5 is reported, PM10 is not: the PM2.5 sentence does not answer a PM10 question
+    assert real_assistant.ask("静安区2023年PM10的平均浓度是多少？").refused
+    assert not real_assistant.ask("静安区2023年PM2.5的平均浓度是多少？").refused

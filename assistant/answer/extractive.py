@@ -217,6 +217,12 @@ def mismatch(query: Query, best: Pick, kind: str) -> str:
     figures = [t for t in query.terms if re.fullmatch(r"\d+(\.\d+)?", t) and not re.fullmatch(r"(19|20)\d\d", t)]
     if kind in ("figure", "fact", "comparison") and any(f not in evidence for f in figures):
         return "figure"  # "开工的31个项目" is answered by the sentence about those 31, not another project
+    # a code of letters and digits (PM10, PM2.5, 5G; not an ordinal like 14th) names its own quantity
+    codes = [t for t in query.terms if re.fullmatch(r"[a-z]+\d+(\.\d+)?|\d+[a-z]+", t.lower())
+             and not re.fullmatch(r"\d+(st|nd|rd|th)", t.lower())]
+    if kind in ("figure", "fact", "comparison") and codes and not all(
+            c.lower() in re.sub(r"[_{}\s]", "", evidence.lower()) for c in codes):
+        return "code"  # "PM10浓度" is not answered by the sentence about PM2.5
     if query.must_mention and not any(name in evidence.lower() for name in query.must_mention):
         return "place"  # "深圳市2025年GDP": the province's figure is not the city's
     if any(str(year) not in evidence + " ".join(best.chunk.breadcrumb) for year in query.named_years):

@@ -180,7 +180,7 @@ class AnswerPipeline:
             return failed or self.tables.indicator_missing(query, pick.text + " " + pick.chunk.readable_fields())
 
         failed = "task" if unknown_task else fails(best)
-        if failed in ("measure", "contrast", "indicator"):
+        if failed in ("measure", "contrast", "indicator", "code"):
             # the best sentence is about the alike quantity (开工 for 完工): a lower one that states the asked one
             other = next((p for p in picks[:SECOND_CHANCE]
                           if p.overlap >= SECOND_CHANCE_OVERLAP and not fails(p)), None)
