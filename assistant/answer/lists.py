@@ -22,7 +22,8 @@ MAX_ITEMS = 8  # more make the answer a wall; the rest is named as "等N项" and
 MIN_HEADING_MATCH = 0.6  # share of the question's topic words the heading must contain: measured on the eval set
 ITEM_CHARS = 60  # an item is one short line: its lead clause(s), never cut inside a clause
 ANNOUNCE_HITS = 3  # passages searched for a sentence that announces the list below it
-_ANNOUNCES = re.compile(r"(以下|如下|下列|[一二三四五六七八九十两\d]+(?:个|大)?方面|[一二三四五六七八九十两\d]+项)[^。；;]{0,24}[：:]$")
+# "…如下：", "从三个方面：", "开展六大“卓越行动”：": a count of things, then a colon that ends the sentence
+_ANNOUNCES = re.compile(r"(以下|如下|下列|[一二三四五六七八九十两\d]+(?:个|大|项|类|条)?方面|[一二三四五六七八九十两\d]+(?:项|大|类|条))[^。；;]{0,24}[：:]$")
 
 
 @dataclass(frozen=True)

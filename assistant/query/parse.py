@@ -139,8 +139,11 @@ class QueryParser(PeriodReading):
         responsibility = dict(self.vocab.intents).get("responsibility", ())
         if len(districts) < 2 and _has(lowered, responsibility):
             return "responsibility"  # "牵头单位有几个，分别是哪些": lead units asked, not a comparison
+        sides = len(districts) > 1 or len({p.year for p in periods}) > 1
         for name, words in self.vocab.intents:
             if _has(lowered, words):
+                if name == "comparison" and not sides and not _has(lowered, tuple(w for w in words if w not in self.vocab.operations["each"])):
+                    continue  # "六大行动分别是什么": 分别 with one side asks for the items, not a comparison
                 if name in ("list", "overview", "figure", "target_check") and len(districts) > 1:
                     return "comparison"  # "两区…相差多少": the districts are the sides, not a target
                 if name in ("list", "overview", "figure") and len({p.year for p in periods}) > 1:
