@@ -262,7 +262,7 @@ class Analyst:
             # the pick that states the most kinds of figure ("分别是多少、各增长多少": amount and growth)
             richest = [max(found, key=lambda fp: len({f.relation for f, p in found if p is fp[1]}))[1] for found in candidates]
             return [self.phrase(side_query, pick, "figure") for (side_query, _), pick in zip(sides, richest)]
-        order = (query.measure,) if query.measure else _RELATION_ORDER
+        order = ((query.measure,) if query.measure else ()) + tuple(r for r in _RELATION_ORDER if r != query.measure)
         for relation in order:
             chosen = [next(((f, p) for f, p in found if f.relation == relation), None) for found in candidates]
             if all(chosen):

@@ -80,8 +80,8 @@ def compare(query: Query, sides: list[Side], operation: str, stated: list[Senten
     stated = stated or [side_sentence(s, english) for s in sides]
     a, b = sides[0], sides[1]
     why = comparable(a.fact, b.fact)
-    cited = [s.chunk.chunk_id for s in sides]
-    chunks = [s.chunk for s in sides]
+    cited = list(dict.fromkeys(s.chunk.chunk_id for s in sides))  # one row may state both sides (十四五完成值, 十五五目标值)
+    chunks = list({s.chunk.chunk_id: s.chunk for s in sides}.values())
     if why:
         text = ("The two figures cannot be compared directly: " + why + ".") if english else why + "。"
         return stated + [Sentence(text, cited, chunks=chunks, derived=(a.fact.value, b.fact.value))]

@@ -110,7 +110,8 @@ def _verify_computed(sentence: Sentence, retrieved: dict[str, Chunk], stats: Ver
     quoted = set()
     for chunk in cited:
         quoted |= set(numbers(chunk_evidence_text(chunk)))
-    if cited and all(n in quoted or n in sentence.derived for n in numbers(sentence.text)):
+    # a year in the sentence names a side ("比2025年实际完成多66公里"), it is not a figure to find
+    if cited and all(n in quoted or n in sentence.derived or _YEAR_LIKE.match(n) for n in numbers(sentence.text)):
         stats.kept += len(cited)
         sentence.chunk_ids = [c.chunk_id for c in cited]
     else:

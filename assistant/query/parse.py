@@ -199,6 +199,7 @@ class QueryParser(PeriodReading):
         return max(1, found, len(measures))
 
     def _measure(self, lowered: str) -> str:
+        lowered = re.sub(r"[“\"「『][^”\"」』]{2,60}[”\"」』]", " ", lowered)  # a quoted name's 数量/比例 names it, asks nothing
         for measure in self.vocab.measures:
             if _has(lowered, measure.words):
                 return measure.name
