@@ -6,11 +6,12 @@ words: one Chinese question with the district, the year and the subject made exp
 question, the earlier user turns and the closest passages' headings. The pipeline then answers the
 rewrite once more, extractively. The rewritten answer is kept only when it is no refusal, every
 sentence is cited and verified, and it is about the same thing as the original question: the rewrite
-leaves out no name of the question that the reports use (nor, unless it brings the reports' words
-instead, any word they use), its Query has the same districts, years, period kinds, measure and
-comparison as the original Query, and the answer cites only the asked districts. Otherwise the
-original refusal stands. Questions answered on the first pass never reach the model, so the default path's speed is unchanged; a refusal about the corpus' map (a place or
-year the reports do not cover, a false premise) is not retried.
+brings a word of the reports the question lacked and leaves out none of its names that the reports
+use, its Query has the same districts, years, period kinds, measure and comparison as the original
+Query, and the answer cites only the asked districts. Otherwise the original refusal stands.
+Questions answered on the first pass never reach the model, so the default path's speed is
+unchanged; a refusal about the corpus' map (a place or year the reports do not cover, a false
+premise) is not retried.
 
 No import of the pipeline (it imports this module): `retry_refusal` takes it as an argument.
 """
@@ -113,27 +114,28 @@ def report_words(query: Query, known_term) -> set[str]:
     return {t for t in query.terms if len(t) > 1 and not t.isascii() and t in asked and known_term(t)}
 
 
-def narrowed_away(original: Query, rewritten: Query, known_term) -> list[str]:
-    """Words of the question the reports use that the rewrite leaves out, when that makes it another
-    or a broader question: a name of three or more characters (紫竹高新区, 发改委), or any such word
-    when the rewrite brings no word of the reports in its place ("四个园区的税收" -> "税收")."""
-    kept = letters(rewritten.text)
-    dropped = sorted(t for t in report_words(original, known_term) if t not in kept)
-    added = {t for t in report_words(rewritten, known_term) if t not in letters(original.text)}
-    return [t for t in dropped if len(t) >= 3 or not added]
+def not_a_rewording(original: Query, rewritten: Query, known_term) -> str:
+    """Why the rewritten Query does not restate the question in the reports' words ("": it does).
+    It must bring a word of the reports the question lacked: the same words again ("区长叫什么名字"
+    -> "区长的名字是") only give the extractive mode a second chance at a passage it rightly passed
+    over. And it may not leave out a name of the question that the reports use (three or more
+    characters: 紫竹高新区, 发改委): "四个园区…的税收加起来" -> "税收加起来" is a broader question."""
+    asked, kept = letters(original.text), letters(rewritten.text)
+    brought = {t for t in report_words(rewritten, known_term) if t not in asked}
+    if not brought:
+        return "brings no word of the reports"
+    left_out = sorted(t for t in report_words(original, known_term) if t not in kept and len(t) >= 3)
+    return "leaves out " + "、".join(left_out) if left_out else ""
 
 
-def rejected(original: Query, answer: Answer, district_of=lambda chunk_id: "", known_term=lambda term: False) -> str:
+def rejected(original: Query, answer: Answer, district_of=lambda chunk_id: "") -> str:
     """Why the rewritten question's answer may not stand for the original question ("": it may).
-    `district_of`: chunk id -> its district; `known_term`: whether the reports use a word."""
+    `district_of`: chunk id -> its district."""
     new = answer.query
     if answer.refused:
         return "refused again"
     if new is None or not answer.citations:
         return "uncited"
-    left_out = narrowed_away(original, new, known_term)
-    if left_out:  # "四个园区…的税收加起来" reworded as "税收加起来": a broader question, not this one
-        return "leaves out " + "、".join(left_out)
     if answer.verification.get("unsupported_sentences", 0):
         return "a sentence not verified"
     if new.districts != original.districts:
@@ -192,11 +194,12 @@ def retry_refusal(pipeline, question: str, history: list[tuple[str, str]], mode:
         log.info("llm_rewrite %r: no rewrite (%.0f ms)", question[:80], first.timings["rewrite"])
         yield first
         return
-    events = list(pipeline.stream(text, [], mode, filters, rewrite=False))
-    answer = events[-1]
-    retriever = pipeline.retriever
-    why = rejected(first.query, answer, lambda c: retriever.chunks[retriever.index.positions[c]].district
-                   if c in retriever.index.positions else "", pipeline.known_term)
+    why = not_a_rewording(first.query, pipeline.understand(text, [], filters), pipeline.known_term)
+    events = [] if why else list(pipeline.stream(text, [], mode, filters, rewrite=False))
+    if events:
+        retriever = pipeline.retriever
+        why = rejected(first.query, events[-1], lambda c: retriever.chunks[retriever.index.positions[c]].district
+                       if c in retriever.index.positions else "")
     ms = round((time.perf_counter() - started) * 1e3, 1)
     log.info("llm_rewrite %r -> %r: %s (%.0f ms)", question[:80], text, why or "kept", ms)
     if why:
@@ -204,7 +207,7 @@ def retry_refusal(pipeline, question: str, history: list[tuple[str, str]], mode:
         first.verification = {**first.verification, "rewrite_rejected": 1}
         yield first
         return
-    english = first.query.english
+    answer, english = events[-1], first.query.english
     # the rewrite itself is the answer's standalone question and its reading ("理解为：…"), shown under it
     note = "\n(answered on the question reworded in the reports' terms)" if english else "\n（已按报告用语改写问题后回答）"
     timings = {**answer.timings, "rewrite": ms, "first_pass": first.timings.get("total", 0.0)}
