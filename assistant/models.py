@@ -262,6 +262,7 @@ class Query:
     threshold: tuple[str, str, str] = ()  # a yes/no bound: ("above"|"below", "550", "亿") for "超过550亿了吗"
     asks: int = 1  # how many things the question asks ("一共多少，比上年涨了多少": 2): the answer keeps them all
     items: tuple[str, ...] = ()  # the named things a sum or difference is over ("A、B、C三个园区的产值加起来")
+    shown_topic: str = ""  # the topic as the reading line shows it: only words the reports use ("主要指标", not "主要指标没")
 
     @property
     def english(self) -> bool:
@@ -279,7 +280,7 @@ class Query:
     def reading(self) -> str:
         """理解为：静安区 2024年 目标 · 社会消费品零售总额"""
         scope = " ".join(["、".join(self.districts)] + [p.label(self.english) for p in self.periods])
-        parts = [s for s in (scope.strip(), self.topic) if s]
+        parts = [s for s in (scope.strip(), self.shown_topic or self.topic) if s]
         if not parts:
             return ""
         prefix = "Read as: " if self.english else "理解为："

@@ -119,3 +119,10 @@ def test_named_items_of_a_sum_or_difference():
     assert named_items("静安区2023年商贸服务业税收比金融服务业多多少") == ("商贸服务业税收", "金融服务业")
     assert named_items("它比金融服务业多多少？", ("它",)) == ("它", "金融服务业")
     assert named_items("闵行和静安2023年社会消费品零售总额合计多少？", (), place) == ()
+
+
+def test_the_reading_line_shows_report_words_not_parse_leftovers(real_assistant):
+    parse = real_assistant.pipeline.understand
+    assert parse("2023年闵行有哪些主要指标没有完成年度目标？", [], None).reading.endswith("· 主要指标")
+    assert parse("TOD是什么意思？", [], None).reading == "理解为：TOD"
+    assert "三乱治理指标" in parse("闵行2023年三乱治理指标完成了吗", [], None).reading

@@ -63,7 +63,7 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
         items = (previous.topic.split()[0],) + items[1:]
     standalone = compose(districts, periods, topic, measure, intent)
     return replace(new, standalone=standalone, districts=districts, periods=periods, topic=topic, measure=measure,
-                   intent=intent, items=items, terms=tuple(dict.fromkeys(new.terms + (previous.terms if weak or not new.topic else ()))),
+                   intent=intent, items=items, shown_topic="", terms=tuple(dict.fromkeys(new.terms + (previous.terms if weak or not new.topic else ()))),
                    notes=tuple(dict.fromkeys(previous.notes + new.notes)) if not new.periods else new.notes,
                    follow_up=True)
 

@@ -100,6 +100,7 @@ class QueryParser(PeriodReading):
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
                       operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks,
                       threshold=threshold, named_years=topic_years, items=items)
+        query = replace(query, shown_topic=self._shown(topic))
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
             query = replace(query, terms=tuple(dict.fromkeys(query.terms + self._terms(query.standalone, [], False))))
@@ -259,6 +260,19 @@ class QueryParser(PeriodReading):
             acronyms = [a for a in _ACRONYM.findall(text) if self.known_term(a.lower())]  # TOD, 5G: the reports print them
             pieces = chinese + acronyms or [p for p in pieces if not p.isascii()]
         return " ".join(dict.fromkeys(pieces + [t for t in report_terms if not any(t in p for p in pieces)]))[:60]
+
+    def _shown(self, topic: str) -> str:
+        """The topic for the reading line: each piece cut to the words the reports use ("主要指标没" ->
+        主要指标, "tod" -> TOD), so the line shows what was understood, not the leftovers of the parse."""
+        shown = []
+        for piece in topic.split():
+            words = [w for w in tokenize(piece) if len(w) > 1 and self.known_term(w)]
+            if words:
+                start = piece.find(words[0])
+                start = 0 if start <= 2 and "的" not in piece[:start] else start  # "三乱治理指标": a short name before
+                kept = piece[start:piece.rfind(words[-1]) + len(words[-1])]
+                shown.append(kept.upper() if kept.isascii() and len(kept) <= 5 else kept)
+        return " ".join(dict.fromkeys(shown))
 
     def _terms(self, text: str, report_terms: list[str], english: bool) -> tuple[str, ...]:
         v = self.vocab
