@@ -102,6 +102,9 @@ def _missing_period(query: Query, district: str, period: Period, coverage: Cover
         return None  # a year within a plan's period: its milestones ("到2030年底") are asked, evidence decides
     if not kinds:
         held = _join([str(y) for y in sorted({y for d, _, y in coverage.available if d == district and y})], query.english)
+        if not held:  # a place whose report is not indexed yet (or gives no year): say so, not an empty list
+            return Refusal(_t(query, f"报告没有{district}{period.year}年的内容（资料库中还没有{district}可用的年份）",
+                              f"the reports hold nothing on {district} for {period.year} (no year of {district} in the library yet)"))
         return Refusal(_t(query, f"报告没有{district}{period.year}年的内容（{district}现有年份：{held}）",
                           f"the reports hold nothing on {district} for {period.year} (years covered: {held})"))
     return None
