@@ -73,3 +73,21 @@ def test_bench_quick_json_report_and_chart(tmp_path):
     text = report.read_text(encoding="utf-8")
     assert "| stage |" in text and "Scale sweep" in text and "Document embedding" in text
     assert report.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_bench_build_only_measures_the_build_alone(tmp_path):
+    """`--build-only`: the build subprocess alone (what docs/scaling.md cites for chunks/s), `--repeat` times;
+    the fake embedder here, so only the shape and the sanity of the numbers are checked."""
+    out, report = tmp_path / "build.json", tmp_path / "build.txt"
+    proc = subprocess.run([sys.executable, str(ROOT / "eval" / "bench.py"), "--build-only", "--repeat", "2", "--model", "fake:64",
+                           "--corpus-reports", "2", "--json", str(out), "--report", str(report)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=230)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["model"] == "fake:64" and len(data["builds"]) == 2 and "load_start" in data["environment"]
+    for build in data["builds"]:
+        assert build["documents"] == 2 and build["embedded"] == build["chunks"] > 0
+        assert _positive(build["chunks_per_s"]) and _positive(build["cpu_ms_per_chunk"]) and _positive(build["peak_rss_mb"])
+        assert build["incremental"]["embedded"] >= 1 and len(build["load_average"]) == 2
+    text = report.read_text(encoding="utf-8")
+    assert text.count("chunks/s") == 2 and "ms of build CPU per chunk" in text and "startup" not in data

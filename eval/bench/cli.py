@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-budget", type=float, help="dense-search p95 budget in ms for the flat_max_vectors advice (default 10)")
     parser.add_argument("--model", help="embedding model setting (default: the configured one)")
     parser.add_argument("--corpus-reports", type=int, help="index only the N smallest reports (default: all; --quick: 2)")
+    parser.add_argument("--build-only", action="store_true",
+                        help="only the index build and the incremental rebuild (a subprocess): embedding chunks/s and CPU per chunk; "
+                             "--repeat N builds N times")
+    parser.add_argument("--repeat", type=int, default=1, help="with --build-only: how many fresh builds (default 1)")
     parser.add_argument("--sweep-only", action="store_true",
                         help="only the scale sweep, on the project's existing index (for one extra size or index); writes --json")
     parser.add_argument("--render", type=Path, metavar="JSON", help="no measuring: redo the advice, report and chart from a saved --json")
@@ -72,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.sweep_only:
         return sweep_only(args, plan)
+    if args.build_only:
+        return build_only(args)
     limit = args.questions or (20 if quick else None)
     items = load_questions(args.set, limit)
     env = environment()
@@ -140,6 +146,49 @@ def main(argv: list[str] | None = None) -> int:
     result["environment"]["load_end"] = [round(v, 2) for v in os.getloadavg()]
     result["seconds"] = round(now() - started, 1)
     return finish(result, args)
+
+
+def build_only(args: argparse.Namespace) -> int:
+    """The build alone (the full run's first step), `--repeat` times, each in a fresh subprocess and directory."""
+    started = now()
+    env = environment()
+    runs = []
+    for n in range(max(1, args.repeat)):
+        load = [round(v, 2) for v in os.getloadavg()]
+        with tempfile.TemporaryDirectory(prefix="assistant-bench-") as tmp:
+            build = run_build(Path(tmp), args.model, args.corpus_reports)
+        build["load_average"] = [load, [round(v, 2) for v in os.getloadavg()]]
+        log(f"build {n + 1}: {build_line(build)}")
+        runs.append(build)
+    env["load_end"] = [round(v, 2) for v in os.getloadavg()]
+    result = {"command": "python eval/bench.py " + " ".join(sys.argv[1:]), "model": args.model or load_model(), "environment": env,
+              "builds": runs, "seconds": round(now() - started, 1)}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    lines = [f"{env['when']} · {env['cpus']} CPUs ({env['cpu_model']}) · commit {env['commit']} · model {result['model']}",
+             f"command: {result['command']} ({result['seconds']:.0f} s)"]
+    lines += [f"build {n + 1} (load average {b['load_average'][0][0]} -> {b['load_average'][1][0]}): {build_line(b)}" for n, b in enumerate(runs)]
+    text = "\n".join(lines)
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def load_model() -> str:
+    from assistant.config import load_settings
+
+    return load_settings().model
+
+
+def build_line(build: dict) -> str:
+    inc = build["incremental"]
+    return (f"{build['documents']} reports, {build['chunks']} chunks by {build['document_engine'] or build.get('model', '?')}: {build['seconds']:.1f} s, "
+            f"embedding {build['embed_seconds']:.1f} s = {build['chunks_per_s']:.1f} chunks/s, "
+            f"{build['cpu_ms_per_chunk']:.1f} ms of build CPU per chunk; incremental {inc['seconds']:.2f} s ({inc['embedded']} re-embedded); "
+            f"peak RSS {build['peak_rss_mb']:.0f} MB")
 
 
 def sweep_only(args: argparse.Namespace, plan: dict) -> int:
