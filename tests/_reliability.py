@@ -32,6 +32,23 @@ def fake_settings_for(base: Path, corpus: Path | None = None, **overrides):
     return load_settings(corpus_dir=str(corpus_copy), index_dir=str(base / "index"), model="fake:64", **overrides)
 
 
+def one_report_assistant(base: Path, source: str, doc_id: str, title: str, district: str):
+    """An Assistant (fake embedder, built index) over a library of one seed report's text, catalogued
+    under `doc_id`, `title` and `district` (a yearly report of 2023-2024)."""
+    from assistant.indexing.build import build_index
+    from assistant.service import Assistant
+
+    corpus = base / "corpus"
+    corpus.mkdir()
+    (corpus / f"{doc_id}.txt").write_bytes((CORPUS / f"{source}.txt").read_bytes())
+    (corpus / "catalog.toml").write_text(
+        f'[[document]]\ndoc_id = "{doc_id}"\nfile = "{doc_id}.txt"\n'
+        f'title = "{title}"\ndistrict = "{district}"\nyear = "2023-2024"\nkind = "yearly_report"\n', encoding="utf-8")
+    settings = fake_settings_for(base, data_dir=str(base / "data"))
+    build_index(settings, progress=False)
+    return Assistant.load(settings, build_if_needed=False)
+
+
 def settings_env(settings, **extra: str) -> dict[str, str]:
     """Environment that makes the CLI use `settings` (corpus, index, model) and nothing else."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from _reliability import CORPUS, fake_settings_for, serve
+from _reliability import CORPUS, fake_settings_for, one_report_assistant, serve
 from assistant.indexing.build import build_index
 from assistant.models import Filters
 
@@ -35,18 +35,8 @@ def assistant(tmp_path_factory):
 @pytest.fixture(scope="module")
 def changning(tmp_path_factory):
     """A library holding only a report catalogued as 长宁区 (the 静安 text under another district)."""
-    from assistant.service import Assistant
-
-    base = tmp_path_factory.mktemp("changning")
-    corpus = base / "corpus"
-    corpus.mkdir()
-    (corpus / "changning-2023-plan-report.txt").write_bytes((CORPUS / f"{JINGAN}.txt").read_bytes())
-    (corpus / "catalog.toml").write_text(
-        '[[document]]\ndoc_id = "changning-2023-plan-report"\nfile = "changning-2023-plan-report.txt"\n'
-        'title = "长宁区2023年计划执行情况报告"\ndistrict = "长宁区"\nyear = "2023-2024"\nkind = "yearly_report"\n', encoding="utf-8")
-    settings = fake_settings_for(base, data_dir=str(base / "data"))
-    build_index(settings, progress=False)
-    return Assistant.load(settings, build_if_needed=False)
+    return one_report_assistant(tmp_path_factory.mktemp("changning"), JINGAN, "changning-2023-plan-report",
+                                "长宁区2023年计划执行情况报告", "长宁区")
 
 
 # ----------------------------------------------------------------------------- filters -> scope

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from _reliability import CORPUS, fake_settings_for, serve
-from assistant.indexing.build import build_index
+from _reliability import one_report_assistant, serve
 from assistant.serve.conversations import ConversationStore, owner_of
 
 RECORD = {"question": "闵行区2023年社会消费品零售总额完成了多少？", "answer": "完成1983.09亿元[1]。", "refused": False,
@@ -19,18 +18,8 @@ RECORD = {"question": "闵行区2023年社会消费品零售总额完成了多�
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory):
-    from assistant.service import Assistant
-
-    base = tmp_path_factory.mktemp("history-web")
-    corpus = base / "corpus"
-    corpus.mkdir()
-    (corpus / "minhang-2023-plan-report.txt").write_bytes((CORPUS / "minhang-2023-plan-report.txt").read_bytes())
-    (corpus / "catalog.toml").write_text(
-        '[[document]]\ndoc_id = "minhang-2023-plan-report"\nfile = "minhang-2023-plan-report.txt"\n'
-        'title = "闵行区2023年报告"\ndistrict = "闵行区"\nyear = "2023-2024"\nkind = "yearly_report"\n', encoding="utf-8")
-    settings = fake_settings_for(base, data_dir=str(base / "data"))
-    build_index(settings, progress=False)
-    return Assistant.load(settings, build_if_needed=False)
+    return one_report_assistant(tmp_path_factory.mktemp("history-web"), "minhang-2023-plan-report",
+                                "minhang-2023-plan-report", "闵行区2023年报告", "闵行区")
 
 
 def test_with_a_login_the_owner_gets_the_export_and_nobody_else(assistant):

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 from assistant.answer.verify import Sentence
@@ -13,9 +12,6 @@ from assistant.ingest import roles
 from assistant.ingest.facts import row_label
 from assistant.models import Chunk
 from assistant.vocab import _load
-
-_UNIT_SPLIT = re.compile(r"[、，,；;\s]+")
-
 
 @lru_cache(maxsize=1)
 def _columns() -> dict:
@@ -37,14 +33,14 @@ def lead_column(row: Chunk) -> tuple[str, str]:
 
 
 def lead_units(row: Chunk) -> list[str]:
-    return [u for u in _UNIT_SPLIT.split(lead_column(row)[1]) if u]
+    return roles.units(lead_column(row)[1])
 
 
 def support_units(row: Chunk) -> tuple[str, list[str]]:
     """("支撑", [units]) of a task's supporting column (配合单位, 支撑单位…), named as the document names it."""
     for name, value in row.fields:
-        if name in _columns()["support"]:
-            return name.removesuffix("单位").removesuffix("部门"), [u for u in _UNIT_SPLIT.split(value) if u]
+        if name in roles.support_roles():
+            return name.removesuffix("单位").removesuffix("部门"), roles.units(value)
     return "", []
 
 

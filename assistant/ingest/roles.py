@@ -36,6 +36,11 @@ def is_role(header: str) -> bool:
     return header in _words()["lead"] or header in _words()["support"]
 
 
+def units(cell: str) -> list[str]:
+    """"区规划资源局、区建设管理委" -> the units a role cell names."""
+    return [u for u in _PARTS.split(cell) if u]
+
+
 def lists_units(text: str) -> bool:
     """"区规划资源局、区建设管理委、各相关街镇": every part an organisation's name (no figure, no full stop)."""
     parts = [p for p in _PARTS.split(text.strip(" 。")) if p]

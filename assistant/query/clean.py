@@ -15,6 +15,7 @@ from assistant.vocab import Vocabulary
 _SPACED = re.compile(r"(?<=[\u3400-\u9fff\d])[ \t\u3000]+(?=[\u3400-\u9fff\d])")
 TITLE_MATCH = 0.75  # 《…》 in a question names a report when this similar to its title (difflib ratio)
 _BOOK_TITLE = re.compile(r"《([^《》]{2,80})》")
+QUOTED_NAME = re.compile(r"[“\"「『]([^”\"」』]{2,60})[”\"」』]")  # a name the asker quotes: a name, not words to read
 _CLAUSE_END = re.compile(r"[，,。！!；;：:…~～]+|\s+")
 _CLAUSE_END_EN = re.compile(r"[,.!;:]+\s*")
 

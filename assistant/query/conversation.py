@@ -6,13 +6,12 @@ ones it names. "那静安区呢？" keeps the year, period and topic and swaps t
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from assistant.models import Period, Query
+from assistant.query.clean import QUOTED_NAME
 from assistant.vocab import Vocabulary, vocabulary
 
-_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,60})[”\"」』]")
 _KIND_WORDS = {"outcome": "完成情况", "target": "目标", "fyp_target": "规划目标", "prior": "上一规划期"}
 _MEASURE_WORDS = {"growth": "增长率", "share": "比例", "count": "数量", "area": "面积", "length": "长度"}
 _INTENT_WORDS = {"responsibility": "由哪些单位牵头", "definition": "是什么意思", "list": "有哪些举措",
@@ -47,7 +46,7 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     periods = _periods(previous, new)
     # a pronoun stands for the previous subject ("这个指标属于约束性还是预期性？"): both are the topic;
     # a quoted name is a subject of its own ("那“深化财政体制改革”这个呢？")
-    named = bool(_QUOTED.search(new.text))
+    named = bool(QUOTED_NAME.search(new.text))
     weak = not named and (len(new.topic) <= 2 or refers_back(new.text.lower(), vocab))
     topic = f"{previous.topic} {new.topic}".strip() if weak else new.topic or previous.topic
     measure = new.measure or ("" if new.topic and not weak else previous.measure)

@@ -14,7 +14,7 @@ from typing import Callable
 from assistant.ingest.coverage import Coverage
 from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period, Query
-from assistant.query.clean import _BOOK_TITLE, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
+from assistant.query.clean import _BOOK_TITLE, QUOTED_NAME, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
 from assistant.query.items import named_items
 from assistant.query.periods import _YEAR, PeriodReading, _has
 from assistant.query.terms import chinese_terms, is_english
@@ -200,7 +200,7 @@ class QueryParser(PeriodReading):
         return max(1, found, len(measures))
 
     def _measure(self, lowered: str) -> str:
-        lowered = re.sub(r"[“\"「『][^”\"」』]{2,60}[”\"」』]", " ", lowered)  # a quoted name's 数量/比例 names it, asks nothing
+        lowered = QUOTED_NAME.sub(" ", lowered)  # a quoted name's 数量/比例 names it, asks nothing
         for measure in self.vocab.measures:
             if _has(lowered, measure.words):
                 return measure.name
