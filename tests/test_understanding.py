@@ -126,3 +126,19 @@ def test_the_reading_line_shows_report_words_not_parse_leftovers(real_assistant)
     assert parse("2023年闵行有哪些主要指标没有完成年度目标？", [], None).reading.endswith("· 主要指标")
     assert parse("TOD是什么意思？", [], None).reading == "理解为：TOD"
     assert "三乱治理指标" in parse("闵行2023年三乱治理指标完成了吗", [], None).reading
+
+
+def test_a_second_part_found_in_another_sentence_is_added(real_assistant):
+    # the target row answers "完成了吗"; 完工 is stated only in the report's text, not in the row
+    answer = ask(real_assistant, "静安2023年既有多层住宅加装电梯开工目标完成了吗？完工了多少台？")
+    assert not answer.refused and "500" in answer.text and "335" in answer.text
+    numbers = [c.n for c in answer.citations]
+    assert numbers == list(range(1, len(numbers) + 1))  # the added sentence's citation renumbered into the answer's
+    assert all(f"[{n}]" in answer.text for n in numbers)
+
+
+def test_english_two_part_question_keeps_both_figures(real_assistant):
+    answer = ask(real_assistant, "How many new-energy charging piles did Minhang add in 2023, and how many new public "
+                                 "charging piles does it plan for 2024?")
+    assert not answer.refused and "5489" in answer.text and "1200" in answer.text
+    assert cited_districts(answer) == {"minhang"}

@@ -18,6 +18,7 @@ from assistant.answer.answer_check import subject_clauses
 from assistant.ingest.normalize import letters
 from assistant.config import Settings
 from assistant.answer.analyst import Analyst, side_queries
+from assistant.answer.compound import combine
 from assistant.answer.compute import threshold_verdict
 from assistant.answer.phrasing import pick_fact
 from assistant.answer.extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
@@ -98,10 +99,31 @@ class AnswerPipeline:
         if rewrite and self.settings.llm_rewrite and mode != "llm":  # a refusal retried on the model's rewording
             from assistant.answer.rewrite import retry_refusal
             return (yield from retry_refusal(self, question, history, mode, filters))
-        timings: dict[str, float] = {}
         started = time.perf_counter()
         self.analyst  # noqa: B018 - its facts' periods join the corpus map before the question is read
-        query = self._within_region(self.understand(question, history, filters))
+        parts = self.parser.parts(question) if mode != "llm" else [question]
+        if len(parts) > 1:  # "…完成了吗？完工了多少台？": each part is answered too, what the whole lacks added
+            return (yield from self._stream_parts(question, parts, history, mode, filters))
+        yield from self._stream_query(self.understand(question, history, filters), filters, mode, started)
+
+    def _stream_parts(self, question: str, parts: list[str], history: History, mode: str,
+                      filters: Filters | None) -> Iterator[str | Answer]:
+        started = time.perf_counter()
+        whole = _final(self._stream_query(self.understand(question, history, filters), filters, mode, started))
+        answers, previous = [], None
+        for part in parts:  # a later part is a follow-up of the one before it, in the same scope
+            query = self.understand(part, history, filters) if previous is None else self.parser.parse_part(part, previous, filters)
+            answers.append(_final(self._stream_query(query, filters, mode, time.perf_counter())))
+            previous = query
+        answer = combine(whole, answers)
+        answer.timings["total"] = (time.perf_counter() - started) * 1e3
+        for end in _sentence_ends(answer.text):
+            yield answer.text[:end]
+        yield answer
+
+    def _stream_query(self, query: Query, filters: Filters | None, mode: str, started: float) -> Iterator[str | Answer]:
+        timings: dict[str, float] = {}
+        query = self._within_region(query)
         timings["query"] = (time.perf_counter() - started) * 1e3
         refusal = precheck(query, self.coverage, self.known_term)
         if refusal and refusal.answer_instead:  # "松江2025年要整治多少…": the year's plan answers it, said so
@@ -366,6 +388,10 @@ class AnswerPipeline:
 
         return RunnableLambda(run, name="policy_qa")
 
+
+
+def _final(events: Iterator[str | Answer]) -> Answer:
+    return next(e for e in events if isinstance(e, Answer))
 
 
 def _sentence_ends(text: str) -> list[int]:

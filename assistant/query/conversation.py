@@ -49,11 +49,15 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     named = bool(QUOTED_NAME.search(new.text))
     weak = not named and (len(new.topic) <= 2 or refers_back(new.text.lower(), vocab))
     topic = f"{previous.topic} {new.topic}".strip() if weak else new.topic or previous.topic
+    swapped = _contrast_swap(previous.topic, new.topic, vocab) if weak else ""
+    topic = swapped or topic  # "开工…完成了吗？完工了多少台？": 完工 takes 开工's place, not both
     measure = new.measure or ("" if new.topic and not weak else previous.measure)
     intent = new.intent
     # "那X呢？" asks of X what the previous turn asked (who leads it, its target): elliptical
     elliptical = new.text.strip().endswith(vocab.follow_up_ends) and new.intent == "fact" and not new.measure
-    if intent in ("fact", "figure") and (not new.topic or weak or elliptical):
+    # a figure asked after a yes/no ("…完成了吗？完工了多少台？") is a figure, not the yes/no again
+    asks_figure_now = intent == "figure" and previous.intent == "target_check" and bool(new.topic)
+    if intent in ("fact", "figure") and (not new.topic or weak or elliptical) and not asks_figure_now:
         intent = previous.intent if previous.intent not in ("overview",) else intent
     if intent == "comparison" and len(districts) < 2 and len({p.year for p in periods}) < 2 and new.intent != "comparison":
         intent = "figure"
@@ -65,6 +69,16 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
                    intent=intent, items=items, shown_topic="", terms=tuple(dict.fromkeys(new.terms + (previous.terms if weak or not new.topic else ()))),
                    notes=tuple(dict.fromkeys(previous.notes + new.notes)) if not new.periods else new.notes,
                    follow_up=True)
+
+
+def _contrast_swap(previous_topic: str, new_topic: str, vocab: Vocabulary) -> str:
+    """The previous topic with the new turn's word in place of its alike counterpart ("既有多层住宅加装
+    电梯开工" + "完工" -> "既有多层住宅加装电梯完工"), or "" when the new word has none there."""
+    for pair in vocab.contrasts:
+        for word, other in (pair, pair[::-1]):
+            if word in new_topic and other in previous_topic and word not in previous_topic:
+                return previous_topic.replace(other, word)
+    return ""
 
 
 def _periods(previous: Query, new: Query) -> tuple[Period, ...]:

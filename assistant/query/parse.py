@@ -16,6 +16,7 @@ from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period, Query
 from assistant.query.clean import _BOOK_TITLE, QUOTED_NAME, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
 from assistant.query.items import named_items
+from assistant.query.parts import question_parts
 from assistant.query.periods import _YEAR, PeriodReading, _has
 from assistant.query.terms import chinese_terms, is_english
 from assistant.vocab import Vocabulary, vocabulary
@@ -112,6 +113,20 @@ class QueryParser(PeriodReading):
             # the reports are Chinese: search with the question written out in their words as well
             extra = compose(query.districts, query.periods, query.topic, query.measure, query.intent) + " " + extra
         return replace(query, search_text=(query.standalone + " " + extra).strip())
+
+    def parts(self, question: str) -> list[str]:
+        """The parts of a question that asks several things ([question] when it asks one)."""
+        parts = question_parts(_drop_courtesy(fold_question(question), self.vocab), self.vocab)
+        return parts if len(parts) > 1 else [question]
+
+    def parse_part(self, part: str, previous: Query, filters: ScopeFilters | None = None) -> Query:
+        """A later part of a several-part question: a follow-up of the part before it, whose scope it
+        keeps where it names none ("…开工目标完成了吗？完工了多少台？")."""
+        query = self.parse(part, previous, filters)
+        if query.follow_up:
+            return query
+        return replace(query, districts=query.districts or previous.districts, periods=query.periods or previous.periods,
+                       doc_ids=query.doc_ids or previous.doc_ids)
 
     def _scope_text(self, text: str) -> tuple[str, tuple[str, ...]]:
         """The question without the titles of the reports it names, and those reports: "在《闵行区“十四五”

@@ -70,6 +70,8 @@ class Vocabulary:
     item_which: tuple[str, ...]  # 哪些: names the kind without a count
     plans: dict[str, tuple[int, int]]  # 十四五 -> (2021, 2025)
     plans_en: dict[str, str]  # 十四五 -> 14th Five-Year Plan
+    part_asks: tuple[str, ...] = ()  # 多少, 吗: a part of a several-part question asks something
+    part_starts_en: tuple[str, ...] = ()  # how, what: an English part starts with one of these
 
     def count_pattern(self, open_end: bool = False) -> re.Pattern[str]:
         """numeral + counter + the kind of item (quoted or not) up to an end word (`open_end`: the
@@ -178,4 +180,6 @@ def vocabulary() -> Vocabulary:
         plans={name: (int(years[0]), int(years[1])) for name, years in question["plans"].items()},
         plans_en=dict(english["plans"]),
         item_which=_phrases(question["items"]["which"]),
+        part_asks=tuple(question["parts"]["asks"]),
+        part_starts_en=tuple(question["parts"]["starts_en"]),
     )

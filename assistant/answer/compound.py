@@ -1,0 +1,77 @@
+"""One answer for a question of several parts: the whole question's answer, plus what its parts'
+own answers state that it does not ("开工目标完成了吗？完工了多少台？": the 完工 figure sits in another
+sentence than the target row). Each added sentence keeps its citations, renumbered into the answer's.
+
+When the whole question is refused but a part is answered, the answer is what the answered parts
+say. A refused part adds nothing: a later part read on its own ("23年做到了多少") is often refused
+for its own short wording while the other part's sentence answers it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from assistant.ingest.normalize import letters
+from assistant.models import Answer, Citation
+
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def combine(whole: Answer, parts: list[Answer]) -> Answer:
+    answered = [a for a in parts if not a.refused]
+    if not answered:
+        return whole
+    base = [] if whole.refused else [whole]
+    citations: list[Citation] = list(whole.citations) if base else []
+    lines = _lines(whole) if base else []
+    seen = letters(_MARKER.sub("", "\n".join(lines)))
+    for answer in answered:
+        for line in _lines(answer):
+            content = letters(_MARKER.sub("", line))
+            if not content or content in seen:
+                continue  # the whole answer says it already
+            lines.append(_renumber(line, answer.citations, citations))
+            seen += "\n" + content
+    notes = _notes(base + answered)
+    text = "\n".join(lines + notes)
+    verification = dict(whole.verification)
+    for answer in answered:
+        for key, value in answer.verification.items():
+            verification[key] = verification.get(key, 0) + value
+    first = base[0] if base else answered[0]
+    return replace(first, text=text, citations=citations, refused=False, question=whole.question,
+                   verification=verification, closest=[] if base else whole.closest)
+
+
+def _lines(answer: Answer) -> list[str]:
+    """The answer's sentences, without the reading notes that close it."""
+    notes = set(_note_lines(answer))
+    return [line for line in answer.text.split("\n") if line.strip() and line not in notes]
+
+
+def _note_lines(answer: Answer) -> list[str]:
+    query = answer.query
+    if query is None:
+        return []
+    return [f"({note})" if query.english else f"（{note}）" for note in query.notes]
+
+
+def _notes(answers: list[Answer]) -> list[str]:
+    return list(dict.fromkeys(line for answer in answers for line in _note_lines(answer) if line in answer.text))
+
+
+def _renumber(line: str, own: list[Citation], citations: list[Citation]) -> str:
+    """The line's [n] markers as numbers of `citations`, adding the passages not cited yet."""
+    by_number = {c.n: c for c in own}
+
+    def number(match: re.Match[str]) -> str:
+        cited = by_number.get(int(match.group(1)))
+        if cited is None:
+            return match.group(0)
+        existing = next((c.n for c in citations if c.chunk_id == cited.chunk_id), None)
+        if existing is None:
+            existing = len(citations) + 1
+            citations.append(replace(cited, n=existing))
+        return f"[{existing}]"
+
+    return _MARKER.sub(number, line)
