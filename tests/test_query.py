@@ -143,10 +143,14 @@ def test_one_spelling_for_the_same_question(parser):
     # 繁体, spaces between characters, full-width digits and a near-homophone typo read as the plain question
     plain = parser.parse("闵行区2023年新增就业岗位有多少个？")
     for variant in ("閔行區2023年新增就業崗位有多少個？", "闵 行 区 2 0 2 3 年 新 增 就 业 岗 位 有 多 少 个 ？",
-                    "闵行区２０２３年新增就业岗位有多少个？", "敏行区2023年新增就业岗位有多少个？"):
+                    "闵行区２０２３年新增就业岗位有多少个？", "敏行区2023年新增就业岗位有多少个？", "闵行区23年新增就业岗位有多少个？"):
         query = parser.parse(variant)
         assert (query.districts, query.periods, query.terms) == (plain.districts, plain.periods, plain.terms), variant
     assert parser.parse("What was Minhang's GDP in 2023 and 2024?").text == "What was Minhang's GDP in 2023 and 2024?"
+    # a two-digit year is that year; a count of years, an ordinal or a decade is not
+    assert sorted(p.year for p in parser.parse("静安24年加装电梯开工目标是不是比23年多？").periods) == [2023, 2024]
+    for kept in ("第23年", "近20年来", "10年以上", "90年代"):
+        assert kept in parser.parse(f"闵行{kept}怎么样").text
 
 
 def test_a_figure_with_its_unit_is_not_a_year_and_an_unset_target_year_is_unknown(parser):

@@ -24,14 +24,23 @@ def combine(whole: Answer, parts: list[Answer]) -> Answer:
     base = [] if whole.refused else [whole]
     citations: list[Citation] = list(whole.citations) if base else []
     lines = _lines(whole) if base else []
-    seen = letters(_MARKER.sub("", "\n".join(lines)))
+    subject = _subject_words(whole)
     for answer in answered:
         for line in _lines(answer):
-            content = letters(_MARKER.sub("", line))
-            if not content or content in seen:
+            content = _content(line)
+            said = [i for i, old in enumerate(lines) if _content(old) and _content(old) in content]
+            if not content or any(content in _content(old) for old in lines):
                 continue  # the whole answer says it already
-            lines.append(_renumber(line, answer.citations, citations))
-            seen += "\n" + content
+            cited = {c.chunk_id for c in citations}
+            own = {c.chunk_id for c in answer.citations if f"[{c.n}]" in line}
+            if subject and not any(word in content for word in subject) and not own <= cited:
+                continue  # about something else ("增幅大概多少" read alone found another growth rate)
+            line = _renumber(line, answer.citations, citations)
+            if said:  # the part's sentence says all an earlier line said, and more: it takes that line's place
+                lines[said[0]] = line
+                lines = [old for i, old in enumerate(lines) if i not in said[1:]]
+            else:
+                lines.append(line)
     notes = _notes(base + answered)
     text = "\n".join(lines + notes)
     verification = dict(whole.verification)
@@ -41,6 +50,16 @@ def combine(whole: Answer, parts: list[Answer]) -> Answer:
     first = base[0] if base else answered[0]
     return replace(first, text=text, citations=citations, refused=False, question=whole.question,
                    verification=verification, closest=[] if base else whole.closest)
+
+
+def _content(line: str) -> str:
+    return letters(_MARKER.sub("", line))
+
+
+def _subject_words(whole: Answer) -> list[str]:
+    """The whole question's content words (Chinese terms included for an English one)."""
+    query = whole.query
+    return [t for t in (query.terms if query else ()) if len(t) > 1 and not t.isascii()]
 
 
 def _lines(answer: Answer) -> list[str]:

@@ -13,6 +13,9 @@ from assistant.vocab import Vocabulary
 
 # Spaces between CJK characters or digits ("闵 行 区 2 0 2 3 年"): typing or pasting artefacts, never meaning.
 _SPACED = re.compile(r"(?<=[\u3400-\u9fff\d])[ \t\u3000]+(?=[\u3400-\u9fff\d])")
+# "23年", "24年的目标": a two-digit year as staff type it is that year of this century ("第23年",
+# "23.5年" and "123年" are not years; a count of years is said with 个/多/近: "近23年" stays).
+_SHORT_YEAR = re.compile(r"(?<![\d.第近约多])([1-4]\d)(?=年(?!代|以上|以来|左右))")
 TITLE_MATCH = 0.75  # 《…》 in a question names a report when this similar to its title (difflib ratio)
 _BOOK_TITLE = re.compile(r"《([^《》]{2,80})》")
 QUOTED_NAME = re.compile(r"[“\"「『]([^”\"」』]{2,60})[”\"」』]")  # a name the asker quotes: a name, not words to read
@@ -28,9 +31,10 @@ def _to_simplified():
 
 
 def fold_question(text: str) -> str:
-    """One spelling for the same question: NFKC (ＧＤＰ　２０２３ -> GDP 2023), 繁体 -> 简体 (閔行區 -> 闵行区),
+    """One spelling for the same question: NFKC (ＧＤＰ　２０２３ -> GDP 2023), "23年" -> 2023年, 繁体 -> 简体 (閔行區 -> 闵行区),
     no spaces between CJK characters or digits. English text keeps its spaces between words and numbers."""
     text = unicodedata.normalize("NFKC", text).strip()
+    text = _SHORT_YEAR.sub(r"20\1", text)
     if re.search(r"[\u3400-\u9fff]", text):
         text = _to_simplified().convert(text)
         text = re.sub(r"(?<=[\u3400-\u9fff])[ \t\u3000]+(?=[\u3400-\u9fff])", "", text)
