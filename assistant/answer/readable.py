@@ -110,10 +110,11 @@ def tidy(sentences: list[Sentence], english: bool) -> list[Sentence]:
         if _CAPTION.match(text.rstrip("。.")) and (len(sentences) > 1 or sentence.prefix):
             continue  # a table's caption says where, not what: not a sentence of the answer
         grams, figures = _bigrams(text), _figures(text)
-        # a repeat says nothing new: no figure the earlier sentence lacks
+        # a repeat says nothing new: no figure the earlier sentence lacks, hardly a word ("的属性为预期性"
+        # after "…增长率目标值为5%" shares the row's long name but says another column)
         repeated = None if _list_item(text) or len(grams) < 10 else next(
             (s for s in out if not _list_item(s.text) and len(grams & _bigrams(s.text)) >= 0.7 * min(len(grams), len(_bigrams(s.text)))
-             and figures <= _figures(s.text)), None)
+             and figures <= _figures(s.text) and len(grams - _bigrams(s.text)) <= max(2, 0.15 * len(grams))), None)
         if repeated is not None:
             if _figures(repeated.text) <= figures:  # its passage vouches for the earlier sentence too
                 repeated.chunk_ids += [c for c in tidied.chunk_ids if c not in repeated.chunk_ids]

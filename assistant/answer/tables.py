@@ -196,14 +196,20 @@ class TableBook:
             return None
         categories = table.categories()
         values = dict(row.fields)
+        asked = []  # every column named ("单位、属性和目标值分别是什么"), in the table's order
         for column in table.columns():
             value = values.get(column, "")
             named = len(column) > 1 and column in query.text and column not in NAME_COLUMNS
             offered = any(v in query.text for v, c in categories.items() if c == column)
             if value and (named or offered) and value not in said and column not in ("序号",):
-                text = (f"Its “{column}” is {value}." if query.english else f"{row_name(row)}的{column}为{value}。")
-                return Sentence(text, [row.chunk_id], chunks=[row])
-        return None
+                asked.append((column, value))
+        if not asked:
+            return None
+        if query.english:
+            text = "; ".join(f"its “{column}” is {value}" for column, value in asked)
+            return Sentence(text[0].upper() + text[1:] + ".", [row.chunk_id], chunks=[row])
+        text = "，".join(f"{column}为{value}" for column, value in asked)
+        return Sentence(f"{row_name(row)}的{text}。", [row.chunk_id], chunks=[row])
 
     def _line(self, row: Chunk, english: bool) -> Sentence:
         number = row_number(row)

@@ -37,6 +37,7 @@ _FOOTNOTE_MARK = re.compile(r"^([\d.]+\s*[%％])[1-9]$")
 _FIGURE = re.compile(r"^(?:[≥≤><＞＜~～约近]|不低于|不少于|不超过)?\s*\d|^[-—－/／]+$")
 _SUBROW = ("其中", "含")
 _SKIP, _LEFTOVER = 1.0, 1.5  # the cost of a column without a cell, of a cell after the last column
+_JOIN = 1.0  # the cost of reading two cells as one written on two lines
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,14 @@ class Cell:
 
 @lru_cache(maxsize=1)
 def _vocab() -> dict:
-    tables, facts = _load("tables.toml")["headers"], _load("facts.toml")["columns"]
-    return {"numbers": tuple(tables["numbers"]), "category_chars": tables["category_max_chars"], "names": tuple(facts["label"])}
+    rules = _load("tables.toml")
+    tables, facts, values = rules["headers"], _load("facts.toml")["columns"], rules["column_values"]
+    units = "|".join(re.escape(u) for u in sorted(values["units"], key=len, reverse=True))
+    return {"numbers": tuple(tables["numbers"]), "category_chars": tables["category_max_chars"], "names": tuple(facts["label"]),
+            "attribute_columns": frozenset(values["attribute_columns"]), "attribute_values": frozenset(values["attribute_values"]),
+            "unit_columns": frozenset(values["unit_columns"]),
+            "name_columns": frozenset(facts["label"]) | frozenset(tables["lead_category"]),
+            "category_columns": frozenset(tables["lead_category"]), "unit": re.compile(rf"^(?:(?:{units})|[/／]|[（(][^（）()]*[）)])+$")}
 
 
 def start_of(text: str) -> tuple[str, int] | None:
@@ -100,10 +107,10 @@ def numbered_rows(cells: list[Cell], names: tuple[str, ...], lead: bool) -> tupl
     width = len(columns)
     roles = any(is_role(n) for n in names)
     main, lead_at, group_at, subrows = _extract(cells, width, lead, roles)
-    spans = trim_last(main, _segment(main, width), width)
+    spans = trim_last(main, _segment(main, columns), width)
     if not spans:
         return None
-    profile = _profile(main, spans, width, roles)
+    profile = _profile(main, spans, width, roles, columns)
     rows: list[CellRow] = []
     previous: list[str] = []
     group: tuple[tuple[str, str], ...] = ()
@@ -181,10 +188,14 @@ def _is_category(text: str, roles: bool) -> bool:
             and not re.search(r"[，。；：,;:]", text) and not (roles and lists_units(text)))
 
 
-def _segment(cells: list[Cell], width: int) -> list[tuple[int, int, str]]:
-    """(start, length, "n"|"g") of each row: the segmentation with the fewest missing cells, a row with
-    cells more than the header only where no other cut exists (each extra cell costs a row), cells left
-    over after the last row costing more than any missing one."""
+def _segment(cells: list[Cell], names: tuple[str, ...]) -> list[tuple[int, int, str]]:
+    """(start, length, "n"|"g") of each row: the segmentation whose rows' cells fit the columns best
+    (`misfit`: fewest missing cells, a cell split over two lines read whole, no cell where its column's
+    name says it cannot be), a row with cells more than the header only where two of them are one
+    cell's halves or no other cut exists (each other extra cell costs a row), cells left over after the
+    last row costing more than any missing one."""
+    width = len(names)
+    texts = [c.text for c in cells]
     count = len(cells)
     starts = [start_of(c.text) for c in cells]
     if not cells or starts[0] not in (("n", 1), ("g", 1)):
@@ -205,7 +216,7 @@ def _segment(cells: list[Cell], width: int) -> list[tuple[int, int, str]]:
                 q = p + length
                 if q > count:
                     break
-                step = cost + ((width - length if length <= width else (width + 1) * (length - width)) if row_kind == "n" else 0)
+                step = cost + (_row_cost(texts[p:q], names, width) if row_kind == "n" else 0)
                 nxt = starts[q] if q < count else None
                 if nxt and ((nxt[0] == "n" and nxt[1] == after[0] + 1) or (nxt[0] == "g" and nxt[1] == after[1] + 1)):
                     here = best.setdefault(q, {})
@@ -223,6 +234,13 @@ def _segment(cells: list[Cell], width: int) -> list[tuple[int, int, str]]:
             return spans[::-1]
         spans.append(row)
         p, k, g = previous
+
+
+def _row_cost(row: list[str], names: tuple[str, ...], width: int) -> float:
+    length = len(row)
+    if length > width + 1 or (length == width + 1 and not any(_halves(a, b) for a, b in zip(row[1:], row[2:]))):
+        return (width + 1) * (length - width)
+    return misfit(row[1:], names)
 
 
 def paragraph(text: str) -> bool:
@@ -255,64 +273,116 @@ class _Column:
         return self.kinds.most_common(1)[0][0]
 
 
-def _profile(cells: list[Cell], spans: list, width: int, roles: bool) -> list[_Column] | None:
-    """Per column, what its cells hold in the rows that have every cell (None: fewer than two such rows)."""
+def _profile(cells: list[Cell], spans: list, width: int, roles: bool, names: tuple[str, ...]) -> list[_Column] | None:
+    """Per column, what its cells hold in the rows that have every cell, each where its column's name
+    allows (None: fewer than two such rows)."""
     full = [[c.text for c in cells[s:s + n]] for s, n, k in spans if k == "n" and n == width]
+    full = [row for row in full if all(fits(text, name) > -2.0 for text, name in zip(row, names))]
     if len(full) < 2:
         return None
     return [_Column(Counter(kind(row[j], roles) for row in full), Counter(row[j] for row in full), roles) for j in range(width)]
 
 
-def _score(text: str, column: _Column) -> float:
+def _score(text: str, column: _Column | None, name: str) -> float:
     """0 for a cell of a kind the column holds (a quarter of its cells or more), less for a rarer kind,
-    -3 for one it never holds; one more for a short value the column has (约束性, 万平方米)."""
-    own = kind(text, column.roles)
+    -3 for one it never holds; one more for a short value the column has (约束性, 万平方米); and what the
+    column's name says it holds (`fits`)."""
+    own = kind(text, column.roles if column else False)
     if own == "empty":
         return 0.0
+    fit = fits(text, name)
+    if column is None:
+        return fit
     share = column.kinds[own] / sum(column.kinds.values())
     score = 0.0 if share >= 0.25 else -1.5 if share > 0 else -3.0
-    return score + (1.0 if len(text) <= 8 and column.values[text] else 0.0)
+    return score + fit + (1.0 if len(text) <= 8 and column.values[text] else 0.0)
 
 
-def _align(cells: list[str], profile: list | None, first: int, width: int) -> tuple[list[int | None], list[int]]:
-    """For each column from `first` on, the index of its cell (None: no cell), and the cells left over after the last."""
-    n, m = len(cells), width - first
-    if profile is None:  # the missing cells are the first columns; extra cells are left over
-        missing = max(m - n, 0)
-        return [None] * missing + list(range(min(n, m))), list(range(m, n))
+def fits(text: str, name: str) -> float:
+    """What the column's name says of the cell: an attribute column holds 预期性/约束性 and no other
+    column does; a unit column holds a unit (%, 人/亿元, 万套（间）), and a bare unit is no other column's."""
+    vocab = _vocab()
+    attribute, unit = text in vocab["attribute_values"], bool(vocab["unit"].match(text))
+    if name in vocab["attribute_columns"]:
+        return 1.5 if attribute else -3.0
+    if name in vocab["unit_columns"]:  # a short cell may be a unit the list lacks (块); a name or figure is none
+        return 1.0 if unit else -3.0 if len(text) > 4 or kind(text) == "figure" else 0.0
+    if name in vocab["name_columns"] and kind(text) == "figure":
+        return -3.0  # a row's name or category is never a bare figure ("5" is the row above's target)
+    if name in vocab["category_columns"]:
+        return -3.0 if unit else 0.0  # 指标类型 may be the attribute column (约束性 / 预期性)
+    return -3.0 if attribute or unit else 0.0
+
+
+def _align(cells: list[str], profile: list | None, first: int, names: tuple[str, ...]) -> tuple[list[str | None], list[int]]:
+    """For each column from `first` on, its cell (None: no cell; two cells of one split over two lines
+    joined), and the indexes of the cells left over after the last."""
+    n, m = len(cells), len(names) - first
+    if profile is None and not any(fits(text, name) < 0 for text, name in zip(cells, names[first + max(m - n, 0):])):
+        missing = max(m - n, 0)  # the missing cells are the first columns; extra cells are left over
+        return [None] * missing + cells[:min(n, m)], list(range(m, n))
+    return _alignment(cells, profile, first, names)[1:]
+
+
+def misfit(cells: list[str], names: tuple[str, ...]) -> float:
+    """What a row's cells cost placed in the columns by their names alone: columns without a cell,
+    cells joined or left over, cells where the column's name says they cannot be (for cutting rows)."""
+    return -_alignment(cells, None, 1, names, bonuses=False)[0]
+
+
+def _alignment(cells: list[str], profile: list | None, first: int, names: tuple[str, ...],
+               bonuses: bool = True) -> tuple[float, list[str | None], list[int]]:
+    n, m = len(cells), len(names) - first
+    column = (lambda j: profile[first + j]) if profile is not None else (lambda j: None)
+
+    def score(text: str, j: int) -> float:
+        value = _score(text, column(j), names[first + j])
+        return value if bonuses else min(value, 0.0)
     # best[(i, j)]: (score, back) after i cells and j columns
     best: dict[tuple[int, int], tuple[float, tuple | None]] = {(0, 0): (0.0, None)}
     for j in range(m):
         for i in range(n + 1):
             if (i, j) not in best:
                 continue
-            score = best[(i, j)][0]
-            moves = [((i, j + 1), score - _SKIP - 0.01 * j)]  # an earlier column is the likelier merged one
+            here = best[(i, j)][0]
+            moves = [((i, j + 1), here - _SKIP - 0.01 * j)]  # an earlier column is the likelier merged one
             if i < n:
-                moves.append(((i + 1, j + 1), score + _score(cells[i], profile[first + j])))
+                moves.append(((i + 1, j + 1), here + score(cells[i], j)))
+            if i + 1 < n and _halves(cells[i], cells[i + 1]):  # the shorter the halves, the likelier one cell
+                joined = cells[i] + cells[i + 1]
+                moves.append(((i + 2, j + 1), here - _JOIN - 0.01 * len(joined) + score(joined, j)))
             for key, value in moves:
                 if key not in best or value > best[key][0]:
                     best[key] = (value, (i, j))
     # cells left over only where the row has as many cells as the columns or more (a cell on two rows)
     ends = [i for i in range(n + 1) if (i, m) in best and n - i <= max(n - m + 1, 0)] or [min(n, m)]
     end = max(ends, key=lambda i: best[(i, m)][0] - _LEFTOVER * (n - i))
-    assigned: list[int | None] = [None] * m
+    assigned: list[str | None] = [None] * m
     i, j = end, m
     while (i, j) != (0, 0):
         pi, pj = best[(i, j)][1]
         if pi < i:
-            assigned[pj] = pi
+            assigned[pj] = "".join(cells[pi:i])
         i, j = pi, pj
-    return assigned, list(range(end, n))
+    return best[(end, m)][0] - _LEFTOVER * (n - end), assigned, list(range(end, n))
+
+
+def _halves(one: str, two: str) -> bool:
+    """Two cells that may be one cell written on two lines: short, neither a figure nor an attribute."""
+    vocab = _vocab()
+    attributes, unit = vocab["attribute_values"], vocab["unit"]
+    return (len(one) + len(two) <= vocab["category_chars"] * 2 and one not in attributes and two not in attributes
+            and kind(one) == kind(two) == "text" and not paragraph(one)
+            and bool(unit.match(one)) == bool(unit.match(two)))  # a name and its unit are two cells; 微克/ + 立方米 one
 
 
 def _place(own: list[str], columns: tuple[str, ...], profile: list | None, previous: list[str], same_group: bool) -> list[str]:
     """The row's value for every column: its number first, its other cells where they fit (see the module docstring)."""
-    assigned, left = _align(own[1:], profile, 1, len(columns))
+    assigned, left = _align(own[1:], profile, 1, columns)
     values = [own[0]]
-    for j, at in enumerate(assigned, start=1):
-        if at is not None:
-            values.append(own[1:][at])
+    for j, cell in enumerate(assigned, start=1):
+        if cell is not None:
+            values.append(cell)
         elif is_role(columns[j]):
             values.append(previous[j] if same_group and j < len(previous) else "")
         elif profile is not None and profile[j].main == "figure":
@@ -334,12 +404,12 @@ def _subrow(sub: list[Cell], columns: tuple[str, ...], parent: list[str], profil
     names = _vocab()["names"]
     at = next((j for j, n in enumerate(columns) if n in names), next((j for j, n in enumerate(columns) if n not in _vocab()["numbers"]), 1))
     texts = [c.text for c in sub]
-    assigned, left = _align(texts[1:], profile, at + 1, len(columns))  # without a profile: the last columns
+    assigned, left = _align(texts[1:], profile, at + 1, columns)  # without a profile: the last columns
     values = list(parent)
     values[0], values[at] = "", texts[0]
-    for j, index in enumerate(assigned, start=at + 1):
-        if index is not None:
-            values[j] = texts[1:][index]
+    for j, cell in enumerate(assigned, start=at + 1):
+        if cell is not None:
+            values[j] = cell
     for index in left:
         values[-1] = f"{values[-1]}；{texts[1:][index]}"
     return CellRow(tuple(texts), head + tuple(zip(columns, values)), (sub[0].first, sub[-1].last), groups=group)
