@@ -263,6 +263,7 @@ class Query:
     asks: int = 1  # how many things the question asks ("一共多少，比上年涨了多少": 2): the answer keeps them all
     items: tuple[str, ...] = ()  # the named things a sum or difference is over ("A、B、C三个园区的产值加起来")
     shown_topic: str = ""  # the topic as the reading line shows it: only words the reports use ("主要指标", not "主要指标没")
+    metadata: tuple[str, ...] = ()  # what is asked of the document itself: number | issuer | date | speaker | meeting
 
     @property
     def english(self) -> bool:

@@ -20,6 +20,7 @@ from assistant.config import Settings
 from assistant.answer.analyst import Analyst, side_queries
 from assistant.answer.compound import combine
 from assistant.answer.compute import threshold_verdict
+from assistant.answer.front_matter import FrontMatter
 from assistant.answer.phrasing import pick_fact
 from assistant.answer.extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
 from assistant.indexing.load import load_facts, load_structure
@@ -59,6 +60,7 @@ class AnswerPipeline:
         self.district_words = retriever.index.words.by_district
         self._analyst: Analyst | None = None
         self._tables: TableBook | None = None
+        self._front_matter: FrontMatter | None = None
 
     def understand(self, question: str, history: History, filters: Filters | None = None) -> Query:
         """The question's Query, its follow-up slots filled from the earlier user turns."""
@@ -77,6 +79,12 @@ class AnswerPipeline:
             self._analyst = Analyst(self.retriever.chunks, index.positions, self.coverage, facts, load_structure(index))
             self.coverage.add_fact_periods(facts.facts, index.positions)
         return self._analyst
+
+    @property
+    def front_matter(self) -> FrontMatter:
+        if self._front_matter is None:
+            self._front_matter = FrontMatter(self.retriever.chunks)
+        return self._front_matter
 
     @property
     def tables(self) -> TableBook:
@@ -168,6 +176,11 @@ class AnswerPipeline:
 
     def _compose_extractive(self, query: Query, result: SearchResult) -> tuple[list[Sentence], str | None]:
         """(sentences, None), or ([…correction…], reason) for a false premise, or ([], reason)."""
+        document = self._document_asked(query, result)
+        if document:  # "…的文号是什么？由哪两个部门印发？": the document's front matter, not its body
+            answered = self.front_matter.answer(query, document)
+            if answered:
+                return answered, None
         kind = answer_kind(query)
         picks = score_picks(query, result.hits, kind)  # scored once: the choice, the premise check and a second chance
         chosen = select(query, picks, self.retriever.next_chunk)
@@ -266,6 +279,16 @@ class AnswerPipeline:
         timings = {k: sum(r.timings.get(k, 0.0) for r in results) for k in results[0].timings}
         return SearchResult(merged[:TOP_K * 2], timings, query, sum(r.in_scope for r in results),
                             min(r.best_dense for r in results), list(zip(sides, results)))
+
+    def _document_asked(self, query: Query, result: SearchResult) -> str:
+        """The document a question about a document itself asks of (its number, issuer, date…): the one it
+        names, else the one of its best passage; "" when it asks of the content. A date alone is asked of a
+        document only when the question names one."""
+        if not query.metadata or (set(query.metadata) == {"date"} and not (query.doc_ids or query.doc_kinds)):
+            return ""
+        if query.doc_ids:
+            return query.doc_ids[0]
+        return result.hits[0].chunk.doc_id if result.hits else ""
 
     def _absent_in_scope(self, query: Query) -> str | None:
         """A reason when the question names something the corpus has but not in the asked district."""

@@ -302,6 +302,8 @@ def fits(text: str, name: str) -> float:
     """What the column's name says of the cell: an attribute column holds 预期性/约束性 and no other
     column does; a unit column holds a unit (%, 人/亿元, 万套（间）), and a bare unit is no other column's."""
     vocab = _vocab()
+    if re.fullmatch(r"[-—－/／]+", text):
+        return 0.0  # "—": no value, in any column
     attribute, unit = text in vocab["attribute_values"], bool(vocab["unit"].match(text))
     if name in vocab["attribute_columns"]:
         return 1.5 if attribute else -3.0

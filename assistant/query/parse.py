@@ -100,7 +100,8 @@ class QueryParser(PeriodReading):
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
                       operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks,
-                      threshold=threshold, named_years=topic_years, items=items)
+                      threshold=threshold, named_years=topic_years, items=items,
+                      metadata=tuple(name for name, words in self.vocab.metadata if _has(lowered, words)))
         query = replace(query, shown_topic=self._shown(topic))
         if previous is not None and is_follow_up(query, lowered, self.vocab):
             query = merge(previous, query, self.vocab)
@@ -123,10 +124,8 @@ class QueryParser(PeriodReading):
         """A later part of a several-part question: a follow-up of the part before it, whose scope it
         keeps where it names none ("…开工目标完成了吗？完工了多少台？")."""
         query = self.parse(part, previous, filters)
-        if query.follow_up:
-            return query
-        return replace(query, districts=query.districts or previous.districts, periods=query.periods or previous.periods,
-                       doc_ids=query.doc_ids or previous.doc_ids)
+        query = replace(query, districts=query.districts or previous.districts, doc_ids=query.doc_ids or previous.doc_ids)
+        return query if query.follow_up else replace(query, periods=query.periods or previous.periods)
 
     def _scope_text(self, text: str) -> tuple[str, tuple[str, ...]]:
         """The question without the titles of the reports it names, and those reports: "在《闵行区“十四五”

@@ -72,6 +72,7 @@ class Vocabulary:
     plans_en: dict[str, str]  # 十四五 -> 14th Five-Year Plan
     part_asks: tuple[str, ...] = ()  # 多少, 吗: a part of a several-part question asks something
     part_starts_en: tuple[str, ...] = ()  # how, what: an English part starts with one of these
+    metadata: tuple[tuple[str, tuple[str, ...]], ...] = ()  # number | issuer | date | speaker | meeting -> words
 
     def count_pattern(self, open_end: bool = False) -> re.Pattern[str]:
         """numeral + counter + the kind of item (quoted or not) up to an end word (`open_end`: the
@@ -182,4 +183,5 @@ def vocabulary() -> Vocabulary:
         item_which=_phrases(question["items"]["which"]),
         part_asks=tuple(question["parts"]["asks"]),
         part_starts_en=tuple(question["parts"]["starts_en"]),
+        metadata=tuple((name, _phrases(words)) for name, words in question["metadata"].items()),
     )

@@ -1,0 +1,42 @@
+"""Questions about a document itself answered from its front matter (assistant/answer/front_matter.py)."""
+
+from assistant.answer.front_matter import FrontMatter
+from assistant.models import Chunk, Query
+
+
+def _doc(doc_id, lines):
+    return [Chunk(f"{doc_id}#b{i}", doc_id, f"b{i}", "paragraph", text, text, (), "静安区", "2026", lines[0])
+            for i, text in enumerate(lines)]
+
+
+NOTICE = _doc("notice", [
+    "静安区发展和改革委员会、静安区科技和经济委员会关于印发《静安区三年行动方案（2026—2028年）》的通知",
+    "静发改委〔2026〕6号", "区各有关单位:", "《静安区三年行动方案（2026—2028年）》已经区政府同意。现印发给你们，请按照执行。",
+    # the signature read as one block with the plan's title after it
+    "上海市静安区发展和改革委员会上海市静安区科技和经济委员会2026年3月25日静安区三年行动方案（2026—2028年）",
+    "为深入贯彻党中央、国务院关于加快发展人工智能的决策部署，特制定本行动方案。"])
+REPORT = _doc("report", ["2026年江西省政府工作报告", "——2026年1月27日在江西省第十四届人民代表大会第四次会议上", "省长 叶建春",
+                         "各位代表：", "现在，我代表江西省人民政府，向大会报告工作，请予审议。"])
+
+
+def ask(doc_id, *fields):
+    book = FrontMatter(NOTICE + REPORT)
+    return [(s.text, s.chunk_ids) for s in book.answer(Query(text="", standalone="", search_text="", metadata=fields), doc_id)]
+
+
+def test_number_issuers_and_date_of_a_notice_each_cited_to_its_line():
+    assert ask("notice", "number", "issuer", "date") == [
+        ("文号为静发改委〔2026〕6号。", ["notice#b1"]),
+        ("印发单位为上海市静安区发展和改革委员会、上海市静安区科技和经济委员会。", ["notice#b4"]),
+        ("日期为2026年3月25日。", ["notice#b4"])]
+
+
+def test_who_delivered_a_work_report_when_and_where():
+    assert ask("report", "speaker", "date", "meeting") == [
+        ("报告人为省长叶建春。", ["report#b2"]), ("日期为2026年1月27日。", ["report#b1"]),
+        ("报告于2026年1月27日在江西省第十四届人民代表大会第四次会议上作出。", ["report#b1"])]
+
+
+def test_a_field_the_opening_does_not_state_is_said_missing():
+    texts = [t for t, _ in ask("report", "number", "speaker")]
+    assert texts == ["报告人为省长叶建春。", "文件开头和落款中没有写明文号。"]
