@@ -180,3 +180,17 @@ def test_shapes_of_cells_and_headers():
     assert lists_units("区“两旧”专班、区房管局、区旧改总办、区成套办、各相关街镇") and not lists_units("产业园区")
     assert not lists_units("完成架空线入地和杆箱整治约48公里")
     assert [kind(t) for t in ("≥5000", "-", "", "约束性")] == ["figure", "figure", "empty", "text"]
+
+
+def test_a_glossary_headed_by_the_reports_name_is_read_as_entries(tmp_path):
+    # "《政府工作报告》有关内容名词注释" after 附件: its numbered lines are glossary entries, not headings
+    from assistant.ingest.chunk import chunk_document
+    from assistant.ingest.parse import parse_document
+    from assistant.models import Document
+
+    text = ("各位代表！让我们团结奋斗。\n\n附件\n\n《政府工作报告》有关内容名词注释\n\n"
+            "1.“四融一共”和美乡村：景村融合、产村融合、三治融合、城乡融合、共同富裕。\n\n"
+            "2.“三通一码”：赣服通、赣政通、赣企通、赣通码。\n")
+    chunks = chunk_document(parse_document(Document("jx", "2026年江西省政府工作报告", "江西省", "2026", "work_report", "x", ""), text))
+    entries = [c.text for c in chunks if c.kind == "glossary"]
+    assert entries == ["1 “四融一共”和美乡村：景村融合、产村融合、三治融合、城乡融合、共同富裕。", "2 “三通一码”：赣服通、赣政通、赣企通、赣通码。"]
