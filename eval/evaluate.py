@@ -84,14 +84,18 @@ def allowed_districts(item: dict, by_source: dict[str, str]) -> set[str] | None:
     return districts or None
 
 
+def user_turns(item: dict) -> list[str]:
+    """The item's earlier user turns: plain strings, or chat turns {"role": "user", "content": ...}
+    (assistant turns are skipped: the system answers them itself)."""
+    return [t if isinstance(t, str) else t.get("content", "") for t in item.get("history", [])
+            if isinstance(t, str) or t.get("role") == "user"]
+
+
 def ask_item(assistant, item: dict, mode: str | None):
     """Ask an item as a user would: its history questions first, each with the history so far.
     Returns the final answer and the milliseconds the final question took."""
     history: list[tuple[str, str]] = []
-    # earlier user turns: plain strings, or chat turns {"role": "user", "content": ...} (assistant turns are skipped)
-    turns = [t if isinstance(t, str) else t.get("content", "") for t in item.get("history", [])
-             if isinstance(t, str) or t.get("role") == "user"]
-    for question in turns:
+    for question in user_turns(item):
         previous = assistant.ask(question, history=list(history), mode=mode)
         history.append((question, previous.text))
     started = time.perf_counter()

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "eval"))
 
-from evaluate import DEFAULT_SET, load_items, percentile, run_answers, source_districts  # noqa: E402
+from evaluate import DEFAULT_SET, load_items, percentile, run_answers, source_districts, user_turns  # noqa: E402
 
 UNVERIFIED = ("[未核实]", "[unverified]")
 KEYS = ["accuracy", "citation_support", "citation_precision", "unanswerable_refused", "false_refusal",
@@ -59,7 +59,7 @@ def clear_usage(assistant) -> None:
 def ask_item(assistant, item: dict, mode: str, before_last=None):
     """evaluate.ask_item, with a hook before the final question (the usage is that question's)."""
     history: list[tuple[str, str]] = []
-    for question in item.get("history", []):
+    for question in user_turns(item):
         previous = assistant.ask(question, history=list(history), mode=mode)
         history.append((question, previous.text))
     if before_last:
