@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from assistant.answer.readable import repeats
 from assistant.ingest.normalize import letters
 from assistant.models import Answer, Citation
 
@@ -29,7 +30,7 @@ def combine(whole: Answer, parts: list[Answer]) -> Answer:
         for line in _lines(answer):
             content = _content(line)
             said = [i for i, old in enumerate(lines) if _content(old) and _content(old) in content]
-            if not content or any(content in _content(old) for old in lines):
+            if not content or any(content in _content(old) or repeats(_MARKER.sub("", line), _MARKER.sub("", old)) for old in lines):
                 continue  # the whole answer says it already
             cited = {c.chunk_id for c in citations}
             own = {c.chunk_id for c in answer.citations if f"[{c.n}]" in line}

@@ -95,6 +95,18 @@ def _list_item(text: str) -> bool:
     return bool(re.match(r"\d+[.、．]\s*", text))
 
 
+def repeats(text: str, earlier: str, same_passage: bool = False) -> bool:
+    """Whether a sentence says nothing new after an earlier one: mostly its words and no figure the
+    earlier one lacks (what two reports both say, "完成30.12%，年度目标为34左右" after "年度目标为34左右，
+    完成30.12%"). Of one passage, a sentence with words of its own is no repeat ("…的属性为预期性" after
+    "…增长率目标值为5%" shares the row's long name but says another column)."""
+    grams, before = _bigrams(text), _bigrams(earlier)
+    if len(grams) < 10 or _list_item(earlier):
+        return False
+    alike = len(grams & before) >= 0.7 * min(len(grams), len(before)) and _figures(text) <= _figures(earlier)
+    return alike and (not same_passage or len(grams - before) <= max(2, 0.15 * len(grams)))
+
+
 def tidy(sentences: list[Sentence], english: bool) -> list[Sentence]:
     """The answer's sentences, each tidied; repeats folded into the sentence they repeat, a lone
     caption dropped when other sentences remain."""
@@ -109,14 +121,10 @@ def tidy(sentences: list[Sentence], english: bool) -> list[Sentence]:
         tidied = Sentence(text, list(sentence.chunk_ids), sentence.supported, prefix, sentence.chunks, sentence.derived)
         if _CAPTION.match(text.rstrip("。.")) and (len(sentences) > 1 or sentence.prefix):
             continue  # a table's caption says where, not what: not a sentence of the answer
-        grams, figures = _bigrams(text), _figures(text)
-        # a repeat says nothing new: no figure the earlier sentence lacks, hardly a word ("的属性为预期性"
-        # after "…增长率目标值为5%" shares the row's long name but says another column)
-        repeated = None if _list_item(text) or len(grams) < 10 else next(
-            (s for s in out if not _list_item(s.text) and len(grams & _bigrams(s.text)) >= 0.7 * min(len(grams), len(_bigrams(s.text)))
-             and figures <= _figures(s.text) and len(grams - _bigrams(s.text)) <= max(2, 0.15 * len(grams))), None)
+        repeated = None if _list_item(text) else next(
+            (s for s in out if repeats(text, s.text, same_passage=set(s.chunk_ids) == set(tidied.chunk_ids))), None)
         if repeated is not None:
-            if _figures(repeated.text) <= figures:  # its passage vouches for the earlier sentence too
+            if _figures(repeated.text) <= _figures(text):  # its passage vouches for the earlier sentence too
                 repeated.chunk_ids += [c for c in tidied.chunk_ids if c not in repeated.chunk_ids]
                 repeated.chunks += [c for c in tidied.chunks if c not in repeated.chunks]
             continue
