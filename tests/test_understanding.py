@@ -142,3 +142,12 @@ def test_english_two_part_question_keeps_both_figures(real_assistant):
                                  "charging piles does it plan for 2024?")
     assert not answer.refused and "5489" in answer.text and "1200" in answer.text
     assert cited_districts(answer) == {"minhang"}
+
+
+def test_a_part_about_a_place_the_library_lacks_is_refused_and_said(real_assistant):
+    answer = ask(real_assistant, "闵行区2023年社会消费品零售总额是多少？那浦东新区呢？")
+    assert not answer.refused and "1983.09" in answer.text and "没有浦东新区的资料" in answer.text
+    assert cited_districts(answer) == {"minhang"}
+    # every part of a question about such a place is refused: no later part is answered from elsewhere
+    whole = ask(real_assistant, "浦东新区2023年社会消费品零售总额是多少？比上年增长多少？")
+    assert whole.refused and not whole.citations

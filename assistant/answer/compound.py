@@ -3,8 +3,9 @@ own answers state that it does not ("开工目标完成了吗？完工了多少�
 sentence than the target row). Each added sentence keeps its citations, renumbered into the answer's.
 
 When the whole question is refused but a part is answered, the answer is what the answered parts
-say. A refused part adds nothing: a later part read on its own ("23年做到了多少") is often refused
-for its own short wording while the other part's sentence answers it."""
+say. A refused part adds nothing (a later part read on its own, "23年做到了多少", is often refused for
+its own short wording while the other part's sentence answers it), except a part about a place or
+year the library lacks: its refusal says so ("闵行…是多少？那浦东新区呢？")."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def combine(whole: Answer, parts: list[Answer]) -> Answer:
                 lines = [old for i, old in enumerate(lines) if i not in said[1:]]
             else:
                 lines.append(line)
+    # a part about a place or year the library lacks says so (its refusal names what the library holds)
+    lines += [_lines(a)[0] for a in parts if a.refused and _out_of_scope(a) and _lines(a) and _lines(a)[0] not in lines]
     notes = _notes(base + answered)
     text = "\n".join(lines + notes)
     verification = dict(whole.verification)
@@ -51,6 +54,10 @@ def combine(whole: Answer, parts: list[Answer]) -> Answer:
     first = base[0] if base else answered[0]
     return replace(first, text=text, citations=citations, refused=False, question=whole.question,
                    verification=verification, closest=[] if base else whole.closest)
+
+
+def _out_of_scope(answer: Answer) -> bool:
+    return answer.query is not None and bool(answer.query.other_places or answer.query.unknown_years)
 
 
 def _content(line: str) -> str:

@@ -124,7 +124,8 @@ class QueryParser(PeriodReading):
         """A later part of a several-part question: a follow-up of the part before it, whose scope it
         keeps where it names none ("…开工目标完成了吗？完工了多少台？")."""
         query = self.parse(part, previous, filters)
-        query = replace(query, districts=query.districts or previous.districts, doc_ids=query.doc_ids or previous.doc_ids)
+        query = replace(query, districts=query.districts or previous.districts, doc_ids=query.doc_ids or previous.doc_ids,
+                        other_places=query.other_places or (previous.other_places if not query.districts else ()))
         return query if query.follow_up else replace(query, periods=query.periods or previous.periods)
 
     def _scope_text(self, text: str) -> tuple[str, tuple[str, ...]]:
