@@ -34,13 +34,12 @@ def fold_question(text: str) -> str:
     """One spelling for the same question: NFKC (ＧＤＰ　２０２３ -> GDP 2023), "23年" -> 2023年, 繁体 -> 简体 (閔行區 -> 闵行区),
     no spaces between CJK characters or digits. English text keeps its spaces between words and numbers."""
     text = unicodedata.normalize("NFKC", text).strip()
-    text = _SHORT_YEAR.sub(r"20\1", text)
     if re.search(r"[\u3400-\u9fff]", text):
         text = _to_simplified().convert(text)
         text = re.sub(r"(?<=[\u3400-\u9fff])[ \t\u3000]+(?=[\u3400-\u9fff])", "", text)
         if not is_english(text):
             text = _SPACED.sub("", text)
-    return text
+    return _SHORT_YEAR.sub(r"20\1", text)  # after the spaces go: "2 3 年" is 23年 too
 
 
 def _title_names(title: str) -> list[str]:
