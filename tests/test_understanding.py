@@ -151,3 +151,10 @@ def test_a_part_about_a_place_the_library_lacks_is_refused_and_said(real_assista
     # every part of a question about such a place is refused: no later part is answered from elsewhere
     whole = ask(real_assistant, "浦东新区2023年社会消费品零售总额是多少？比上年增长多少？")
     assert whole.refused and not whole.citations
+
+
+def test_parts_of_a_question_naming_no_district_stay_in_the_district_it_is_answered_from(real_assistant):
+    # 表一 is 闵行's table: "各是多少" read alone must not add 静安's jobs figure to the answer
+    answer = ask(real_assistant, "表一里新增就业岗位数是第几项？年度目标和完成情况各是多少")
+    assert not answer.refused and "4.3万" in answer.text and "5.2万" in answer.text
+    assert cited_districts(answer) == {"minhang"}

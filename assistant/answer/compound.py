@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Mapping
 
 from assistant.answer.readable import repeats
 from assistant.ingest.normalize import letters
@@ -19,7 +20,10 @@ from assistant.models import Answer, Citation
 _MARKER = re.compile(r"\[(\d+)\]")
 
 
-def combine(whole: Answer, parts: list[Answer]) -> Answer:
+def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] | None = None) -> Answer:
+    """`district_of`: document -> its district. A whole question naming no district is answered from
+    the district its answer comes from ("表一里新增就业岗位数是第几项？年度目标和完成情况各是多少"): a part's
+    sentence from another district is no part of that answer."""
     answered = [a for a in parts if not a.refused]
     if not answered:
         return whole
@@ -27,12 +31,16 @@ def combine(whole: Answer, parts: list[Answer]) -> Answer:
     citations: list[Citation] = list(whole.citations) if base else []
     lines = _lines(whole) if base else []
     subject = _subject_words(whole)
+    places = {district_of.get(c.doc_id, "") for c in whole.citations} if district_of is not None and base and \
+        whole.query is not None and not whole.query.districts else set()
     for answer in answered:
         for line in _lines(answer):
             content = _content(line)
             said = [i for i, old in enumerate(lines) if _content(old) and _content(old) in content]
             if not content or any(content in _content(old) or repeats(_MARKER.sub("", line), _MARKER.sub("", old)) for old in lines):
                 continue  # the whole answer says it already
+            if places and any(district_of.get(c.doc_id, "") not in places for c in answer.citations if f"[{c.n}]" in line):
+                continue
             cited = {c.chunk_id for c in citations}
             own = {c.chunk_id for c in answer.citations if f"[{c.n}]" in line}
             if subject and not any(word in content for word in subject) and not own <= cited:

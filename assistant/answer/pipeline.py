@@ -123,7 +123,7 @@ class AnswerPipeline:
             query = self.understand(part, history, filters) if previous is None else self.parser.parse_part(part, previous, filters)
             answers.append(_final(self._stream_query(query, filters, mode, time.perf_counter())))
             previous = query
-        answer = combine(whole, answers)
+        answer = combine(whole, answers, self.coverage.doc_districts)
         answer.timings["total"] = (time.perf_counter() - started) * 1e3
         for end in _sentence_ends(answer.text):
             yield answer.text[:end]
