@@ -10,14 +10,45 @@ year the library lacks: its refusal says so ("闵行…是多少？那浦东新�
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from assistant.answer.readable import repeats
 from assistant.ingest.normalize import letters
 from assistant.models import Answer, Citation
+from assistant.vocab import vocabulary
 
 _MARKER = re.compile(r"\[(\d+)\]")
+
+
+def answer_parts(pipeline, question: str, parts: list[str], history: list[tuple[str, str]], mode: str,
+                 filters) -> Iterator[str | Answer]:
+    """The whole question answered by `pipeline` (an AnswerPipeline), each part too (a later part as a
+    follow-up of the one before it, in the same scope), and the combined answer streamed by sentence."""
+    started = time.perf_counter()
+    whole = final(pipeline._stream_query(pipeline.understand(question, history, filters), filters, mode, started))
+    answers, previous = [], None
+    for part in parts:
+        query = pipeline.understand(part, history, filters) if previous is None else pipeline.parser.parse_part(part, previous, filters)
+        answers.append(final(pipeline._stream_query(query, filters, mode, time.perf_counter())))
+        previous = query
+    answer = combine(whole, answers, pipeline.coverage.doc_districts)
+    answer.timings["total"] = (time.perf_counter() - started) * 1e3
+    for end in sentence_ends(answer.text):
+        yield answer.text[:end]
+    yield answer
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Where a streamed answer's text grows to: the end of each line."""
+    ends = [m.end() for m in re.finditer(r"\n", text)]
+    return ends + [len(text)] if not ends or ends[-1] != len(text) else ends
+
+
+def final(events: Iterator[str | Answer]) -> Answer:
+    """The Answer a pipeline stream ends with."""
+    return next(e for e in events if isinstance(e, Answer))
 
 
 def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] | None = None) -> Answer:
@@ -43,8 +74,8 @@ def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] |
                 continue
             cited = {c.chunk_id for c in citations}
             own = {c.chunk_id for c in answer.citations if f"[{c.n}]" in line}
-            if subject and not any(word in content for word in subject) and not own <= cited:
-                continue  # about something else ("增幅大概多少" read alone found another growth rate)
+            if base and subject and sum(word in content for word in subject) < min(2, len(subject)) and not own <= cited:
+                continue  # about something else ("增幅大概多少" read alone found another growth rate): two of the question's words, or all of one
             line = _renumber(line, answer.citations, citations)
             if said:  # the part's sentence says all an earlier line said, and more: it takes that line's place
                 lines[said[0]] = line
@@ -53,6 +84,8 @@ def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] |
                 lines.append(line)
     # a part about a place or year the library lacks says so (its refusal names what the library holds)
     lines += [_lines(a)[0] for a in parts if a.refused and _out_of_scope(a) and _lines(a) and _lines(a)[0] not in lines]
+    if not lines:
+        return whole
     notes = _notes(base + answered)
     text = "\n".join(lines + notes)
     verification = dict(whole.verification)
@@ -74,8 +107,9 @@ def _content(line: str) -> str:
 
 def _subject_words(whole: Answer) -> list[str]:
     """The whole question's content words (Chinese terms included for an English one)."""
-    query = whole.query
-    return [t for t in (query.terms if query else ()) if len(t) > 1 and not t.isascii()]
+    query, vocab = whole.query, vocabulary()
+    return [t for t in (query.terms if query else ()) if len(t) > 1 and not t.isascii()
+            and t not in vocab.broad and t not in vocab.table_word_set]
 
 
 def _lines(answer: Answer) -> list[str]:

@@ -25,6 +25,17 @@ _BODY = re.compile(rf"[\u4e00-\u9fff（）()]{{2,30}}?{_ORGANISATION}")
 _SIGNED = re.compile(rf"^((?:[\u4e00-\u9fff（）()]{{2,30}}?{_ORGANISATION}\s*)+)(\d{{4}}年\d{{1,2}}月\d{{1,2}}日)")
 
 
+def document_asked(query: Query, passages: Sequence[Chunk]) -> str:
+    """The document a question about a document itself asks of (its number, issuer, date…): the one it
+    names, else the one of its best passage; "" when it asks of the content. A date alone is asked of a
+    document only when the question names one."""
+    if not query.metadata or (set(query.metadata) == {"date"} and not (query.doc_ids or query.doc_kinds)):
+        return ""
+    if query.doc_ids:
+        return query.doc_ids[0]
+    return passages[0].doc_id if passages else ""
+
+
 class FrontMatter:
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         self.opening: dict[str, list[Chunk]] = {}

@@ -18,9 +18,9 @@ from assistant.answer.answer_check import subject_clauses
 from assistant.ingest.normalize import letters
 from assistant.config import Settings
 from assistant.answer.analyst import Analyst, side_queries
-from assistant.answer.compound import combine
+from assistant.answer.compound import answer_parts, sentence_ends
 from assistant.answer.compute import threshold_verdict
-from assistant.answer.front_matter import FrontMatter
+from assistant.answer.front_matter import FrontMatter, document_asked
 from assistant.answer.phrasing import pick_fact
 from assistant.answer.extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
 from assistant.indexing.load import load_facts, load_structure
@@ -111,23 +111,8 @@ class AnswerPipeline:
         self.analyst  # noqa: B018 - its facts' periods join the corpus map before the question is read
         parts = self.parser.parts(question) if mode != "llm" else [question]
         if len(parts) > 1:  # "…完成了吗？完工了多少台？": each part is answered too, what the whole lacks added
-            return (yield from self._stream_parts(question, parts, history, mode, filters))
+            return (yield from answer_parts(self, question, parts, history, mode, filters))
         yield from self._stream_query(self.understand(question, history, filters), filters, mode, started)
-
-    def _stream_parts(self, question: str, parts: list[str], history: History, mode: str,
-                      filters: Filters | None) -> Iterator[str | Answer]:
-        started = time.perf_counter()
-        whole = _final(self._stream_query(self.understand(question, history, filters), filters, mode, started))
-        answers, previous = [], None
-        for part in parts:  # a later part is a follow-up of the one before it, in the same scope
-            query = self.understand(part, history, filters) if previous is None else self.parser.parse_part(part, previous, filters)
-            answers.append(_final(self._stream_query(query, filters, mode, time.perf_counter())))
-            previous = query
-        answer = combine(whole, answers, self.coverage.doc_districts)
-        answer.timings["total"] = (time.perf_counter() - started) * 1e3
-        for end in _sentence_ends(answer.text):
-            yield answer.text[:end]
-        yield answer
 
     def _stream_query(self, query: Query, filters: Filters | None, mode: str, started: float) -> Iterator[str | Answer]:
         timings: dict[str, float] = {}
@@ -167,7 +152,7 @@ class AnswerPipeline:
         answer = self._assemble(query, sentences, retrieved, mode, stats, timings)
         answer.text += self._readings(query)
         if mode != "llm":  # the LLM already streamed its tokens; stream the extractive answer by sentence
-            for end in _sentence_ends(answer.text):
+            for end in sentence_ends(answer.text):
                 yield answer.text[:end]
         timings["total"] = (time.perf_counter() - started) * 1e3
         yield answer
@@ -176,7 +161,7 @@ class AnswerPipeline:
 
     def _compose_extractive(self, query: Query, result: SearchResult) -> tuple[list[Sentence], str | None]:
         """(sentences, None), or ([…correction…], reason) for a false premise, or ([], reason)."""
-        document = self._document_asked(query, result)
+        document = document_asked(query, [h.chunk for h in result.hits])
         if document:  # "…的文号是什么？由哪两个部门印发？": the document's front matter, not its body
             answered = self.front_matter.answer(query, document)
             if answered:
@@ -279,16 +264,6 @@ class AnswerPipeline:
         timings = {k: sum(r.timings.get(k, 0.0) for r in results) for k in results[0].timings}
         return SearchResult(merged[:TOP_K * 2], timings, query, sum(r.in_scope for r in results),
                             min(r.best_dense for r in results), list(zip(sides, results)))
-
-    def _document_asked(self, query: Query, result: SearchResult) -> str:
-        """The document a question about a document itself asks of (its number, issuer, date…): the one it
-        names, else the one of its best passage; "" when it asks of the content. A date alone is asked of a
-        document only when the question names one."""
-        if not query.metadata or (set(query.metadata) == {"date"} and not (query.doc_ids or query.doc_kinds)):
-            return ""
-        if query.doc_ids:
-            return query.doc_ids[0]
-        return result.hits[0].chunk.doc_id if result.hits else ""
 
     def _absent_in_scope(self, query: Query) -> str | None:
         """A reason when the question names something the corpus has but not in the asked district."""
@@ -410,13 +385,3 @@ class AnswerPipeline:
             yield from self.stream(inputs["question"], inputs.get("history", []), mode or self.settings.mode, inputs.get("filters"))
 
         return RunnableLambda(run, name="policy_qa")
-
-
-
-def _final(events: Iterator[str | Answer]) -> Answer:
-    return next(e for e in events if isinstance(e, Answer))
-
-
-def _sentence_ends(text: str) -> list[int]:
-    ends = [m.end() for m in re.finditer(r"\n", text)]
-    return ends + [len(text)] if not ends or ends[-1] != len(text) else ends

@@ -21,7 +21,6 @@ from assistant.answer.extractive import form_word
 from assistant.answer.task_rows import lead_units, row_name, row_number, task_sentence
 from assistant.answer.verify import Sentence
 from assistant.ingest import roles
-from assistant.ingest.facts import row_label
 from assistant.ingest.normalize import letters
 from assistant.models import Chunk, Hit, Query
 from assistant.vocab import vocabulary
@@ -30,6 +29,7 @@ ROW_KINDS = ("table_row", "task")
 NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名称", "名称")
 _NUMBERED = re.compile(r"^\d+(\.\d+)?%?$")
 MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones listed
+MARKED_NAMED = 8  # rows a footnote mark is on, named in one sentence; more are only counted
 # A task is named when this share of its name's characters occurs in the question in runs of 2+,
 # TASK_NAME_LEAD ahead of the next best task (measured on the blind sets: eval/reports/blind.md).
 TASK_NAME_MATCH = 0.6
@@ -289,8 +289,14 @@ class TableBook:
         out = [Sentence(notes[0].text, [notes[0].chunk_id], chunks=[notes[0]])]
         if starred and any(m in query.text for m in marks if m in ("*", "＊", "星号", "*号")):
             count = str(len(starred))
-            out.append(Sentence(f"The table marks {count} rows with *." if query.english else f"表中带*的共{count}项。",
-                                [starred[0].chunk_id], chunks=[starred[0]], derived=(count,)))
+            if len(starred) <= MARKED_NAMED:  # which rows: "哪个指标打了星号" is answered by their names
+                names = "、".join(f"“{row_name(r).replace('*', '').replace('＊', '').strip()}”" for r in starred)
+                text = (f"The table marks {count} rows with *: {names}." if query.english
+                        else f"表中带*的共{count}项：{names}。")
+            else:
+                text = f"The table marks {count} rows with *." if query.english else f"表中带*的共{count}项。"
+            cited = starred[:MARKED_NAMED] if len(starred) <= MARKED_NAMED else starred[:1]
+            out.append(Sentence(text, [r.chunk_id for r in cited], chunks=cited, derived=(count,)))
         return out
 
     def _unit_tasks(self, query: Query, unit: str, sole: bool) -> list[Sentence] | None:

@@ -23,7 +23,6 @@ from typing import Any, Callable
 from filelock import FileLock, Timeout
 
 from assistant.config import Settings
-from assistant.ingest.corpus import CATALOG_NAME
 from assistant.library import versions
 from assistant.library.catalog import CatalogError, CatalogFields, check_fields, write_catalog
 from assistant.library.journal import LOCK, Transaction, settle_all

@@ -129,7 +129,7 @@ def markdown_answer(answer: Answer, base_url: str = "", heading: str = "##") -> 
                                                                        absolute(citation.url, base_url))] + rest))
         parts.append(f"**{SOURCES}**\n\n" + "\n".join(items))
     elif answer.refused and answer.closest:
-        items = [f"- " + " · ".join([_md_link(hit.chunk.title or hit.chunk.url, absolute(hit.chunk.url, base_url))]
+        items = ["- " + " · ".join([_md_link(hit.chunk.title or hit.chunk.url, absolute(hit.chunk.url, base_url))]
                                     + [md_escape(part) for part in passage_parts(hit)[1:]]) for hit in answer.closest]
         parts.append(f"**{CLOSEST}**\n\n" + "\n".join(items))
     return "\n\n".join(parts)
