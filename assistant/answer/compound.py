@@ -74,8 +74,8 @@ def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] |
                 continue
             cited = {c.chunk_id for c in citations}
             own = {c.chunk_id for c in answer.citations if f"[{c.n}]" in line}
-            if base and subject and sum(word in content for word in subject) < min(2, len(subject)) and not own <= cited:
-                continue  # about something else ("增幅大概多少" read alone found another growth rate): two of the question's words, or all of one
+            if base and subject and not any(word in content for word in subject) and not own <= cited:
+                continue  # about something else ("增幅大概多少" read alone found another growth rate)
             line = _renumber(line, answer.citations, citations)
             if said:  # the part's sentence says all an earlier line said, and more: it takes that line's place
                 lines[said[0]] = line
