@@ -15,14 +15,14 @@ from assistant.models import Chunk, Query
 FRONT = 16  # the opening blocks of a document searched for its front matter
 _NUMBER = re.compile(r"[\u4e00-\u9fff]{1,12}[〔【\[(（]\s*\d{4}\s*[〕】\])）]\s*第?\s*\d{1,4}\s*号")
 _DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日")
-_ISSUER = re.compile(r"^(?:上海市|[\u4e00-\u9fff]{2,6}[省市区县])?[\u4e00-\u9fff（）()]{2,30}(?:委员会|人民政府|政府|办公室|办公厅|局|委|办|厅|部|中心|集团)$")
+_ORGANISATION = r"(?:委员会|人民政府|政府|办公室|办公厅|局|委|办|厅|部|中心|集团)"
+_ISSUER = re.compile(rf"^(?:上海市|[\u4e00-\u9fff]{{2,6}}[省市区县])?[\u4e00-\u9fff（）()]{{2,30}}{_ORGANISATION}$")
 _SPEAKER = re.compile(r"(?:^|\s)((?:省长|市长|区长|县长|主席|主任)\s*[\u4e00-\u9fff]{2,4})(?:\s|$)")
 _MEETING = re.compile(r"在([\u4e00-\u9fff\d]{4,40}(?:会议|大会))上")
 _ISSUED_TITLE = re.compile(r"^(.{2,80}?)关于(?:印发|转发)")
 _SHORT = 60  # a front-matter line is short; a paragraph of the body is not
-_ORGANISATION = r"(?:委员会|人民政府|政府|办公室|办公厅|局|委|办|厅|部|中心|集团)"
 _BODY = re.compile(rf"[\u4e00-\u9fff（）()]{{2,30}}?{_ORGANISATION}")
-_SIGNED = re.compile(rf"^((?:[\u4e00-\u9fff（）()]{{2,30}}?{_ORGANISATION}\s*)+)(\d{{4}}年\d{{1,2}}月\d{{1,2}}日)")
+_SIGNED = re.compile(rf"^((?:{_BODY.pattern}\s*)+)({_DATE.pattern})")
 
 
 def document_asked(query: Query, passages: Sequence[Chunk]) -> str:

@@ -15,8 +15,8 @@ from assistant.ingest.normalize import PARAGRAPH_END
 from assistant.ingest.roles import lists_units
 from assistant.vocab import _load
 
-_NUMBER = re.compile(r"\d{1,3}")
-_FIGURE = re.compile(r"^(?:[≥≤><＞＜~～约近]|不低于|不少于|不超过)?\s*\d|^[-—－/／]+$")
+_NO_VALUE = r"[-—－/／]+"  # "—", "/": a cell that says there is no value
+_FIGURE = re.compile(rf"^(?:[≥≤><＞＜~～约近]|不低于|不少于|不超过)?\s*\d|^{_NO_VALUE}$")
 _SKIP, _LEFTOVER = 1.0, 1.5  # the cost of a column without a cell, of a cell after the last column
 _JOIN = 1.0  # the cost of reading two cells as one written on two lines
 
@@ -90,7 +90,7 @@ def fits(text: str, name: str) -> float:
     """What the column's name says of the cell: an attribute column holds 预期性/约束性 and no other
     column does; a unit column holds a unit (%, 人/亿元, 万套（间）), and a bare unit is no other column's."""
     vocab = _vocab()
-    if re.fullmatch(r"[-—－/／]+", text):
+    if re.fullmatch(_NO_VALUE, text):
         return 0.0  # "—": no value, in any column
     attribute, unit = text in vocab["attribute_values"], bool(vocab["unit"].match(text))
     if name in vocab["attribute_columns"]:

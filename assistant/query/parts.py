@@ -19,26 +19,26 @@ _MIN_CHARS = 3  # a part shorter than this ("多少？") belongs to its neighbou
 def question_parts(text: str, vocab: Vocabulary) -> list[str]:
     """The question's parts, each asking something; [text] when it asks one thing."""
     english = is_english(text)
+    starts = "|".join(map(re.escape, vocab.part_starts_en))
     if english:
-        starts = "|".join(map(re.escape, vocab.part_starts_en))
         pieces = re.split(rf"(?<=\?)\s+|,?\s+and\s+(?=(?:{starts})\b)|,\s+(?=(?:{starts})\b)", text, flags=re.I)
     else:
         pieces = re.split(r"(?<=[？?；;])", text)
     parts: list[str] = []
     for piece in (p.strip(" ，,") for p in pieces if p and p.strip(" ，,？?；;")):
-        asks = _asks(piece, english, vocab)
+        asks = _asks(piece, english, vocab, starts)
         if parts and (not asks or len(re.sub(r"\W", "", piece)) < _MIN_CHARS):
             parts[-1] = parts[-1] + piece  # "按2023年底的累计数算" is the next part's premise, not a question
         else:
             parts.append(piece)
-    if len(parts) < 2 or len(parts) > MAX_PARTS or not _asks(parts[0], english, vocab):
+    if len(parts) < 2 or len(parts) > MAX_PARTS or not _asks(parts[0], english, vocab, starts):
         return [text]
     return parts
 
 
-def _asks(piece: str, english: bool, vocab: Vocabulary) -> bool:
+def _asks(piece: str, english: bool, vocab: Vocabulary, starts: str) -> bool:
+    """Whether a piece asks something: a question word (English: one of `starts`, or a question mark)."""
     lowered = piece.lower()
     if english:
-        starts = "|".join(map(re.escape, vocab.part_starts_en))
-        return bool(re.search(rf"(?:^|\b)(?:{starts})\b", lowered)) or lowered.endswith("?")
+        return bool(re.search(rf"\b(?:{starts})\b", lowered)) or lowered.endswith("?")
     return any(word in lowered for word in vocab.part_asks)
