@@ -34,8 +34,9 @@ _CHAPTER = re.compile(rf"^第[{_NUM}]+(?:[章篇]|部分)\s*")
 _TOP = re.compile(rf"^[{_NUM}]+、\s*")
 _PAREN = re.compile(rf"^[（(][{_NUM}]+[）)]\s*")
 _ARABIC = re.compile(r"^\d{1,2}(?:、|\.(?!\d))\s*")
-_STANDALONE = re.compile(r"^(前\s*言|结\s*语|后\s*记|附\s*录|名词解释|名词注释|术语解释)(?=\s|$|[：:])|^附件\s*[\d一二三四五六七八九十]{0,2}\s*[：:]?$"
-                         r"|^《[^》]{1,30}》[\u4e00-\u9fff]{0,8}?(?:名词解释|名词注释|术语解释)$")  # "《政府工作报告》有关内容名词注释"
+_GLOSSARY_HEADS = "名词解释|名词注释|术语解释"
+_STANDALONE = re.compile(rf"^(前\s*言|结\s*语|后\s*记|附\s*录|{_GLOSSARY_HEADS})(?=\s|$|[：:])|^附件\s*[\d一二三四五六七八九十]{{0,2}}\s*[：:]?$"
+                         rf"|^《[^》]{{1,30}}》[\u4e00-\u9fff]{{0,8}}?(?:{_GLOSSARY_HEADS})$")  # "《政府工作报告》有关内容名词注释"
 _CAPTION = re.compile(rf"^表\s*[{_NUM}\d]+(?:\s|$)")
 _CAPTION_TEXT = re.compile(rf"^表[{_NUM}\d]+")  # on cleaned text, where "表 2 六大…" became "表2六大…"
 _FIGURE = re.compile(r"^图\s*\d+\s")
