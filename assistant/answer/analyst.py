@@ -32,6 +32,20 @@ SIDE_PICKS = 5  # picks per side searched for a comparable figure
 GROUNDING_FACTS = 40  # facts listed in an LLM prompt: the passages' figures, not a wall of numbers
 
 
+def abbreviates(short: str, name_text: str) -> bool:
+    """"紫竹高新区" for 紫竹高新技术产业开发区: a name of four or more characters said short, its first two
+    characters as written and the rest in order within a name's length after them."""
+    if len(short) < 4:
+        return False
+    at = name_text.find(short[:2])
+    while at >= 0:
+        window, rest = iter(name_text[at + 2: at + 2 + 3 * len(short)]), short[2:]
+        if all(ch in window for ch in rest):
+            return True
+        at = name_text.find(short[:2], at + 1)
+    return False
+
+
 class Analyst:
     def __init__(self, chunks: Sequence[Chunk], positions: dict[str, int], coverage: Coverage, facts: FactBook,
                  structure: Mapping[str, ParsedDocument]) -> None:
@@ -147,7 +161,8 @@ class Analyst:
             if item in fact.subject or core in fact.subject:
                 return 2
             chunk = self.chunks[self.positions[fact.chunk_id]]
-            return int(any(item in v or core in v for _, v in chunk.fields[:2]) or item in " ".join(chunk.breadcrumb[-1:]))
+            labels = [v for _, v in chunk.fields[:2]] + list(chunk.breadcrumb[-1:])
+            return int(any(item in v or core in v or abbreviates(core, v) for v in labels))
 
         sides: list[Side] = []
         for item in query.items:

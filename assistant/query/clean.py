@@ -54,6 +54,7 @@ def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
     if scope:  # "在《…报告》中，您好，…": the report named first is scope; the courtesy after it still goes
         rest = _drop_courtesy(text[scope.end():], vocab)
         return scope.group(0) + rest if rest else text
+    text = _after_story(text, vocab)
     while True:
         parts = ends.split(text, maxsplit=1)
         if len(parts) < 2 or not parts[1].strip():
@@ -65,6 +66,20 @@ def _drop_courtesy(text: str, vocab: Vocabulary) -> str:
         if head.strip() and not about_asker:
             return _drop_closing(text, vocab)
         text = parts[1].lstrip()
+
+
+def _after_story(text: str, vocab: Vocabulary) -> str:
+    """The question after the asker's story ("我是街道刚来的，领导让我整理材料，想麻烦您帮我查一下：静安区…"): cut at
+    the last place where the asking starts, if what comes before names no place and no figure (then it may be scope)."""
+    lowered = text.lower()
+    starts = [(lowered.rfind(w), w) for w in vocab.ask_starts if w in lowered]
+    if not starts:
+        return text
+    at, word = max(starts, key=lambda s: (s[0], len(s[1])))
+    story, rest = text[:at], text[at + len(word):].lstrip(" ：:，,、")
+    if not story.strip() or not rest.strip() or re.search(r"\d", story) or vocab.find_places(story, vocab.districts):
+        return text
+    return rest
 
 
 def _drop_closing(text: str, vocab: Vocabulary) -> str:

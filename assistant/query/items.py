@@ -30,13 +30,20 @@ def _after_scope(item: str) -> str:
     return _LEADING.sub("", item[ends[-1]:] if ends and ends[-1] < len(item) else item)
 
 
+def group_kind(words: str) -> str:
+    """What a counted group is, up to where the question goes on ("潜能产业去年税收" -> 潜能产业)."""
+    cut = _ITEM_END.search(words, 2)
+    return words[:cut.start()] if cut else words
+
+
 def named_items(text: str, pronouns: tuple[str, ...] = (), is_place=lambda name: False) -> tuple[str, ...]:
     """The items of the longest enumeration ("A、B和C") in the question, or the two sides of
     "A比B多多少" (a pronoun side kept as said, for the conversation to fill in); () when there is none."""
     runs = sorted(_RUN.findall(text), key=len, reverse=True)
     if runs:
         parts = [p for p in re.split(r"[、]", _JOINERS.sub("、", runs[0])) if p]
-        items = [_trim(p, i == 0) for i, p in enumerate(parts)]
+        # the first item comes after the question's scope ("静安2023年商贸服务业、…" -> 商贸服务业)
+        items = [_trim(_after_scope(p) if i == 0 else p, i == 0) for i, p in enumerate(parts)]
         items = [i for i in items if len(i) >= 2 and not is_place(i)]
         if len(items) >= 2 and len(set(items)) == len(items):
             return tuple(items)

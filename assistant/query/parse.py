@@ -15,7 +15,7 @@ from assistant.ingest.coverage import Coverage
 from assistant.indexing.lexical import tokenize
 from assistant.models import Filters, Period, Query
 from assistant.query.clean import _BOOK_TITLE, QUOTED_NAME, TITLE_MATCH, _drop_courtesy, _title_names, fold_question
-from assistant.query.items import named_items
+from assistant.query.items import group_kind, named_items
 from assistant.query.parts import question_parts
 from assistant.query.periods import _YEAR, PeriodReading, _has
 from assistant.query.terms import chinese_terms, is_english
@@ -96,6 +96,10 @@ class QueryParser(PeriodReading):
         if items:  # "静安数据智能、文化创意…": the district said before the first item is scope
             first = next((items[0][len(a):] for a in aliases if items[0].lower().startswith(a) and len(items[0]) - len(a) >= 2), items[0])
             items = (first,) + items[1:]
+            # "三大优势产业（商贸、金融…）", "这四个园区": what the items are, not the quantity added up over them
+            group = " ".join(m.group(2) for m in self.vocab.count_pattern(open_end=True).finditer(text))
+            group = " ".join(group_kind(g) for g in group.split())
+            terms = tuple(t for t in terms if t not in group or any(t in i for i in items)) or terms
         query = Query(text=text, standalone=text, search_text=text, districts=districts, periods=periods, intent=intent,
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,

@@ -50,6 +50,7 @@ class Vocabulary:
     threshold_words: dict[str, tuple[str, ...]]  # above, below, asks
     courtesy: tuple[str, ...]  # 您好, 想请教一下: a leading clause of these is no part of the question
     self_reference: tuple[str, ...]  # 我是…, 领导让我…: a leading clause about the asker
+    ask_starts: tuple[str, ...]  # 想麻烦您帮我查一下: where the asking starts after the asker's story
     question_phrases: tuple[str, ...]
     premise: dict[str, tuple[str, ...]]  # asks_why | missed | down | up -> words
     contrasts: tuple[tuple[str, str], ...]  # quantities that sound alike (支出 / 收入)
@@ -159,6 +160,7 @@ def vocabulary() -> Vocabulary:
         courtesy=_phrases(question["courtesy"]["words"]),
         threshold_words={name: _phrases(words) for name, words in question["threshold"].items()},
         self_reference=_phrases(question["courtesy"]["self_reference"]),
+        ask_starts=_phrases(question["courtesy"]["ask"]),
         table_words={name: _phrases(words) for name, words in question["table"].items()},
         question_phrases=_phrases(question["question_phrases"]["words"]),
         premise={name: _phrases(words) for name, words in question["premise"].items()},
