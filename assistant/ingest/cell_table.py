@@ -68,7 +68,9 @@ def header_kind(text: str) -> str:
 
 def header_cells(text: str) -> list[str]:
     """The header cells of one line: the line itself, or the column names it runs together
-    ("指标名称指标属性": two cells written on one line); [] when it is no header."""
+    ("指标名称指标属性": two cells written on one line); [] when it is no header. A space inside a
+    column name ("指 标", spaced to fit the column's width) is layout, not a word break."""
+    text = re.sub(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", "", text)
     if header_kind(text):
         return [text]
     words = _rules()["words"]

@@ -12,13 +12,20 @@ from __future__ import annotations
 import re
 
 CIRCLED = re.compile("[\u2460-\u2473]")
-_SECTION = re.compile(r"解释|名词|术语")
+_SECTION = re.compile(r"解释|名词|术语|^注释$")
+# "［15］两新：" / "[3]": a note's number in brackets, as a work report numbers its 注释; read as "15."
+_BRACKETED = re.compile(r"^[［\[【](\d{1,2})[］\]】]\s*")
 # A glossary term on a numbered line of its own, ending with a colon: "13.“标准海”：".
 TERM_LINE = re.compile(r"^(\d{1,2})[.、．]\s*(?=\S.{0,30}[：:]\s*$)")
 # A numbered line opening an entry: a term (no full stop in it) and a colon: "1.“两重”：是指…".
 _ENTRY = re.compile(r"^(\d{1,2})[.、．]\s*(?=[^：:。；]{1,40}[：:])")
 # A glossary entry number after a full stop: "…转型。2 “揭榜挂帅”:…" (1–2 digits, not a year or amount).
 _NUMBER = re.compile(r"(?:^|(?<=。))(\d{1,2})(?![\d.%])\s*(?=\S)")
+
+
+def numbered(text: str) -> str:
+    """The line with a bracketed entry number written as the other glossaries write it ("［15］两新：" -> "15.两新：")."""
+    return _BRACKETED.sub(r"\1.", text, count=1)
 
 
 def is_glossary(path: tuple[str, ...]) -> bool:

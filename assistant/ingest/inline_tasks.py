@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from assistant.ingest.roles import lead_roles, support_roles
+from assistant.ingest.roles import lead_roles, lists_units, support_roles
 
 _NUMBER = re.compile(r"^\s*[（(]?(\d{1,3})[)）.、．]\s*")
 _NUMERALS = "一二三四五六七八九十"
@@ -27,15 +27,31 @@ def _pattern() -> re.Pattern:
     return re.compile(r"[（(]\s*((?:" + names + r")\s*[:：][^（()）]+)[)）]\s*[。.]?\s*$")
 
 
+# units in a bracket without a label ("8.鼓励转型升级。…等成效。（区经委）") are the task's 责任单位
+UNLABELLED_ROLE = "责任单位"
+_BARE = re.compile(r"[（(]([^（()）:：]{2,120})[)）]\s*[。.]?\s*$")
+
+
+def _bare_units(text: str, alone_ok: bool) -> re.Match | None:
+    """The unlabelled bracket of units ending a numbered task paragraph (or standing alone under a task's
+    heading), when every part of it names an organisation."""
+    match = _BARE.search(text)
+    if match is None or not lists_units(match.group(1)):
+        return None
+    alone = not text[:match.start()].strip()
+    return match if (alone and alone_ok) or (not alone and _NUMBER.match(text)) else None
+
+
 def task_fields(text: str, category: str = "", parent: str = "") -> tuple[tuple[str, str], ...]:
     """The fields of a paragraph that is a task with its units, else (). `category`: the heading of its
     section; `parent`: the heading above that (the category of a task named by its section's heading)."""
-    match = _pattern().search(text)
+    match = _pattern().search(text) or _bare_units(text, bool(category))
     if match is None:
         return ()
     roles = lead_roles() + support_roles()
     units: dict[str, str] = {}
-    for part in re.split(r"[，,；;]\s*(?=(?:" + "|".join(map(re.escape, roles)) + r")\s*[:：])", match.group(1)):
+    labelled = match.group(1) if match.re is _pattern() else f"{UNLABELLED_ROLE}：{match.group(1)}"
+    for part in re.split(r"[，,；;]\s*(?=(?:" + "|".join(map(re.escape, roles)) + r")\s*[:：])", labelled):
         name, _, value = part.partition("：") if "：" in part else part.partition(":")
         units[name.strip()] = value.strip(" 。")
     if not any(name in lead_roles() and value for name, value in units.items()):

@@ -34,7 +34,7 @@ _CHAPTER = re.compile(rf"^第[{_NUM}]+(?:[章篇]|部分)\s*")
 _TOP = re.compile(rf"^[{_NUM}]+、\s*")
 _PAREN = re.compile(rf"^[（(][{_NUM}]+[）)]\s*")
 _ARABIC = re.compile(r"^\d{1,2}(?:、|\.(?!\d))\s*")
-_GLOSSARY_HEADS = "名词解释|名词注释|术语解释"
+_GLOSSARY_HEADS = "名词解释|名词注释|术语解释|注释"
 _STANDALONE = re.compile(rf"^(前\s*言|结\s*语|后\s*记|附\s*录|{_GLOSSARY_HEADS})(?=\s|$|[：:])|^附件\s*[\d一二三四五六七八九十]{{0,2}}\s*[：:]?$"
                          rf"|^《[^》]{{1,30}}》[\u4e00-\u9fff]{{0,8}}?(?:{_GLOSSARY_HEADS})$")  # "《政府工作报告》有关内容名词注释"
 _CAPTION = re.compile(rf"^表\s*[{_NUM}\d]+(?:\s|$)")
@@ -225,10 +225,11 @@ class _RunningTextParser:
             if table is not None:
                 index = self._cell_table(index, table)
                 continue
-            entry = glossary.entry_start(item.text, self.entry_next) if item.kind in ("heading", "text") and self._in_glossary() else None
-            if item.kind == "heading" and self._in_glossary() and glossary.TERM_LINE.match(item.text):
+            numbered = glossary.numbered(item.text) if self._in_glossary() else item.text
+            entry = glossary.entry_start(numbered, self.entry_next) if item.kind in ("heading", "text") and self._in_glossary() else None
+            if item.kind == "heading" and self._in_glossary() and glossary.TERM_LINE.match(numbered):
                 # "13.“标准海”：" on its own line, its definition on the next: an entry, not a section
-                self.glossary.append(_Item("text", glossary.TERM_LINE.sub(r"\1 ", item.text, count=1), item.line, item.group))
+                self.glossary.append(_Item("text", glossary.TERM_LINE.sub(r"\1 ", numbered, count=1), item.line, item.group))
             elif entry is not None:  # "7.“双向揭榜挂帅”：…": the glossary's next entry (the lines after it are its own)
                 self.glossary.append(_Item("entry", entry[0], item.line, item.group))
                 self.entry_next = entry[1] + 1

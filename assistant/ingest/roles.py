@@ -46,6 +46,7 @@ def lists_units(text: str) -> bool:
     parts = [p for p in _PARTS.split(text.strip(" 。")) if p]
     if not parts or "。" in text.strip(" 。"):
         return False
+    parts[-1] = parts[-1].removesuffix("等")  # "…、各街镇等": the list is open, its parts are still units
     return all(len(p) <= 24 and not re.search(r"\d", p) and p.endswith(_words()["suffixes"]) for p in parts)
 
 
