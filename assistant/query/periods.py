@@ -48,12 +48,16 @@ class PeriodReading:
             kind = "outcome" if _has(lowered, words["strong_outcome"]) else "fyp_target"
             if kind == "outcome" and not years and self.coverage:  # "十四五末…实际达到": the plan's last year
                 years = [max(y for _, k, y in self.coverage.available if k == "fyp_target" and y)]
+            said = {k for d, k, y in self.coverage.available if y in years and (not districts or d in districts)} if self.coverage else set()
+            if kind == "fyp_target" and years and said and "fyp_target" not in said and not deadlines and not _has(lowered, words["target"]):
+                # "“十五五”规划纲要里说2025年…达到多少": the plan is where to look; the year is what its review reports
+                kind = said.pop() if len(said) == 1 else ""
         elif _has(lowered, words["target"]) or (deadlines and not _has(lowered, words["strong_outcome"])):
             kind = "target"
         elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
             kind = "outcome"
         ends = [y for d, k, y in self.coverage.available if k == "fyp_target" and y and (not districts or d in districts)] if self.coverage else []
-        if _has(lowered, words["fyp"]) and ends and years:
+        if kind in ("fyp_target", "outcome") and _has(lowered, words["fyp"]) and ends and years:
             # "十四五目标是多少？2023年完成了多少？": the plan's target and the outcome of the year named
             # (of the asked place's plan; a deadline year is a target, not an outcome)
             end = max(ends)
