@@ -74,7 +74,11 @@ class HybridRetriever:
         if query.doc_ids:
             mask &= self.columns.doc_id.isin(query.doc_ids)
         if query.periods:
-            mask &= np.logical_or.reduce([self.coverage.period_mask(asked) for asked in query.periods])
+            in_period = np.logical_or.reduce([self.coverage.period_mask(asked) for asked in query.periods])
+            if query.intent == "definition":  # a term means the same all through a report: the year names the report
+                doc_codes = np.unique(self.columns.doc_id.codes[in_period])
+                in_period = np.isin(self.columns.doc_id.codes, doc_codes)
+            mask &= in_period
         return mask
 
     def _mask(self, filters: Filters) -> np.ndarray:

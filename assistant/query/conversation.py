@@ -6,6 +6,7 @@ ones it names. "那静安区呢？" keeps the year, period and topic and swaps t
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from assistant.models import Period, Query
@@ -31,12 +32,10 @@ def is_follow_up(query: Query, lowered: str, vocab: Vocabulary) -> bool:
 
 def _leans(stripped: str, vocab: Vocabulary) -> bool:
     """Worded as a follow-up: "那…", "…呢", or a pronoun pointing back ("它的…", "这个指标")."""
-    return (stripped.startswith(vocab.follow_up_starts) or stripped.endswith(vocab.follow_up_ends)
-            or refers_back(stripped, vocab))
-
-
-def refers_back(stripped: str, vocab: Vocabulary) -> bool:
-    return any(p in stripped for p in vocab.pronouns if len(p) > 1 or not p.isascii())
+    starts = tuple(s for s in vocab.follow_up_starts if not s.isascii()), tuple(s for s in vocab.follow_up_starts if s.isascii())
+    english_start = any(re.match(rf"{re.escape(s.strip())}\b", stripped) for s in starts[1])  # "its …", not "item"
+    return (vocab.shield(stripped).startswith(starts[0]) or english_start or stripped.endswith(vocab.follow_up_ends)
+            or vocab.refers_back(stripped))
 
 
 def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
@@ -47,7 +46,7 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     # a pronoun stands for the previous subject ("这个指标属于约束性还是预期性？"): both are the topic;
     # a quoted name is a subject of its own ("那“深化财政体制改革”这个呢？")
     named = bool(QUOTED_NAME.search(new.text))
-    weak = not named and (len(new.topic) <= 2 or refers_back(new.text.lower(), vocab))
+    weak = not named and (len(new.topic) <= 2 or vocab.refers_back(new.text.lower()))
     topic = f"{previous.topic} {new.topic}".strip() if weak else new.topic or previous.topic
     swapped = _contrast_swap(previous.topic, new.topic, vocab) if weak else ""
     topic = swapped or topic  # "开工…完成了吗？完工了多少台？": 完工 takes 开工's place, not both
@@ -56,7 +55,8 @@ def merge(previous: Query, new: Query, vocab: Vocabulary) -> Query:
     # "那X呢？" asks of X what the previous turn asked (who leads it, its target): elliptical
     elliptical = new.text.strip().endswith(vocab.follow_up_ends) and new.intent == "fact" and not new.measure
     # a figure asked after a yes/no ("…完成了吗？完工了多少台？") is a figure, not the yes/no again
-    asks_figure_now = intent == "figure" and previous.intent == "target_check" and bool(new.topic)
+    # ...and after a lead-unit, definition or list question ("这项任务里，…要建成多少个？"): a figure of it
+    asks_figure_now = intent == "figure" and previous.intent in ("target_check", "responsibility", "definition", "list") and bool(new.topic)
     if intent in ("fact", "figure") and (not new.topic or weak or elliptical) and not asks_figure_now:
         intent = previous.intent if previous.intent not in ("overview",) else intent
     if intent == "comparison" and len(districts) < 2 and len({p.year for p in periods}) < 2 and new.intent != "comparison":

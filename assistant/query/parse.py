@@ -267,8 +267,10 @@ class QueryParser(PeriodReading):
         # growth and count words are form ("增长率呢？", "多少个"); amount and share words name the subject (总额, 覆盖率)
         cut += [w for m in v.measures if m.name in ("growth", "count") for w in m.words]
         cut += [w for name, ws in v.premise.items() if name in ("asks_why", "missed") for w in ws]
+        topic = v.shield(topic)  # "及其他总部" keeps 其他 when the pronoun 其 is cut
         for phrase in sorted(set(cut), key=len, reverse=True):
             topic = topic.replace(phrase, " ")
+        topic = v.unshield(topic)
         for pattern in v.milestones:  # "到2025年" is time, not topic ("燃气老管子到…")
             topic = re.sub(re.escape(pattern).replace(r"\{year\}", r"(?:19|20)\d\d"), " ", topic)
         topic = _YEAR.sub(lambda m: m.group(0) if int(m.group(1)) in topic_years else " ", topic)

@@ -44,6 +44,7 @@ class Vocabulary:
     follow_up_starts: tuple[str, ...]
     follow_up_ends: tuple[str, ...]
     pronouns: tuple[str, ...]
+    pronoun_lookalikes: tuple[str, ...]  # 其他, 其中: a pronoun's character inside another word
     figure_asks: tuple[str, ...]  # 多少, 几, how much: a figure is asked
     extra_asks: tuple[str, ...]  # what else a question asks for beside a figure ("and what", 是什么)
     table_words: dict[str, tuple[str, ...]]  # last, first, count, which, sole, footnote_mark, meaning
@@ -110,6 +111,22 @@ class Vocabulary:
         return any(token.startswith(n) and token[len(n):] in self.item_counters for n in self.item_numerals) or bool(
             re.fullmatch(r"\d{1,2}", token[:-1]) and token[-1:] in self.item_counters)
 
+    def shield(self, text: str) -> str:
+        """The text with each pronoun lookalike (其他, 其中) as one private-use character, so that
+        neither a pronoun search nor a cut of follow-up words splits it; `unshield` restores it."""
+        for i, word in enumerate(self.pronoun_lookalikes):
+            text = text.replace(word, chr(_SHIELD + i))
+        return text
+
+    def unshield(self, text: str) -> str:
+        return re.sub(r"[\ue000-\ue0ff]", lambda m: self.pronoun_lookalikes[ord(m.group(0)) - _SHIELD], text)
+
+    def refers_back(self, text: str) -> bool:
+        """A pronoun points back ("它的…", "这个指标", "its target"), not a lookalike (其他) or an
+        English word that holds one ("city", "with")."""
+        shielded = self.shield(text)
+        return any(re.search(rf"\b{re.escape(p)}\b", shielded) if p.isascii() else p in shielded for p in self.pronouns)
+
     # ------------------------------------------------------------------ matching
 
     def find_places(self, lowered: str, table: dict[str, tuple[str, ...]]) -> list[str]:
@@ -130,6 +147,9 @@ class Vocabulary:
         names = {a for name, aliases in self.districts.items() for a in (name.lower(), *aliases)}
         names |= {a for name, aliases in self.other_places.items() for a in (name.lower(), *aliases)}
         return sorted(names, key=len, reverse=True)
+
+
+_SHIELD = 0xE000  # first private-use code point: pronoun lookalikes while a question is cut
 
 
 def _phrases(words: list[str]) -> tuple[str, ...]:
@@ -155,6 +175,7 @@ def vocabulary() -> Vocabulary:
         follow_up_starts=_phrases(question["follow_up"]["starts"]),
         follow_up_ends=tuple(question["follow_up"]["ends"]),
         pronouns=_phrases(question["follow_up"]["pronouns"]),
+        pronoun_lookalikes=_phrases(question["follow_up"]["lookalikes"]),
         figure_asks=_phrases(question["question_phrases"]["figure"]),
         extra_asks=_phrases(question["question_phrases"]["also"]),
         courtesy=_phrases(question["courtesy"]["words"]),
