@@ -88,6 +88,13 @@ class Chunk:
     def readable_fields(self) -> str:
         return "; ".join(f"{name}: {value}" for name, value in self.fields if value)
 
+    @property
+    def caption(self) -> str:
+        """A table row's caption ("表4三大集聚带税收完成情况"), which its context carries on the line after
+        the breadcrumb; "" for other chunks."""
+        lines = self.context.split("\n")
+        return lines[2] if self.kind == "table_row" and len(lines) > 2 and lines[2].startswith("表") else ""
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chunk_id": self.chunk_id,

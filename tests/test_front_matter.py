@@ -18,9 +18,14 @@ NOTICE = _doc("notice", [
 REPORT = _doc("report", ["2026年江西省政府工作报告", "——2026年1月27日在江西省第十四届人民代表大会第四次会议上", "省长 叶建春",
                          "各位代表：", "现在，我代表江西省人民政府，向大会报告工作，请予审议。"])
 
+OUTLINE = _doc("outline", ["虹口区国民经济和社会发展第十五个五年规划纲要",
+                           "（2026年1月22日上海市虹口区第十七届人民代表大会第九次会议通过）", "第一篇 开启新征程"])
+PROVINCE = _doc("province", ["2026年福建省政府工作报告", "——2026年1月27日在福建省第十四届人民代表大会第四次会议上",
+                             "福建省人民政府省长 赵龙", "各位代表："])
+
 
 def ask(doc_id, *fields):
-    book = FrontMatter(NOTICE + REPORT)
+    book = FrontMatter(NOTICE + REPORT + OUTLINE + PROVINCE)
     return [(s.text, s.chunk_ids) for s in book.answer(Query(text="", standalone="", search_text="", metadata=fields), doc_id)]
 
 
@@ -40,3 +45,13 @@ def test_who_delivered_a_work_report_when_and_where():
 def test_a_field_the_opening_does_not_state_is_said_missing():
     texts = [t for t, _ in ask("report", "number", "speaker")]
     assert texts == ["报告人为省长叶建春。", "文件开头和落款中没有写明文号。"]
+
+
+def test_an_outline_passed_by_a_congress_gives_the_day_and_the_meeting():
+    assert ask("outline", "date", "meeting") == [
+        ("日期为2026年1月22日。", ["outline#b1"]),
+        ("2026年1月22日经上海市虹口区第十七届人民代表大会第九次会议通过。", ["outline#b1"])]
+
+
+def test_a_speaker_after_the_government_s_name():
+    assert ask("province", "speaker") == [("报告人为省长赵龙。", ["province#b2"])]

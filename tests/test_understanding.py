@@ -158,3 +158,39 @@ def test_parts_of_a_question_naming_no_district_stay_in_the_district_it_is_answe
     answer = ask(real_assistant, "表一里新增就业岗位数是第几项？年度目标和完成情况各是多少")
     assert not answer.refused and "4.3万" in answer.text and "5.2万" in answer.text
     assert cited_districts(answer) == {"minhang"}
+
+
+@pytest.mark.parametrize("question, verdict, figure", [
+    ("闵行2023年全区生产总值有没有超过3000亿元？", "是", "3002.04"),
+    ("闵行2023年全区生产总值是否达到了5000亿元？", "否", "3002.04"),
+    ("静安2023年社会消费品零售总额是不是1800亿元？", "不是", "1707.89"),
+    ("静安2023年社会消费品零售总额是不是1707.89亿元？", "是", "1707.89")])
+def test_a_yes_no_question_is_decided_by_the_figure_of_the_asked_year(real_assistant, question, verdict, figure):
+    answer = ask(real_assistant, question)
+    first = answer.text.split("\n")[0]
+    assert not answer.refused and first.startswith(verdict + "，") and figure in first
+    assert "1600" not in first  # the 2023 target, not the outcome asked
+
+
+def test_a_place_no_list_holds_is_refused_by_name(real_assistant):
+    answer = ask(real_assistant, "吴江区2025年GDP是多少？")
+    assert answer.refused and "没有吴江区的资料" in answer.text
+    for task in ("强化城市运行一网统管那条，牵头单位有哪些？", "老旧小区改造80万平方米、租赁住房10万套的任务谁牵头？"):
+        assert not ask(real_assistant, task).refused  # task names that start like a place
+
+
+def test_the_rows_of_a_table_that_counts_the_asked_items(real_assistant):
+    answer = ask(real_assistant, "静安区的三大集聚带分别是哪三个？")
+    assert not answer.refused
+    assert all(name in answer.text for name in ("南京西路", "苏河湾", "中环两翼"))
+    answer = ask(real_assistant, "静安区2024年主要预期目标一共列了几项指标？")
+    assert "共列7项" in answer.text and "旧住房综合改造面积" in answer.text
+    # a figure asked with 一共 is not a count of the table's rows
+    answer = ask(real_assistant, "静安2023年全区税收总收入一共多少，比上年涨了多少？")
+    assert "847.50" in answer.text and "共列" not in answer.text
+
+
+def test_an_english_follow_up_naming_only_a_district(real_assistant):
+    answer = ask(real_assistant, "How does that compare with Minhang?",
+                 history=["What was Jing'an's total retail sales of consumer goods in 2023?", "And the growth rate?"])
+    assert not answer.refused and "7.5%" in answer.text and "15.3%" in answer.text

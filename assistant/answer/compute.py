@@ -194,6 +194,36 @@ def threshold_verdict(query: Query, fact: Fact, chunk: Chunk) -> Sentence | None
     return Sentence(text, [chunk.chunk_id], chunks=[chunk], derived=(bound,))
 
 
+def claim_verdict(query: Query, fact: Fact | None, text: str, chunk: Chunk) -> Sentence | None:
+    """"不是，报告给出的是40辆。" for "是不是要新增50辆？": yes when the sentence about the subject states the
+    asked figure, no with the figure it states instead (same unit); None when it states none in that unit.
+    The sentence's fact of the asked period decides when it has one ("完成1707.89亿元，目标为1600亿元")."""
+    _, claimed, unit = query.threshold
+    if fact is not None and fact.unit and (fact.unit.startswith(unit) or unit.startswith(fact.unit)) and unit:
+        try:
+            same = fact.number * _scale(fact.unit) == Decimal(claimed) * _scale(unit)
+        except ArithmeticError:
+            same = False
+        if query.english:
+            text = f"{'Yes' if same else 'No'}: “{fact.subject}” is {fact.display()}."
+        else:
+            text = f"{'是' if same else '不是'}，{fact.subject}为{fact.display()}。"
+        return Sentence(text, [chunk.chunk_id], chunks=[chunk], derived=(claimed,))
+    if not unit:
+        return None
+    # the unit as the report writes it: "1000公里" asked, "1250公里以上" stated; "每3年调整" asked, "5年" stated
+    stated = [m.group(1) + m.group(2) for m in re.finditer(rf"(\d+(?:\.\d+)?)\s*({re.escape(unit)}|{re.escape(unit[:1])})", text)]
+    if not stated:
+        return None
+    same = next((s for s in stated if re.match(rf"{re.escape(claimed)}\D", s)), None)
+    if same:
+        said = "Yes: the report gives" if query.english else "是，报告写明"
+        return Sentence(f"{said} {same}." if query.english else f"{said}{same}。", [chunk.chunk_id], chunks=[chunk], derived=(claimed,))
+    instead = stated[0]  # the subject's own figure comes first ("40辆（其中…32辆…）")
+    text = f"No: the report gives {instead}." if query.english else f"不是，报告给出的是{instead}。"
+    return Sentence(text, [chunk.chunk_id], chunks=[chunk], derived=(claimed,))
+
+
 _FROM_TO = re.compile(r"从\s*(?P<a>\d+(?:\.\d+)?)\s*(?P<ua>[万亿千百]*[^\d\s，。、；,;（）()]{0,3}?)\s*"
                       r"(?P<verb>增至|增加到|增长到|增加至|提高到|提高至|提升到|提升至|上升到|上升至|扩大到|降至|下降到|下降至|减少到|减少至|降到|降低到|降低至)\s*"
                       r"(?P<b>\d+(?:\.\d+)?)\s*(?P<ub>[万亿千百]*[^\d\s，。、；,;（）()]{0,3})")

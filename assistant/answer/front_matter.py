@@ -17,8 +17,9 @@ _NUMBER = re.compile(r"[\u4e00-\u9fff]{1,12}[〔【\[(（]\s*\d{4}\s*[〕】\])�
 _DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日")
 _ORGANISATION = r"(?:委员会|人民政府|政府|办公室|办公厅|局|委|办|厅|部|中心|集团)"
 _ISSUER = re.compile(rf"^(?:上海市|[\u4e00-\u9fff]{{2,6}}[省市区县])?[\u4e00-\u9fff（）()]{{2,30}}{_ORGANISATION}$")
-_SPEAKER = re.compile(r"(?:^|\s)((?:省长|市长|区长|县长|主席|主任)\s*[\u4e00-\u9fff]{2,4})(?:\s|$)")
-_MEETING = re.compile(r"在([\u4e00-\u9fff\d]{4,40}(?:会议|大会))上")
+_SPEAKER = re.compile(r"(?:^|\s|政府)((?:省长|市长|区长|县长|主席|主任)\s*[\u4e00-\u9fff]{2,4})(?:\s|$)")
+# "在…第四次会议上" (a work report delivered), "（2026年1月22日…第九次会议通过）" (a plan approved)
+_MEETING = re.compile(r"(\d{4}年\d{1,2}月\d{1,2}日)?(在)?([\u4e00-\u9fff\d]{4,40}?(?:会议|大会))(上|审议通过|通过|批准)")
 _ISSUED_TITLE = re.compile(r"^(.{2,80}?)关于(?:印发|转发)")
 _SHORT = 60  # a front-matter line is short; a paragraph of the body is not
 _BODY = re.compile(rf"[\u4e00-\u9fff（）()]{{2,30}}?{_ORGANISATION}")
@@ -129,11 +130,13 @@ def _speaker(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
 
 def _meeting(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
     """The meeting, with the day when the line gives it ("2024年1月17日在…第四次会议上")."""
-    for chunk in blocks[:4]:
+    for chunk in blocks[:6]:
         match = _MEETING.search(chunk.text)
-        if match and len(chunk.text) <= _SHORT * 2:
-            day = _DATE.search(chunk.text[:match.start() + 1])
-            return (f"{day.group(0)}在" if day else "在") + match.group(1), chunk
+        if match and len(chunk.text) <= _SHORT * 2 and (match.group(2) or match.group(4) != "上"):
+            day, meeting, verb = match.group(1) or "", match.group(3), match.group(4)
+            if verb == "上":
+                return f"报告于{day}在{meeting}上作出", chunk
+            return f"{day}经{meeting}{verb}", chunk
     return None
 
 
@@ -147,4 +150,4 @@ def _say(name: str, value: str, english: bool) -> str:
         return {"number": f"Document number: {value}", "issuer": f"Issued by: {value}", "date": f"Date: {value}",
                 "speaker": f"Delivered by: {value}", "meeting": f"Delivered: {value}"}[name] + "."
     return {"number": f"文号为{value}。", "issuer": f"印发单位为{value}。", "date": f"日期为{value}。",
-            "speaker": f"报告人为{value}。", "meeting": f"报告于{value}上作出。"}[name]
+            "speaker": f"报告人为{value}。", "meeting": f"{value}。"}[name]

@@ -19,7 +19,7 @@ from assistant.ingest.normalize import letters
 from assistant.config import Settings
 from assistant.answer.analyst import Analyst, side_queries
 from assistant.answer.compound import answer_parts, sentence_ends
-from assistant.answer.compute import threshold_verdict
+from assistant.answer.compute import claim_verdict, threshold_verdict
 from assistant.answer.front_matter import FrontMatter, document_asked
 from assistant.answer.phrasing import pick_fact
 from assistant.answer.extractive import Pick, answer_kind, form_word, mismatch, render_row, premise_correction, score_picks, select
@@ -229,9 +229,12 @@ class AnswerPipeline:
         if kind == "figure":
             chosen = self.analyst.direct_first(query, chosen)
         sentences = [self.analyst.phrase(query, pick, kind, item=kind == "list" and i > 0) for i, pick in enumerate(chosen)]
-        if query.threshold:  # a yes/no about a bound: the verdict first, then the sentence it rests on
+        if query.threshold:  # a yes/no about a bound or a figure: the verdict first, then the sentence it rests on
             fact = pick_fact(query, self.analyst.facts.in_sentence(chosen[0].chunk, chosen[0].text))
-            verdict = threshold_verdict(query, fact, chosen[0].chunk) if fact is not None else None
+            if query.threshold[0] == "equal":  # "是不是要新增50辆？": whether the report says 50
+                verdict = claim_verdict(query, fact, chosen[0].text + " " + chosen[0].chunk.readable_fields(), chosen[0].chunk)
+            else:
+                verdict = threshold_verdict(query, fact, chosen[0].chunk) if fact is not None else None
             sentences = ([verdict] if verdict else []) + sentences
         column = self.tables.column_asked(query, chosen[0].chunk, " ".join(s.text for s in sentences))
         return sentences + ([column] if column else []), None

@@ -22,7 +22,7 @@ _LEADING_NUMBER = re.compile(r"^(?:\d{1,2}\s*(?=[“\"A-Za-z]|[" + CJK + r"]{2,}
 _ACRONYM_NOTE = re.compile(r"(?<=[A-Z]{2}) \d{1,2}(?=[" + CJK + r"])")  # "TOD 6开发": the glossary's number
 _SPACE_IN_CJK = re.compile(r"(?<=[" + CJK + r"”）])\s+(?=[" + CJK + r"“（])")
 _SPACE_BEFORE_UNIT = re.compile(r"(?<=\d)\s+(?=[年月日])")
-_CAPTION = re.compile(r"^(?:表|附表)\s*[0-9一二三四五六七八九十]+\s*\S{0,30}$")
+_CAPTION = re.compile(r"^(?:表|附表)\s*[0-9一二三四五六七八九十]+\s*\S{0,30}(?<![：:])$")  # a colon opens a listing
 _FULL_WIDTH = {",": "，", ";": "；", ":": "：", "!": "！", "?": "？"}
 _CHINESE_SIDE = "[" + CJK + "“”‘’（）%％]"
 

@@ -46,7 +46,8 @@ def precheck(query: Query, coverage: Coverage, known_term: Callable[[str], bool]
         held = _join([str(y) for y in sorted(coverage.years)], query.english)
         return Refusal(_t(query, f"报告不涉及{years}年（现有年份：{held}）", f"the reports do not cover {years} (years covered: {held})"))
     content = [t for t in query.terms if not t.replace(".", "").isdigit()]  # a bare "1" is no subject
-    if not any(known_term(t) for t in content) and not query.follow_up and query.intent != "overview":
+    # a question about the document itself ("…工作报告是谁作的？") names no content, only the document
+    if not any(known_term(t) for t in content) and not query.follow_up and query.intent != "overview" and not query.metadata:
         return Refusal(_t(query, "问题中没有与报告内容相关的词，请换个说法或说得更具体些",
                           "no word of the question occurs in the reports; please rephrase or be more specific"))
     for district in query.districts:

@@ -29,6 +29,7 @@ ROW_KINDS = ("table_row", "task")
 NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名称", "名称")
 _NUMBERED = re.compile(r"^\d+(\.\d+)?%?$")
 MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones listed
+LISTED_TABLE_HITS = 5  # passages searched for a table whose rows are the asked kind of item
 MARKED_NAMED = 8  # rows a footnote mark is on, named in one sentence; more are only counted
 # A task is named when this share of its name's characters occurs in the question in runs of 2+,
 # TASK_NAME_LEAD ahead of the next best task (measured on the blind sets: eval/reports/blind.md).
@@ -84,10 +85,8 @@ def _name_coverage(name: str, asked: str) -> float:
 
 
 def _caption(chunk: Chunk) -> str:
-    lines = chunk.context.split("\n")
-    if chunk.kind == "table_row" and len(lines) > 2 and lines[2].startswith("表"):
-        return lines[2]
-    return " > ".join(chunk.breadcrumb[:1]) if chunk.kind == "table_row" else ""
+    """The table's caption, or for an uncaptioned table the top heading it sits under."""
+    return chunk.caption or (" > ".join(chunk.breadcrumb[:1]) if chunk.kind == "table_row" else "")
 
 
 class TableBook:
@@ -162,6 +161,9 @@ class TableBook:
             if task is not None:  # a question asking more ("…target, and who leads it") gets the task's text too
                 said = roles.task_text(task.fields) if query.asks > 1 else ""
                 return [task_sentence(task, query.english)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
+        listed = self._rows_as_items(query, hits)
+        if listed:
+            return listed
         table = self.table_for(query, hits)
         if table is None:
             return None
@@ -177,6 +179,37 @@ class TableBook:
         value = next((v for v in sorted(table.categories(), key=len, reverse=True) if v in text), "")
         if value and (asks["count"] or asks["which"]) and not self._more_asked(query, table, value):
             return self._rows_with(query, table, value)
+        if not value and query.measure == "count" and query.intent != "responsibility" and not self._more_asked(query, table, ""):
+            # "2024年主要预期目标一共列了几项指标？": the question only restates the table; its rows are counted
+            name = table.caption or "该表"
+            head = f"{name} lists {len(table.rows)} rows:" if query.english else f"{name}共列{len(table.rows)}项："
+            return self._listing(query, head, table.rows, table.rows[0])
+        return None
+
+    def _rows_as_items(self, query: Query, hits: list[Hit]) -> list[Sentence] | None:
+        """"三大集聚带分别是哪三个？": the rows of a table whose caption or name column names the asked kind
+        (表4三大集聚带税收完成情况, 集聚带名称), as many as asked."""
+        kind = query.item_kind
+        if query.intent != "list" or len(kind) < 2:
+            return None
+        documents = {hit.chunk.doc_id for hit in hits[:LISTED_TABLE_HITS]}
+        counted = [f"{n}{c}{kind}" for n, v in vocabulary().item_numerals.items() if v == query.item_count
+                   for c in vocabulary().item_counters] if query.item_count else []
+        # the tables of the question's passages' reports, one that names the count and kind ("三大集聚带") first
+        tables = sorted((t for t in self.tables if t.doc_id in documents and t.rows[0].kind == "table_row"),
+                        key=lambda t: not any(c in t.caption for c in counted))
+        totals = vocabulary().table_words["total"]
+        for table in tables:
+            # the caption counts them ("表4三大集聚带…") or a column names them ("集聚带名称"); a caption that only
+            # mentions the kind ("…改革举措") is a table about something else
+            names_kind = (any(c in table.caption for c in counted)
+                          or any(c.startswith(kind) and c.endswith("名称") for c in table.columns()))
+            # one row per item: a row continued on the next line repeats its name, a total row is no item
+            items = list({row_name(r): r for r in reversed(table.rows) if row_name(r).lower() not in totals}.values())[::-1]
+            if names_kind and items and (not query.item_count or len(items) == query.item_count):
+                name = table.caption or "该表"
+                head = f"{name} lists {len(items)}:" if query.english else f"{name}列出的{kind}共{len(items)}个："
+                return self._listing(query, head, items, items[0])
         return None
 
     def _more_asked(self, query: Query, table: Table, value: str) -> bool:

@@ -43,9 +43,9 @@ class VerificationStats:
 
 
 def chunk_evidence_text(chunk: Chunk) -> str:
-    """What a chunk can vouch for: its text, its headings (a list item may be a sub-heading) and,
+    """What a chunk can vouch for: its text, its headings (a list item may be a sub-heading), a row's table caption and,
     for rows and tasks, the column headers."""
-    text = chunk.text + "\n" + " ".join(chunk.breadcrumb)
+    text = chunk.text + "\n" + " ".join(chunk.breadcrumb) + ("\n" + chunk.caption if chunk.caption else "")
     return text + "\n" + chunk.readable_fields() if chunk.fields else text
 
 

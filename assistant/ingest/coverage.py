@@ -69,13 +69,15 @@ def chunk_period(chunk: Chunk, doc_kind: str, doc_years: list[int]) -> Period:
         return Period(last, "fyp_target")
     if doc_kind in REPORT_DOC_KINDS:
         headings = list(chunk.breadcrumb) + [value for name, value in chunk.fields if name == "表"]
-        caption = _caption(chunk)
+        caption = chunk.caption
         for text in ([caption] if caption else []) + headings[:1]:
             years = [int(y) for y in _YEAR.findall(text)]
             if _OUTCOME_HEADING.search(text):
                 return Period(years[0] if years else first, "outcome")
             plan = vocabulary().plan_named(text)
             if plan and last and plan[1][1] > last:  # a work report's "“十五五”时期的主要目标"
+                if plan[1][0] == last and any(w in text for w in vocabulary().plan_start):
+                    return Period(last, "target")  # "全力推动“十五五”开好局": the plan's first year, this year's tasks
                 return Period(plan[1][1], "fyp_target")
             if _PLAN_HEADING.search(text) and years:
                 return Period(years[0], "target")
@@ -96,15 +98,6 @@ def _reviews(heading: str, first: int | None) -> bool:
         return True
     return bool(_REVIEW_HEADING.search(heading)) and not (plan and first and plan[1][0] >= first)
 
-
-def _caption(chunk: Chunk) -> str:
-    """The table caption, which the chunk's context carries on the line after the breadcrumb."""
-    if chunk.kind != "table_row":
-        return ""
-    for line in chunk.context.split("\n")[2:3]:
-        if line.startswith("表"):
-            return line
-    return ""
 
 
 @dataclass

@@ -28,6 +28,10 @@ _PUNCT = re.compile(r"(?:[^\w.%]|_|(?<!\d)\.|\.(?!\d))+", re.UNICODE)  # keeps d
 ScopeFilters = Filters  # what the UI or API restricts to (a district drop-down, a document choice)
 
 
+_CLAIMED = re.compile(r"(\d+(?:\.\d+)?)\s*((?:万亿|亿|万)?[\u4e00-\u9fff%‰]{0,2})")  # a figure and its unit
+_PLACE_START = re.compile(r"^([\u4e00-\u9fff]{2,3}?)(?:新区|区|县|市|省)")  # "吴江区…", "泉州市…"
+
+
 class QueryParser(PeriodReading):
     def __init__(self, coverage: Coverage | None = None, known_term: Callable[[str], bool] | None = None,
                  vocab: Vocabulary | None = None) -> None:
@@ -47,6 +51,24 @@ class QueryParser(PeriodReading):
             districts[name] = tuple(dict.fromkeys(self.vocab.other_places.get(name, ()) + (name.lower(), short)))
         return districts, others
 
+    def _unlisted_place(self, lowered: str) -> tuple[str, ...]:
+        """A place the question opens with that no list holds and no report mentions ("吴江区…"): a
+        place outside the corpus, not a topic to search for."""
+        match = _PLACE_START.match(lowered)
+        if not match:
+            return ()
+        name, stem = match.group(0), match.group(1)
+        if self.known_term(name) or self.known_term(stem) or stem in self.vocab.stopwords:
+            return ()
+        if any(len(word) > 1 and word != name and self.known_term(word) for word in tokenize(name)):
+            return ()  # "强化城市…", "老旧小区…": words the reports use, not a place's name
+        ends = {0}  # the name ends where a word does ("吴江区|农村", not "区绿化市|容局")
+        for word in tokenize(lowered[:len(name) + 4]):
+            ends |= {at + len(word) for at in list(ends) if lowered.startswith(word, at)}
+        if len(name) not in ends:
+            return ()
+        return (name,)
+
     # ------------------------------------------------------------------ main
 
     def parse(self, question: str, previous: Query | None = None, filters: ScopeFilters | None = None) -> Query:
@@ -59,6 +81,7 @@ class QueryParser(PeriodReading):
         if _has(lowered, self.vocab.all_districts):
             districts = tuple(self.vocab.districts)
         others = tuple(o for o in self.vocab.find_places(lowered, self.other_places) if o not in districts)
+        others = others or (self._unlisted_place(lowered) if not districts else ())
         periods, unknown_years, notes, topic_years = self._periods(lowered, english, districts)
         intent = self._intent(lowered, districts, periods)
         measure = self._measure(lowered)
@@ -89,6 +112,9 @@ class QueryParser(PeriodReading):
         if threshold:  # the bound and its words are the question's own, not what the answer must quote
             bound_words = {w for d in ("above", "below") for w in self.vocab.threshold_words[d]}
             terms = tuple(t for t in terms if t != threshold[1] and t not in bound_words and t not in (threshold[2], threshold[2] + "元"))
+            said = "|".join(map(re.escape, sorted(bound_words | set(self.vocab.threshold_words["claim"]), key=len, reverse=True)))
+            topic = re.sub(rf"(?:{said})?\s*了?\s*{re.escape(threshold[1])}\s*{re.escape(threshold[2])}元?", " ", topic).strip()
+            intent = "figure" if intent == "fact" else intent  # "有没有超过3000亿元": a figure decides it
         aliases = set(self.vocab.alias_spans())
         items = named_items(text, self.vocab.pronouns, lambda name: name.lower() in aliases) if intent == "comparison" else ()
         if any(_YEAR.search(i) or self.vocab.plan_named(i) for i in items):
@@ -193,13 +219,19 @@ class QueryParser(PeriodReading):
     def _threshold(self, lowered: str) -> tuple[str, str, str]:
         """("above", "550", "亿") for "…超过550亿了吗", () when the question sets no bound to check."""
         words = self.vocab.threshold_words
+        claim = next((lowered.find(w) for w in words["claim"] if w in lowered), -1)
         for direction in ("above", "below"):
             for word in words[direction]:
-                match = re.search(rf"{re.escape(word)}\s*(\d+(?:\.\d+)?)\s*(万亿|亿|万|%|‰)?(?!\d*\s*年)", lowered)
+                match = re.search(rf"{re.escape(word)}\s*了?\s*(\d+(?:\.\d+)?)\s*(万亿|亿|万|%|‰)?(?!\d*\s*年)", lowered)
                 if match and _YEAR.fullmatch(match.group(1)) and not match.group(2):
                     continue  # "高于2025年的实际产量": a year, not a bound
-                if match and any(a in lowered[match.end():match.end() + 12] for a in words["asks"]):
+                # "…超过550亿了吗", or the claim word before it: "是否达到了5000亿元"
+                if match and (any(a in lowered[match.end():match.end() + 12] for a in words["asks"]) or 0 <= claim < match.start()):
                     return direction, match.group(1), match.group(2) or ""
+        if claim >= 0:  # the last figure after the claim word that is not a year: "是不是…到2020年新增…50辆"
+            figures = [m for m in _CLAIMED.finditer(lowered, claim) if not _YEAR.fullmatch(m.group(1))]
+            if figures:
+                return "equal", figures[-1].group(1), figures[-1].group(2)
         return ()
 
     def _asks(self, lowered: str) -> int:

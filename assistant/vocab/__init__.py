@@ -71,6 +71,7 @@ class Vocabulary:
     item_ends: tuple[str, ...]  # words after the kind of item (是, 包括, ？)
     item_which: tuple[str, ...]  # 哪些: names the kind without a count
     plans: dict[str, tuple[int, int]]  # 十四五 -> (2021, 2025)
+    plan_start: tuple[str, ...]  # 开好局: a heading about a plan's first year
     plans_en: dict[str, str]  # 十四五 -> 14th Five-Year Plan
     part_asks: tuple[str, ...] = ()  # 多少, 吗: a part of a several-part question asks something
     part_starts_en: tuple[str, ...] = ()  # how, what: an English part starts with one of these
@@ -203,6 +204,7 @@ def vocabulary() -> Vocabulary:
         item_ends=tuple(question["items"]["ends"]),
         plans={name: (int(years[0]), int(years[1])) for name, years in question["plans"].items()},
         plans_en=dict(english["plans"]),
+        plan_start=tuple(question["plan_start"]["words"]),
         item_which=_phrases(question["items"]["which"]),
         part_asks=tuple(question["parts"]["asks"]),
         part_starts_en=tuple(question["parts"]["starts_en"]),
