@@ -17,6 +17,7 @@ from typing import Iterator, Mapping
 from assistant.answer.readable import repeats
 from assistant.ingest.normalize import letters
 from assistant.models import Answer, Citation
+from assistant.query.parse import within_scope
 from assistant.vocab import vocabulary
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -27,10 +28,15 @@ def answer_parts(pipeline, question: str, parts: list[str], history: list[tuple[
     """The whole question answered by `pipeline` (an AnswerPipeline), each part too (a later part as a
     follow-up of the one before it, in the same scope), and the combined answer streamed by sentence."""
     started = time.perf_counter()
-    whole = final(pipeline._stream_query(pipeline.understand(question, history, filters), filters, mode, started))
+    asked = pipeline.understand(question, history, filters)
+    whole = final(pipeline._stream_query(asked, filters, mode, started))
     answers, previous = [], None
     for part in parts:
-        query = pipeline.understand(part, history, filters) if previous is None else pipeline.parser.parse_part(part, previous, filters)
+        if previous is None:  # the first part of a follow-up ("约束性指标举了哪几个例子？预期性指标呢？") keeps its scope
+            query = pipeline.understand(part, history, filters)
+            query = within_scope(query, asked) if asked.follow_up else query
+        else:
+            query = pipeline.parser.parse_part(part, previous, filters)
         answers.append(final(pipeline._stream_query(query, filters, mode, time.perf_counter())))
         previous = query
     answer = combine(whole, answers, pipeline.coverage.doc_districts)

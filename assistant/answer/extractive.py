@@ -211,8 +211,8 @@ def mismatch(query: Query, best: Pick, kind: str) -> str:
     quotes (figure), not be about the alike quantity (contrast), and state the asked measure (measure)."""
     if best.overlap < MIN_OVERLAP and query.terms:
         return "overlap"
-    if kind == "responsibility" and (best.chunk.kind != "task" or best.overlap < MIN_TASK_OVERLAP):
-        return "task"  # a task that is not in the table has no lead units; a near task is not it
+    if kind == "responsibility" and (best.chunk.kind != "task" and not roles.names_unit(best.text) or best.overlap < MIN_TASK_OVERLAP):
+        return "task"  # a task that is not in the table (nor a duty given in the text) has no lead units; a near task is not it
     evidence = best.text + " " + best.chunk.readable_fields()
     figures = [t for t in query.terms if re.fullmatch(r"\d+(\.\d+)?", t) and not re.fullmatch(r"(19|20)\d\d", t)]
     if kind in ("figure", "fact", "comparison") and any(f not in evidence for f in figures):

@@ -190,7 +190,10 @@ class AnswerPipeline:
         asked = letters(query.text)  # the question's own words (not synonym expansions)
         # a task the tables do not hold: a subject word the reports use (海绵城市) is in no task. A word no
         # report uses is a staff member's own wording ("这件事", "责任表里归"), not evidence of a missing task
-        unknown_task = kind == "responsibility" and bool(self.task_text) and any(
+        # (only where the asked places have task rows: an action plan's duties are in its prose)
+        places = set(query.districts) or {h.chunk.district for h in result.hits[:1]}
+        tabled_places = places <= self.coverage.task_districts
+        unknown_task = kind == "responsibility" and bool(self.task_text) and tabled_places and any(
             len(t) > 1 and not t.isascii() and t in asked and self.known_term(t) and t not in self.task_text for t in query.terms)
         def fails(pick: Pick) -> str:
             failed = mismatch(query, pick, kind)

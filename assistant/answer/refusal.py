@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from assistant.ingest.coverage import PLAN_DOC_KINDS, Coverage
+from assistant.ingest.coverage import DUTY_DOC_KINDS, PLAN_DOC_KINDS, Coverage
 from assistant.models import Period, Query
 from assistant.vocab import vocabulary
 
@@ -67,6 +67,8 @@ def _missing_documents(query: Query, district: str, coverage: Coverage) -> Refus
     wants_tasks = query.intent == "responsibility"
     if not (wants_plan or wants_tasks) or (wants_tasks and district in coverage.task_districts):
         return None  # a place whose documents name lead units (in a table or "（牵头单位：…）") answers on evidence
+    if wants_tasks and not wants_plan and coverage.documents_of(district, DUTY_DOC_KINDS):
+        return None  # an action plan assigns duties in its text ("由区发改委负责制定…"): evidence decides
     kinds = PLAN_DOC_KINDS if wants_plan else ("task_table",)
     years = {p.year for p in query.periods if p.kind in ("fyp_target", "prior") and p.year}
     own = coverage.documents_of(district, kinds)

@@ -28,6 +28,7 @@ _REVIEW_HEADING = re.compile(r"发展基础|回顾|成效|现状|进展|取得�
 # Documents that set targets for a plan period (a five-year outline, a special plan, an action plan,
 # the outline's task table) and reports of one year (its results and the next year's plan).
 PLAN_DOC_KINDS = ("five_year_plan", "special_plan", "action_plan", "task_table")
+DUTY_DOC_KINDS = ("action_plan", "task_table")  # documents that assign duties to units, in a table or in their text
 REPORT_DOC_KINDS = ("yearly_report", "work_report")
 _FOUR_DIGITS = re.compile(r"\d{4}")
 # How a refusal or a comparison names a kind of document; {plan} is the plan's name from its years.

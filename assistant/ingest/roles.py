@@ -50,6 +50,12 @@ def lists_units(text: str) -> bool:
     return all(len(p) <= 24 and not re.search(r"\d", p) and p.endswith(_words()["suffixes"]) for p in parts)
 
 
+def names_unit(text: str) -> bool:
+    """The sentence names an organisation of a place ("由区发改委负责制定…", "各街道办事处"): a duty said in prose."""
+    suffixes = "|".join(map(re.escape, _words()["suffixes"]))
+    return bool(re.search(rf"(?:区|市|县|镇|各)[\u4e00-\u9fff]{{0,10}}?(?:{suffixes})", text))
+
+
 def task_text(fields: Sequence[tuple[str, str]]) -> str:
     """The task of a task row: the column the document names for it (主要任务, 工作任务 …)."""
     values = dict(fields)

@@ -153,10 +153,7 @@ class QueryParser(PeriodReading):
     def parse_part(self, part: str, previous: Query, filters: ScopeFilters | None = None) -> Query:
         """A later part of a several-part question: a follow-up of the part before it, whose scope it
         keeps where it names none ("…开工目标完成了吗？完工了多少台？")."""
-        query = self.parse(part, previous, filters)
-        query = replace(query, districts=query.districts or previous.districts, doc_ids=query.doc_ids or previous.doc_ids,
-                        other_places=query.other_places or (previous.other_places if not query.districts else ()))
-        return query if query.follow_up else replace(query, periods=query.periods or previous.periods)
+        return within_scope(self.parse(part, previous, filters), previous)
 
     def _scope_text(self, text: str) -> tuple[str, tuple[str, ...]]:
         """The question without the titles of the reports it names, and those reports: "在《闵行区“十四五”
@@ -373,3 +370,9 @@ def _innermost(places: tuple[str, ...]) -> tuple[str, ...]:
     return local if local else places
 
 
+def within_scope(query: Query, whole: Query) -> Query:
+    """`query` (a part of a question) kept in the scope of `whole` (the part before it, or the whole
+    follow-up question it is part of) where it names none of its own."""
+    query = replace(query, districts=query.districts or whole.districts, doc_ids=query.doc_ids or whole.doc_ids,
+                    other_places=query.other_places or (whole.other_places if not query.districts else ()))
+    return query if query.follow_up else replace(query, periods=query.periods or whole.periods)
