@@ -182,14 +182,23 @@ def _defines(query: Query, text: str) -> bool:
 _ENUMERATED = re.compile(r"^(?:[一二三四五六七八九]是|[（(][一二三四五六七八九][）)]|第[一二三四五六七八九]，|首先|其次)")
 
 
+def _after_colon(sentence: str) -> str:
+    """"主要表现在四方面：一是…" -> "一是…"; a sentence without an enumerated part after a colon as it is."""
+    head, colon, tail = sentence.partition("：")
+    return tail.strip() if colon and _ENUMERATED.match(tail.strip()) else sentence
+
+
 def _list_items(lead: Pick, next_chunk: Callable[[Chunk], Chunk | None] | None) -> list[Pick]:
     """The items that follow a list's lead sentence ("面临不少问题和挑战。一是…二是…"), in its
     chunk and, when the paragraph was split, in the next piece: the enumerated sentences
     if there are any, else the next three sentences."""
-    sentences = [(lead.chunk, i, s) for i, s in enumerate(_sentences(lead.chunk, "list")) if i > lead.index]
+    sentences = [(lead.chunk, i, s) for i, s in enumerate(_sentences(lead.chunk, "list")) if i >= lead.index]
     neighbour = next_chunk(lead.chunk) if next_chunk else None
     if neighbour is not None and neighbour.breadcrumb == lead.chunk.breadcrumb and neighbour.anchor.split("-p")[0] == lead.chunk.anchor.split("-p")[0]:
         sentences += [(neighbour, i, s) for i, s in enumerate(_sentences(neighbour, "list"))]
+    # the first item may follow the lead's colon in one sentence ("主要表现在四方面：一是核心引擎能级不足。")
+    sentences = [(c, i, _after_colon(s)) for c, i, s in sentences]
+    sentences = [item for item in sentences if item[1] > lead.index or item[0] is not lead.chunk or _ENUMERATED.match(item[2])]
     enumerated = [item for item in sentences if _ENUMERATED.match(item[2].lstrip("*"))]
     selected = enumerated[:5] if len(enumerated) >= 2 else sentences[:3]
     seen: set[str] = set()

@@ -19,6 +19,7 @@ from assistant.ingest.facts import row_label
 from assistant.ingest.normalize import sentences
 
 MAX_ITEMS = 8  # more make the answer a wall; the rest is named as "等N项" and is one click away
+COUNTED_HEADINGS = 12  # matching headings tried for one whose item count is the asked count
 MIN_HEADING_MATCH = 0.6  # share of the question's topic words the heading must contain: measured on the eval set
 ITEM_CHARS = 60  # an item is one short line: its lead clause(s), never cut inside a clause
 ANNOUNCE_HITS = 3  # passages searched for a sentence that announces the list below it
@@ -79,18 +80,26 @@ class ListFinder:
         terms = [t for t in dict.fromkeys(query.terms) if len(t) > 1]
         if not terms:
             return None
-        best: tuple[float, int, Section] | None = None
+        candidates: list[tuple[float, int, Section]] = []
         for rank, hit in enumerate(hits):
             parsed = self.structure.get(hit.chunk.doc_id)
             if parsed is None:
                 continue
             for section in self._sections_above(parsed, hit.chunk):
                 score = term_share(terms, section.heading)
-                if score >= MIN_HEADING_MATCH and (best is None or (score, -rank) > (best[0], -best[1])):
-                    best = (score, rank, section)
-        if best is None:
+                if score >= MIN_HEADING_MATCH:
+                    candidates.append((score, -rank, section))
+        if not candidates:
             return self._announced(hits)
-        return self._items(self.structure[best[2].doc_id], best[2])
+        candidates.sort(key=lambda c: c[:2], reverse=True)
+        best = self._items(self.structure[candidates[0][2].doc_id], candidates[0][2])
+        if query.item_count and not _holds_count(best, query):
+            # "锚定哪四个方面": of the matching headings, one with as many items as asked
+            for _, _, section in candidates[1:COUNTED_HEADINGS]:
+                found = self._items(self.structure[section.doc_id], section)
+                if found is not None and found.total == query.item_count:
+                    return found
+        return best
 
     def _announced(self, hits: list[Hit]) -> HeadingList | None:
         """The sections a retrieved sentence announces ("建议做好以下七方面27项重点工作："): the headings
@@ -142,3 +151,11 @@ class ListFinder:
                 if chunk is not None:
                     return chunk
         return None
+
+
+def _holds_count(found: HeadingList | None, query: Query) -> bool:
+    """The heading's items are the asked number, or that many of them name the asked kind."""
+    if found is None:
+        return False
+    of_kind = [item for item in found.items if query.item_kind and query.item_kind in item.text]
+    return query.item_count in (found.total, len(of_kind))

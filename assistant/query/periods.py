@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.ingest.coverage import PLAN_DOC_KINDS
 from assistant.models import Period
 
 # A year: four digits that are not part of a longer number or of a decimal ("1983.09" is a figure),
@@ -17,6 +18,14 @@ _YEAR = re.compile(r"(?<![\d.])((?:19|20)\d\d)(?!\.?\d)(?!\s*(?:亿|万|千|百|
 
 
 class PeriodReading:
+    def _plan_only_discussed(self, districts: tuple[str, ...]) -> bool:
+        """The asked places have work reports and no plan document: a plan named is what the reports
+        say about it (their whole text), not a period to filter by."""
+        if not districts or not self.coverage:
+            return False
+        return all(self.coverage.documents_of(d, ("work_report",)) and not self.coverage.documents_of(d, PLAN_DOC_KINDS)
+                   for d in districts)
+
     def _periods(self, lowered: str, english: bool, districts: tuple[str, ...] = ()
                  ) -> tuple[tuple[Period, ...], tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
         """(periods, years no report covers, reading notes, years that are part of a name)."""
@@ -52,6 +61,8 @@ class PeriodReading:
             if kind == "fyp_target" and years and said and "fyp_target" not in said and not deadlines and not _has(lowered, words["target"]):
                 # "“十五五”规划纲要里说2025年…达到多少": the plan is where to look; the year is what its review reports
                 kind = said.pop() if len(said) == 1 else ""
+            if kind == "fyp_target" and not years and self._plan_only_discussed(districts):
+                kind = ""  # "福建“十五五”…锚定哪四个方面": a work report's part on the coming plan, not a plan's targets
         elif _has(lowered, words["target"]) or (deadlines and not _has(lowered, words["strong_outcome"])):
             kind = "target"
         elif _has(lowered, words["outcome"]) or any(w in lowered for w, o in self.vocab.relative_years.items() if o < 0):
