@@ -67,6 +67,9 @@ class QueryParser(PeriodReading):
             ends |= {at + len(word) for at in list(ends) if lowered.startswith(word, at)}
         if len(name) not in ends:
             return ()
+        held = self.coverage.districts if self.coverage else ()
+        if any(len(place) == len(name) and place[0] == name[0] for place in held):
+            return ()  # "闵航区" beside the library's 闵行区: a misspelling, searched unscoped rather than refused
         return (name,)
 
     # ------------------------------------------------------------------ main
