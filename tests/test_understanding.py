@@ -194,3 +194,11 @@ def test_an_english_follow_up_naming_only_a_district(real_assistant):
     answer = ask(real_assistant, "How does that compare with Minhang?",
                  history=["What was Jing'an's total retail sales of consumer goods in 2023?", "And the growth rate?"])
     assert not answer.refused and "7.5%" in answer.text and "15.3%" in answer.text
+
+
+def test_two_years_tables_compared_row_by_row(real_assistant):
+    for question in ("闵行2024年的主要目标比2023年少了几项？少的是哪一项？", "闵行区2024年的主要目标表比2023年的少了一项指标，少的是哪个？"):
+        answer = ask(real_assistant, question)
+        assert not answer.refused and "共19项" in answer.text and "共18项" in answer.text
+        assert "未列入的有1项：“新增就业岗位数”" in answer.text
+        assert "名称调整的有2项" in answer.text  # renamed rows are the same indicators, not dropped ones

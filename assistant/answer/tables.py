@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
+from assistant.answer.table_diff import rows_changed
 from assistant.answer.task_rows import lead_units, row_name, row_number, task_sentence
 from assistant.answer.verify import Sentence
 from assistant.ingest import roles
@@ -161,7 +162,7 @@ class TableBook:
             if task is not None:  # a question asking more ("…target, and who leads it") gets the task's text too
                 said = roles.task_text(task.fields) if query.asks > 1 else ""
                 return [task_sentence(task, query.english)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
-        listed = self._rows_as_items(query, hits)
+        listed = self._rows_as_items(query, hits) or rows_changed(query, self.tables)
         if listed:
             return listed
         table = self.table_for(query, hits)
