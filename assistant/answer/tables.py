@@ -66,16 +66,6 @@ class Table:
         return {value: name for (name, value), n in counts.items() if n >= 2}
 
 
-
-
-
-
-
-
-
-
-
-
 def _name_coverage(name: str, asked: str) -> float:
     """Share of `name` covered by runs of 2+ characters that also occur in `asked`."""
     if not name:

@@ -100,7 +100,6 @@ def _reviews(heading: str, first: int | None) -> bool:
     return bool(_REVIEW_HEADING.search(heading)) and not (plan and first and plan[1][0] >= first)
 
 
-
 @dataclass
 class Coverage:
     """The corpus map the query parser, the retriever and the refusals share."""
