@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from assistant.answer.task_rows import row_name
 from assistant.answer.verify import Sentence
 from assistant.ingest.normalize import letters
-from assistant.models import Query
+from assistant.models import Chunk, Query
 from assistant.vocab import vocabulary
 
 SAME_ROW = 0.7  # name similarity at which a row of the later table is the earlier row renamed
 
-if TYPE_CHECKING:
-    from assistant.answer.tables import Table
+
+class Table(Protocol):  # assistant.answer.tables.Table, as far as a comparison reads it
+    caption: str
+    rows: list[Chunk]
 
 
 def _of_year(tables: list[Table], districts: tuple[str, ...], year: int) -> Table | None:
@@ -26,7 +28,7 @@ def _of_year(tables: list[Table], districts: tuple[str, ...], year: int) -> Tabl
     return max(found, key=lambda t: len(t.rows)) if found else None
 
 
-def _names(table: Table) -> dict[str, object]:
+def _names(table: Table) -> dict[str, Chunk]:
     totals = vocabulary().table_words["total"]
     return {letters(row_name(r)): r for r in table.rows if row_name(r) and row_name(r).lower() not in totals}
 
