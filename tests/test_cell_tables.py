@@ -166,3 +166,85 @@ def test_a_first_column_that_groups_the_rows_and_sub_rows_are_read():
                     ["绿化", "", "其中公园绿地", "约束性", "万平方米", "58.46", "17.5"],
                     ["绿化", "2", "绿化覆盖率", "约束性", "%", "31.46", "31.5"],
                     ["环卫", "3", "生活垃圾回收利用率", "约束性", "%", "47", "50"]]
+
+
+TASK_LIST = """附件1
+
+杨浦区关于推进排水管理体制改革任务表
+
+项目序号
+
+任务
+类型
+
+改革任务
+
+工作要求
+
+完成时间
+
+责任单位
+
+配合单位
+
+1
+
+推进平稳有序移交
+
+实施方案编制
+
+完成区级实施方案制定
+
+2025年6月
+
+区建设管理委
+（区水务局）
+
+各成员单位
+
+2
+
+移交清单建立
+
+建立移交清单，完成现场盘点、核实查验、清单锁定
+
+2025年9月
+
+区建设管理委
+（区水务局）
+上海城投集团
+
+杨浦城投集团
+
+3
+
+构建系统运营体系
+
+感知体系建设
+
+完成排水感知体系和模拟评估系统建设
+
+2026年12月
+
+上海城投集团
+
+区建设管理委
+（区水务局）
+
+附件2
+"""
+
+
+def test_a_task_list_in_its_own_column_names_with_a_column_name_on_two_lines():
+    """项目序号 numbers the rows, "任务" / "类型" in one cell is one column (merged down its rows), and the
+    table's own names (改革任务, 工作要求) are columns: each row is a task with its name, units and time."""
+    from assistant.answer.task_rows import row_name, row_number
+    from assistant.ingest.chunk import chunk_document
+
+    document = Document("d", "杨浦区排水管理体制改革实施方案", "杨浦区", "2025-2026", "action_plan", "x", "")
+    tasks = [c for c in chunk_document(parse_document(document, TASK_LIST)) if c.kind == "task"]
+    assert [(row_number(t), row_name(t)) for t in tasks] == [("1", "实施方案编制"), ("2", "移交清单建立"), ("3", "感知体系建设")]
+    third = dict(tasks[2].fields)
+    assert third["任务类型"] == "构建系统运营体系" and third["完成时间"] == "2026年12月"
+    assert third["责任单位"] == "上海城投集团" and third["配合单位"] == "区建设管理委（区水务局）"
+    assert dict(tasks[1].fields)["任务类型"] == "推进平稳有序移交"  # the merged category cell, carried down

@@ -55,3 +55,16 @@ def test_an_outline_passed_by_a_congress_gives_the_day_and_the_meeting():
 
 def test_a_speaker_after_the_government_s_name():
     assert ask("province", "speaker") == [("报告人为省长赵龙。", ["province#b2"])]
+
+
+# the signature's date read as one block with the plan's title and its first paragraph after it
+PLAN = _doc("plan", ["关于印发《松江区综合交通发展“十五五”规划》的通知", "沪松交〔2026〕104号", "各相关部门：",
+                     "经区政府第139次常务会议审议通过，现将《松江区综合交通发展“十五五”规划》印发给你们，请遵照执行。",
+                     "2026年7月7日松江区综合交通发展“十五五”规划为进一步落实交通强区建设，根据《规划》编制本规划。"])
+
+
+def test_a_date_run_together_with_what_follows_is_the_signature_s_date():
+    book = FrontMatter(PLAN)
+    answer = book.answer(Query(text="", standalone="", search_text="", metadata=("date", "meeting")), "plan")
+    assert [(s.text, s.chunk_ids) for s in answer] == [
+        ("日期为2026年7月7日。", ["plan#b4"]), ("经区政府第139次常务会议审议通过。", ["plan#b3"])]

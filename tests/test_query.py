@@ -71,6 +71,9 @@ def test_full_width_decimals_and_places(parser):
     assert parser.parse("What was Hangzhou's GDP in 2023?").other_places == ("杭州市",)
     # streets of 静安 named after cities are not those cities
     assert parser.parse("静安区南京西路和北京西路有哪些项目？").other_places == ()
+    # an organisation named after its city is no question about the city
+    assert parser.parse("静安区的排水设施什么时候移交给上海城投集团？").other_places == ()
+    assert parser.parse("When are Jing'an's drainage facilities handed over to Shanghai Chengtou Group?").other_places == ()
     assert parser.parse("闵行区2019年社会消费品零售总额是多少？").unknown_years == (2019,)
 
 

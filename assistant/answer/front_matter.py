@@ -76,7 +76,12 @@ def _number(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
 
 
 def _date_line(blocks: list[Chunk]) -> int | None:
-    return next((i for i, c in enumerate(blocks) if _DATE.fullmatch(c.text.strip())), None)
+    """The signature's date line. What follows it may have been read into the same block ("2024年12月19日
+    头桥街道…实施方案(2025-2027年)", "2026年7月7日松江区…规划为进一步落实…"): a block of the opening that
+    starts with a full date followed by no verb of its own ("2025年6月起实施" is body text)."""
+    return next((i for i, c in enumerate(blocks) if _DATE.fullmatch(c.text.strip())
+                 or _DATE.match(c.text.strip()) and not re.match(r"[\d年月日]*[在起前后至到，,、]", c.text.strip()[
+                     _DATE.match(c.text.strip()).end():])), None)
 
 
 def _signature(blocks: list[Chunk]) -> tuple[str, str, Chunk] | None:
@@ -92,7 +97,7 @@ def _signature(blocks: list[Chunk]) -> tuple[str, str, Chunk] | None:
 def _date(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
     at = _date_line(blocks)
     if at is not None:
-        return blocks[at].text.strip(), blocks[at]
+        return _DATE.match(blocks[at].text.strip()).group(0), blocks[at]
     signed = _signature(blocks)
     if signed:
         return signed[1], signed[2]
@@ -136,7 +141,7 @@ def _meeting(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
             day, meeting, verb = match.group(1) or "", match.group(3), match.group(4)
             if verb == "上":
                 return f"报告于{day}在{meeting}上作出", chunk
-            return f"{day}经{meeting}{verb}", chunk
+            return f"{day}{'' if meeting.startswith('经') else '经'}{meeting}{verb}", chunk
     return None
 
 

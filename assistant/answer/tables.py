@@ -151,7 +151,9 @@ class TableBook:
             task = self.task_named(query) or (self.task_about(query, hits) if query.intent == "responsibility" else None)
             if task is not None:  # a question asking more ("…target, and who leads it") gets the task's text too
                 said = roles.task_text(task.fields) if query.asks > 1 else ""
-                return [task_sentence(task, query.english)] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else [])
+                lead = task_sentence(task, query.english)
+                column = self.column_asked(query, task, lead.text + said)  # "…由谁负责，什么时候完成？"
+                return [lead] + ([Sentence(said, [task.chunk_id], chunks=[task])] if said else []) + ([column] if column else [])
         listed = self._rows_as_items(query, hits) or rows_changed(query, self.tables)
         if listed:
             return listed
@@ -223,7 +225,8 @@ class TableBook:
         asked = []  # every column named ("单位、属性和目标值分别是什么"), in the table's order
         for column in table.columns():
             value = values.get(column, "")
-            named = len(column) > 1 and column in query.text and column not in NAME_COLUMNS
+            named = len(column) > 1 and column in query.text and column not in NAME_COLUMNS or (
+                any(w in query.text for w in vocabulary().table_words["when"]) and re.search(r"时间|时限|节点|年限", column))
             offered = any(v in query.text for v, c in categories.items() if c == column)
             if value and (named or offered) and value not in said and column not in ("序号",):
                 asked.append((column, value))

@@ -24,7 +24,12 @@ def row_name(row: Chunk) -> str:
 
 
 def row_number(row: Chunk) -> str:
-    return dict(row.fields).get("序号", "")
+    return next((v for k, v in row.fields if k in _number_columns()), "")
+
+
+@lru_cache(maxsize=1)
+def _number_columns() -> tuple[str, ...]:
+    return tuple(_load("tables.toml")["headers"]["numbers"])
 
 
 def lead_column(row: Chunk) -> tuple[str, str]:

@@ -63,6 +63,9 @@ def header_kind(text: str) -> str:
     rest = rules["period"].sub("", bare).strip()
     if rest in rules["words"]:
         return "word"
+    heads = tuple(rules["headers"]["named_heads"])
+    if 2 < len(rest) <= rules["headers"]["named_max_chars"] and rest.endswith(heads) and re.fullmatch(r"[\u4e00-\u9fff]+", rest):
+        return "word"
     return "period" if bare and not rest else ""
 
 
@@ -108,11 +111,13 @@ def find_cell_table(items: Sequence, index: int) -> CellTable | None:
             break
         header.append((items[i], names))
         i += 1
+    by_groups = any(a.group != b.group for (a, _), (b, _) in zip(header, header[1:]))
+    if by_groups:  # a column name on two lines of one cell ("任务" / "类型") is one column
+        header = _one_per_cell(header)
     names = _joined([name for _, cells in header for name in cells])
     words = sum(header_kind(name) == "word" for name in names)
     if len(names) < rules["headers"]["min_columns"] or words < 2 or len(names) > rules["headers"]["max_columns"]:
         return None
-    by_groups = any(a.group != b.group for (a, _), (b, _) in zip(header, header[1:]))
     cells = _cells(items, i, by_groups, [h.text for h, _ in header])
     numbers, tasks = rules["headers"]["numbers"], any(is_role(n) for n in names)
     if not by_groups:
@@ -127,6 +132,18 @@ def find_cell_table(items: Sequence, index: int) -> CellTable | None:
         return None
     rows, end = found
     return CellTable(names, tuple(rows), end, tasks)
+
+
+def _one_per_cell(header: list) -> list:
+    """(item, names) of the header with the lines of one cell (same group, one name each) joined."""
+    out: list = []
+    for item, names in header:
+        if out and out[-1][0].group == item.group and len(out[-1][1]) == 1 and len(names) == 1 \
+                and header_kind(out[-1][1][0] + names[0]):
+            out[-1] = (item, [out[-1][1][0] + names[0]])
+        else:
+            out.append((item, names))
+    return out
 
 
 def _cells(items: Sequence, i: int, by_groups: bool, header: list[str]) -> list[Cell]:

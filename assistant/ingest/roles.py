@@ -59,7 +59,9 @@ def names_unit(text: str) -> bool:
 def task_text(fields: Sequence[tuple[str, str]]) -> str:
     """The task of a task row: the column the document names for it (主要任务, 工作任务 …)."""
     values = dict(fields)
-    return next((values[name] for name in _words()["task"] if values.get(name)), "")
+    named = next((values[name] for name in _words()["task"] if values.get(name)), "")
+    # a column of the table's own wording for its tasks ("改革任务", "攻坚任务"), not a kind of task (任务类型)
+    return named or next((v for k, v in fields if v and k.endswith("任务")), "")
 
 
 def lead_units(fields: Sequence[tuple[str, str]]) -> tuple[str, str]:
