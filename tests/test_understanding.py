@@ -202,3 +202,15 @@ def test_two_years_tables_compared_row_by_row(real_assistant):
         assert not answer.refused and "共19项" in answer.text and "共18项" in answer.text
         assert "未列入的有1项：“新增就业岗位数”" in answer.text
         assert "名称调整的有2项" in answer.text  # renamed rows are the same indicators, not dropped ones
+
+
+def test_a_unit_s_tasks_whatever_the_question_s_wording_and_a_unit_that_leads_none(real_assistant):
+    # "负责哪几项" reads as a list question; the unit named with a role verb still asks for its tasks
+    answer = ask(real_assistant, "区司法局负责哪几项十四五重点任务")
+    assert not answer.refused and "全面推进依法治区" in answer.text and "共3项" in answer.text
+    # a unit that no row of the responsibility table names leads nothing: refused, not a near task's units
+    answer = ask(real_assistant, "区商务委在十四五任务分解表里牵头了哪几项？")
+    assert answer.refused and "区商务委" in answer.text and "南虹桥集团" not in answer.text
+    # a filler ("高一点") is no topic word whose absence refuses the comparison
+    answer = ask(real_assistant, "闵行跟静安2023年的空气质量优良率，哪个区高一点？")
+    assert not answer.refused and "87.9%" in answer.text and "87.4%" in answer.text

@@ -181,6 +181,9 @@ class AnswerPipeline:
             reason = "the premise does not hold; the report gives" if query.english else "问题的前提与报告不符，报告的数据如下"
             text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
             return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        idle = self.tables.idle_unit(query)  # "区商务委牵头了哪几项？": a unit no task row names leads none
+        if idle and (set(query.districts) or {h.chunk.district for h in result.hits[:1]}) <= self.coverage.task_districts:
+            return [], f"the task table lists no task of {idle}" if query.english else f"责任分解表中没有由{idle}牵头或负责的任务"
         tabled = self.tables.answer(query, result.hits)  # rows in order, counts, footnotes, a unit's tasks
         if tabled:
             return tabled, None

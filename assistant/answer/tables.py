@@ -144,7 +144,9 @@ class TableBook:
         words = vocabulary().table_words
         text = query.text
         asks = {name: any(w in text for w in ws) for name, ws in words.items()}
-        unit = next((u for u in self.units if len(u) > 2 and u in text), "") if query.intent == "responsibility" else ""
+        # "区司法局负责哪几项任务": a unit named with a role verb asks for its tasks, whatever the intent read
+        duty = query.intent == "responsibility" or query.intent == "list" and any(w in text for w in roles.lead_verbs())
+        unit = next((u for u in self.units if len(u) > 2 and u in text), "") if duty else ""
         if unit and (asks["count"] or asks["which"] or asks["sole"]):
             return self._unit_tasks(query, unit, sole=asks["sole"])
         if query.intent == "responsibility" or asks["position"]:
@@ -326,6 +328,20 @@ class TableBook:
             out.append(Sentence(text, [r.chunk_id for r in cited], chunks=cited, derived=(count,)))
         return out
 
+    def idle_unit(self, query: Query) -> str:
+        """The organisation a question asks the tasks of ("区商务委牵头了哪几项？") when no task row names it,
+        short or in full (区发改委 for 区发展改革委 is named), or ""."""
+        words = vocabulary().table_words
+        if query.intent not in ("responsibility", "list") or not any(w in query.text for w in words["count"] + words["which"]):
+            return ""
+        match = _ORGANISATION.search(query.text)
+        if not match or not any(v in query.text for v in roles.lead_verbs()):
+            return ""
+        name = match.group(0)
+        if any(name in u or u in query.text or _abbreviates(name, u) for u in self.units):
+            return ""
+        return name
+
     def _unit_tasks(self, query: Query, unit: str, sole: bool) -> list[Sentence] | None:
         rows = [r for t in self.tables if not query.doc_ids or t.doc_id in query.doc_ids
                 for r in t.rows if r.kind == "task" and unit in lead_units(r)
@@ -342,3 +358,12 @@ class TableBook:
         if not sole and len(alone) != len(chosen):
             sentences[0].derived = (str(len(chosen)), str(len(alone)))
         return sentences
+
+
+_ORGANISATION = re.compile(r"区[\u4e00-\u9fff]{1,6}?(?:委员会|委|局|办|中心)")
+
+
+def _abbreviates(short: str, name: str) -> bool:
+    """"区发改委" for "区发展改革委": the short name's characters in order within the full one."""
+    rest = iter(name)
+    return len(short) < len(name) and short[-1] == name[-1] and all(ch in rest for ch in short)
