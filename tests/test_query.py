@@ -71,6 +71,9 @@ def test_full_width_decimals_and_places(parser):
     assert parser.parse("What was Hangzhou's GDP in 2023?").other_places == ("杭州市",)
     # streets of 静安 named after cities are not those cities
     assert parser.parse("静安区南京西路和北京西路有哪些项目？").other_places == ()
+    # a town right after the district: only a passage (or a document) naming it answers
+    assert parser.parse("闵行区七宝镇有哪些重点项目？").must_mention == ("七宝镇",)
+    assert parser.parse("闵行区有哪些重点项目？").must_mention == ()
     # an organisation named after its city is no question about the city
     assert parser.parse("静安区的排水设施什么时候移交给上海城投集团？").other_places == ()
     assert parser.parse("When are Jing'an's drainage facilities handed over to Shanghai Chengtou Group?").other_places == ()

@@ -70,6 +70,8 @@ def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] |
     subject = _subject_words(whole)
     places = {district_of.get(c.doc_id, "") for c in whole.citations} if district_of is not None and base and \
         whole.query is not None and not whole.query.districts else set()
+    if not places and district_of is not None and whole.query is not None and not whole.query.districts:
+        places = {district_of.get(c.doc_id, "") for c in answered[0].citations}  # the first answered part's place
     for answer in answered:
         for line in _lines(answer):
             content = _content(line)

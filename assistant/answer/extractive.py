@@ -159,8 +159,9 @@ def select(query: Query, picks: list[Pick], next_chunk: Callable[[Chunk], Chunk 
         for pick in picks[1:]:
             if len(chosen) >= limit:
                 break
+            # a question naming no place is about the best pick's: a close pick of another place is not more of it
             if (pick.score >= 0.85 * best.score and pick.text not in {c.text for c in chosen}
-                    and states_measure(query, pick.text, pick.chunk)):
+                    and pick.chunk.district == best.chunk.district and states_measure(query, pick.text, pick.chunk)):
                 chosen.append(pick)
     return chosen
 
@@ -232,7 +233,7 @@ def mismatch(query: Query, best: Pick, kind: str) -> str:
     if kind in ("figure", "fact", "comparison") and codes and not all(
             c.lower() in re.sub(r"[_{}\s]", "", evidence.lower()) for c in codes):
         return "code"  # "PM10浓度" is not answered by the sentence about PM2.5
-    if query.must_mention and not any(name in evidence.lower() for name in query.must_mention):
+    if query.must_mention and not any(name in (evidence + best.chunk.title).lower() for name in query.must_mention):
         return "place"  # "深圳市2025年GDP": the province's figure is not the city's
     if any(str(year) not in evidence + " ".join(best.chunk.breadcrumb) for year in query.named_years):
         return "year"  # "2030年森林覆盖率要达到多少": a 2024 target is not the 2030 one no report sets

@@ -72,6 +72,14 @@ class QueryParser(PeriodReading):
             return ()  # "闵航区" beside the library's 闵行区: a misspelling, searched unscoped rather than refused
         return (name,)
 
+    def _town(self, text: str, districts: tuple[str, ...]) -> tuple[str, ...]:
+        """A town or street right after the asked district ("奉贤区庄行镇的…"): only a passage naming it answers."""
+        for district in districts:
+            match = re.search(rf"{re.escape(district)}([\u4e00-\u9fff]{{2,3}}?(?:镇|街道|乡))", text)
+            if match:
+                return (match.group(1),)
+        return ()
+
     # ------------------------------------------------------------------ main
 
     def parse(self, question: str, previous: Query | None = None, filters: ScopeFilters | None = None) -> Query:
@@ -133,7 +141,7 @@ class QueryParser(PeriodReading):
                       measure=measure, topic=topic, terms=terms, language="en" if english else "zh",
                       other_places=others, unknown_years=unknown_years, notes=notes, premise=premise, asked=question,
                       operation=operation, doc_kinds=doc_kinds, item_count=item_count, item_kind=item_kind, asks=asks,
-                      threshold=threshold, named_years=topic_years, items=items,
+                      threshold=threshold, named_years=topic_years, items=items, must_mention=self._town(text, districts),
                       metadata=tuple(name for name, words in self.vocab.metadata if _has(lowered, words)))
         query = replace(query, shown_topic=self._shown(topic))
         if previous is not None and is_follow_up(query, lowered, self.vocab):
