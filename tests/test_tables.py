@@ -108,3 +108,22 @@ def test_numbered_task_lines_of_an_action_plan_are_task_rows_under_their_action(
     assert [(t["序号"], t["主要任务"], t["牵头单位"], t["类别"]) for t in tasks] == [
         ("4", "完成旧住房修缮更新60万平方米。", "区住房保障房屋管理局、相关街镇", "（二）人居环境品质提升行动"),
         ("10", "开展雨污水分流改造，积极推动重点区域雨污混接整治工作。", "区水务局", "（二）人居环境品质提升行动")]
+
+
+def test_a_question_of_when_gets_the_task_s_time_column_with_its_units():
+    from assistant.answer.tables import TableBook
+    from assistant.models import Chunk, Hit, Query
+
+    fields = (("项目序号", "7"), ("任务类型", "构建系统运营体系"), ("改革任务", "感知体系建设"),
+              ("工作要求", "完成排水感知体系和模拟评估系统建设"), ("完成时间", "2026年12月"),
+              ("责任单位", "上海城投集团"), ("配合单位", "区建设管理委（区水务局）"))
+    row = Chunk("d#t7", "d", "t7", "task", "7\t感知体系建设", "", ("附件1",), "杨浦区", "2025", "方案", fields)
+    book = TableBook([row])
+    text = "“感知体系建设”由谁负责、谁配合，什么时候完成？"
+    query = Query(text, text, text, districts=("杨浦区",), intent="responsibility", terms=("感知", "体系", "建设"))
+    said = [s.text for s in book.answer(query, [Hit(row, 1.0)])]
+    assert said[0] == "“感知体系建设”（第7项）的责任单位为上海城投集团，区建设管理委（区水务局）配合。"
+    assert said[-1] == "感知体系建设的完成时间为2026年12月。"
+    # without a question of when, the time is not added
+    plain = Query("“感知体系建设”由谁负责？", "", "", districts=("杨浦区",), intent="responsibility", terms=("感知", "体系", "建设"))
+    assert [s.text for s in book.answer(plain, [Hit(row, 1.0)])] == said[:1]

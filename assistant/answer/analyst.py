@@ -17,6 +17,7 @@ from assistant.ingest.coverage import Coverage, document_kind_name, year_range
 from assistant.answer.enumerations import Enumeration
 from assistant.answer.extractive import MIN_OVERLAP, Pick, form_word, mismatch, score_picks
 from assistant.ingest.facts import Fact, FactBook, same_quantity_words
+from assistant.ingest.normalize import abbreviates
 from assistant.indexing.lexical import tokenize
 from assistant.answer.lists import HeadingList, ListFinder
 from assistant.models import Chunk, Hit, ParsedDocument, Period, Query
@@ -30,20 +31,6 @@ from assistant.vocab import vocabulary
 _RELATION_ORDER = ("amount", "count", "area", "length", "value", "share", "growth")
 SIDE_PICKS = 5  # picks per side searched for a comparable figure
 GROUNDING_FACTS = 40  # facts listed in an LLM prompt: the passages' figures, not a wall of numbers
-
-
-def abbreviates(short: str, name_text: str) -> bool:
-    """"紫竹高新区" for 紫竹高新技术产业开发区: a name of four or more characters said short, its first two
-    characters as written and the rest in order within a name's length after them."""
-    if len(short) < 4:
-        return False
-    at = name_text.find(short[:2])
-    while at >= 0:
-        window, rest = iter(name_text[at + 2: at + 2 + 3 * len(short)]), short[2:]
-        if all(ch in window for ch in rest):
-            return True
-        at = name_text.find(short[:2], at + 1)
-    return False
 
 
 class Analyst:

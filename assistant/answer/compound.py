@@ -68,10 +68,10 @@ def combine(whole: Answer, parts: list[Answer], district_of: Mapping[str, str] |
     citations: list[Citation] = list(whole.citations) if base else []
     lines = _lines(whole) if base else []
     subject = _subject_words(whole)
-    places = {district_of.get(c.doc_id, "") for c in whole.citations} if district_of is not None and base and \
-        whole.query is not None and not whole.query.districts else set()
-    if not places and district_of is not None and whole.query is not None and not whole.query.districts:
-        places = {district_of.get(c.doc_id, "") for c in answered[0].citations}  # the first answered part's place
+    places: set[str] = set()
+    if district_of is not None and whole.query is not None and not whole.query.districts:
+        placed = whole if base and whole.citations else answered[0]  # else the first answered part's place
+        places = {district_of.get(c.doc_id, "") for c in placed.citations}
     for answer in answered:
         for line in _lines(answer):
             content = _content(line)

@@ -75,13 +75,18 @@ def _number(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
     return None
 
 
+def _opening_date(text: str) -> str:
+    """The signature's date a block opens with, or "". What follows the date line may have been read into
+    the same block ("2024年12月19日头桥街道…实施方案(2025-2027年)", "2026年7月7日松江区…规划为进一步落实…"):
+    a full date followed by no verb of its own ("2025年6月起实施" is body text)."""
+    match = _DATE.match(text.strip())
+    if not match or re.match(r"[\d年月日]*[在起前后至到，,、]", text.strip()[match.end():]):
+        return ""
+    return match.group(0)
+
+
 def _date_line(blocks: list[Chunk]) -> int | None:
-    """The signature's date line. What follows it may have been read into the same block ("2024年12月19日
-    头桥街道…实施方案(2025-2027年)", "2026年7月7日松江区…规划为进一步落实…"): a block of the opening that
-    starts with a full date followed by no verb of its own ("2025年6月起实施" is body text)."""
-    return next((i for i, c in enumerate(blocks) if _DATE.fullmatch(c.text.strip())
-                 or _DATE.match(c.text.strip()) and not re.match(r"[\d年月日]*[在起前后至到，,、]", c.text.strip()[
-                     _DATE.match(c.text.strip()).end():])), None)
+    return next((i for i, c in enumerate(blocks) if _opening_date(c.text)), None)
 
 
 def _signature(blocks: list[Chunk]) -> tuple[str, str, Chunk] | None:
@@ -97,7 +102,7 @@ def _signature(blocks: list[Chunk]) -> tuple[str, str, Chunk] | None:
 def _date(blocks: list[Chunk]) -> tuple[str, Chunk] | None:
     at = _date_line(blocks)
     if at is not None:
-        return _DATE.match(blocks[at].text.strip()).group(0), blocks[at]
+        return _opening_date(blocks[at].text), blocks[at]
     signed = _signature(blocks)
     if signed:
         return signed[1], signed[2]

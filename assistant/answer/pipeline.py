@@ -181,8 +181,10 @@ class AnswerPipeline:
             reason = "the premise does not hold; the report gives" if query.english else "问题的前提与报告不符，报告的数据如下"
             text = render_row(pick.chunk, query.english) if pick.chunk.fields and pick.chunk.kind != "task" else pick.text
             return [Sentence(text, [pick.chunk.chunk_id], chunks=[pick.chunk])], reason
+        # the asked places have task rows (an action plan's duties are in its prose)
+        tabled_places = (set(query.districts) or {h.chunk.district for h in result.hits[:1]}) <= self.coverage.task_districts
         idle = self.tables.idle_unit(query)  # "区商务委牵头了哪几项？": a unit no task row names leads none
-        if idle and (set(query.districts) or {h.chunk.district for h in result.hits[:1]}) <= self.coverage.task_districts:
+        if idle and tabled_places:
             return [], f"the task table lists no task of {idle}" if query.english else f"责任分解表中没有由{idle}牵头或负责的任务"
         tabled = self.tables.answer(query, result.hits)  # rows in order, counts, footnotes, a unit's tasks
         if tabled:
@@ -193,9 +195,7 @@ class AnswerPipeline:
         asked = letters(query.text)  # the question's own words (not synonym expansions)
         # a task the tables do not hold: a subject word the reports use (海绵城市) is in no task. A word no
         # report uses is a staff member's own wording ("这件事", "责任表里归"), not evidence of a missing task
-        # (only where the asked places have task rows: an action plan's duties are in its prose)
-        places = set(query.districts) or {h.chunk.district for h in result.hits[:1]}
-        tabled_places = places <= self.coverage.task_districts
+        # (only where the asked places have task rows)
         unknown_task = kind == "responsibility" and bool(self.task_text) and tabled_places and any(
             len(t) > 1 and not t.isascii() and t in asked and self.known_term(t) and t not in self.task_text for t in query.terms)
         def fails(pick: Pick) -> str:

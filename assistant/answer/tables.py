@@ -19,10 +19,10 @@ from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
 from assistant.answer.table_diff import rows_changed
-from assistant.answer.task_rows import lead_units, row_name, row_number, task_sentence
+from assistant.answer.task_rows import lead_units, row_name, row_number, table_headers, task_sentence
 from assistant.answer.verify import Sentence
 from assistant.ingest import roles
-from assistant.ingest.normalize import letters
+from assistant.ingest.normalize import abbreviates, letters
 from assistant.models import Chunk, Hit, Query
 from assistant.vocab import vocabulary
 
@@ -228,7 +228,7 @@ class TableBook:
         for column in table.columns():
             value = values.get(column, "")
             named = len(column) > 1 and column in query.text and column not in NAME_COLUMNS or (
-                any(w in query.text for w in vocabulary().table_words["when"]) and re.search(r"时间|时限|节点|年限", column))
+                any(w in query.text for w in vocabulary().table_words["when"]) and any(h in column for h in table_headers()["time_heads"]))
             offered = any(v in query.text for v, c in categories.items() if c == column)
             if value and (named or offered) and value not in said and column not in ("序号",):
                 asked.append((column, value))
@@ -338,7 +338,7 @@ class TableBook:
         if not match or not any(v in query.text for v in roles.lead_verbs()):
             return ""
         name = match.group(0)
-        if any(name in u or u in query.text or _abbreviates(name, u) for u in self.units):
+        if any(name in u or u in query.text or abbreviates(name, u) for u in self.units):
             return ""
         return name
 
@@ -361,9 +361,3 @@ class TableBook:
 
 
 _ORGANISATION = re.compile(r"区[\u4e00-\u9fff]{1,6}?(?:委员会|委|局|办|中心)")
-
-
-def _abbreviates(short: str, name: str) -> bool:
-    """"区发改委" for "区发展改革委": the short name's characters in order within the full one."""
-    rest = iter(name)
-    return len(short) < len(name) and short[-1] == name[-1] and all(ch in rest for ch in short)

@@ -24,12 +24,13 @@ def row_name(row: Chunk) -> str:
 
 
 def row_number(row: Chunk) -> str:
-    return next((v for k, v in row.fields if k in _number_columns()), "")
+    return next((v for k, v in row.fields if k in table_headers()["numbers"]), "")
 
 
 @lru_cache(maxsize=1)
-def _number_columns() -> tuple[str, ...]:
-    return tuple(_load("tables.toml")["headers"]["numbers"])
+def table_headers() -> dict:
+    """vocab tables.toml [headers]: the column names tables are read with (numbers, time_heads …)."""
+    return _load("tables.toml")["headers"]
 
 
 def lead_column(row: Chunk) -> tuple[str, str]:

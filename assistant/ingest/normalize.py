@@ -102,6 +102,20 @@ def letters(text: str) -> str:
     return re.sub(r"[^\w]|_", "", squash(text))
 
 
+def abbreviates(short: str, name_text: str) -> bool:
+    """"紫竹高新区" for 紫竹高新技术产业开发区: a name of four or more characters said short, its first two
+    characters as written and the rest in order within a name's length after them."""
+    if len(short) < 4:
+        return False
+    at = name_text.find(short[:2])
+    while at >= 0:
+        window, rest = iter(name_text[at + 2: at + 2 + 3 * len(short)]), short[2:]
+        if all(ch in window for ch in rest):
+            return True
+        at = name_text.find(short[:2], at + 1)
+    return False
+
+
 def numbers(text: str) -> list[str]:
     """The numbers in a text, folded (full-width digits -> ASCII, no thousands separators)."""
     folded = unicodedata.normalize("NFKC", _SUPERSCRIPT_MARKERS.sub("", text))

@@ -27,6 +27,7 @@ def lead_roles() -> tuple[str, ...]:
     return _words()["lead"]
 
 
+@lru_cache(maxsize=1)
 def lead_verbs() -> tuple[str, ...]:
     """What a lead column's units do to a task (牵头, 负责, 推进, 实施): vocab tables.toml [inline_task] verbs."""
     return tuple(dict.fromkeys(_load("tables.toml")["inline_task"]["verbs"].values()))
