@@ -248,3 +248,91 @@ def test_a_task_list_in_its_own_column_names_with_a_column_name_on_two_lines():
     assert third["任务类型"] == "构建系统运营体系" and third["完成时间"] == "2026年12月"
     assert third["责任单位"] == "上海城投集团" and third["配合单位"] == "区建设管理委（区水务局）"
     assert dict(tasks[1].fields)["任务类型"] == "推进平稳有序移交"  # the merged category cell, carried down
+
+
+NEAR_TERM = "\n\n".join("""专栏1 核心指标表
+指标类别
+序号
+指标项
+单位
+类型
+指标值
+现状
+近期规划
+（2025年）
+（2030年）
+发展规模
+1
+建设用地总规模
+平方千米
+约束性
+53.75
+53.74
+服务设施和历史文化
+2
+风貌保护街坊面积
+平方千米
+约束性
+1.31
+1.31
+3
+住宅用地面积
+平方千米
+预期性
+20.26
+动态调整
+4
+道路网密度
+千米/平方千米
+约束性
+5.8
+6.2
+二、行动任务""".split("\n"))
+
+
+def test_a_name_over_two_value_columns_and_their_bracketed_periods():
+    """"指标值" spans 现状 / 近期规划, whose periods "（2025年）" / "（2030年）" sit on the lines below: the
+    columns are 现状（2025年） and 近期规划（2030年）; a row written with all its cells keeps a worded last
+    value (动态调整) instead of taking it for the next group's name; 千米/平方千米 is a unit."""
+    document = Document("d", "普陀区国土空间近期规划（2026-2030年）", "普陀区", "2026-2030", "special_plan", "x", "")
+    rows = _rows(parse_document(document, NEAR_TERM))
+    assert list(rows[0])[:7] == ["指标类别", "序号", "指标项", "单位", "类型", "现状（2025年）", "近期规划（2030年）"]
+    assert rows[2]["近期规划（2030年）"] == "动态调整" and rows[2]["指标类别"] == "服务设施和历史文化"
+    assert rows[3]["指标项"] == "道路网密度" and rows[3]["单位"] == "千米/平方千米"
+    assert rows[3]["指标类别"] == "服务设施和历史文化" and rows[3]["近期规划（2030年）"] == "6.2"
+
+
+DIVISION = "\n\n".join("""2026年重点工作任务分工表
+序号
+重点任务
+具体工作
+时间进度
+责任部门
+一
+推进综合管理
+1
+编制温室气体排放清单
+年内完成
+生态环境局
+2
+落实碳排放统计快报制度
+全年推进
+统计局
+二
+提升建筑绿色低碳水平
+3
+完成北站医院等9个节能改造项目
+年内完成
+卫生健康委、机管局""".split("\n"))
+
+
+def test_a_division_of_work_table_with_group_rows_over_its_tasks():
+    """具体工作 / 时间进度 / 责任部门 are columns; a group row (二 / 提升建筑绿色低碳水平) fills the 重点任务 its
+    rows leave to it, and a row's task is its own 具体工作."""
+    from assistant.ingest.roles import task_text
+
+    document = Document("d", "静安区2026年碳达峰碳中和及节能减排重点工作安排", "静安区", "2026", "action_plan", "x", "")
+    tasks = [c for c in chunk_document(parse_document(document, DIVISION)) if c.kind == "task"]
+    assert [task_text(t.fields) for t in tasks] == ["编制温室气体排放清单", "落实碳排放统计快报制度", "完成北站医院等9个节能改造项目"]
+    last = dict(tasks[2].fields)
+    assert last["重点任务"] == "提升建筑绿色低碳水平" and last["时间进度"] == "年内完成" and last["责任部门"] == "卫生健康委、机管局"

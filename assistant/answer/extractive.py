@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from assistant.answer.phrasing import row_text
 from assistant.answer.task_rows import task_sentence
 from assistant.answer.answer_check import contradicts, premise_conflict, states_measure, subject_clauses
 from assistant.indexing.lexical import tokenize
@@ -19,7 +20,6 @@ from assistant.ingest import roles
 from assistant.ingest.facts import row_cells, row_label
 from assistant.ingest.normalize import numbers, sentences
 from assistant.vocab import vocabulary
-from assistant.query.terms import column_en
 
 @dataclass
 class Pick:
@@ -36,16 +36,10 @@ def answer_kind(query: Query) -> str:
 
 
 def render_row(chunk: Chunk, english: bool) -> str:
-    """社会消费品零售总额：年度目标 2000以上，完成情况 1983.09，单位 亿元"""
-    fields = row_cells(chunk.fields)
+    """社会消费品零售总额：年度目标为2000以上，完成情况为1983.09，单位为亿元"""
     if chunk.kind == "task":
         return task_sentence(chunk, english).text
-    if not fields:
-        return chunk.text
-    label = row_label(chunk.fields)
-    if english:
-        return f"{label}: " + ", ".join(f"{column_en(k)} {v}" for k, v in fields if v != label)
-    return f"{label}：" + "，".join(f"{k}为{v}" for k, v in fields if v != label)
+    return row_text(chunk, english) if row_cells(chunk.fields) else chunk.text
 
 
 def _sentences(chunk: Chunk, kind: str) -> list[str]:

@@ -17,6 +17,7 @@ from assistant.answer.answer_check import subject_clauses
 from assistant.answer.task_rows import task_sentence
 from assistant.ingest.facts import Fact, row_cells, row_label
 from assistant.models import Chunk, Period, Query
+from assistant.query.terms import column_en
 from assistant.vocab import vocabulary
 
 _YEAR_IN_HEADER = re.compile(r"(19|20)\d\d年")
@@ -161,6 +162,15 @@ def english_fact(place: Place, fact: Fact) -> tuple[str, str]:
     return place.en() + ": ", f"“{fact.subject}”: {value}."
 
 
+def row_text(chunk: Chunk, english: bool) -> str:
+    """A table row as one sentence, each cell under its column's name: "社会消费品零售总额：单位为亿元，年度目标为2000以上"."""
+    label = row_label(chunk.fields)
+    cells = [(k, v) for k, v in row_cells(chunk.fields) if v != label]
+    if english:
+        return f"{label}: " + ", ".join(f"{column_en(k)} {v}" for k, v in cells)
+    return f"{label}：" + "，".join(f"{k}为{v}" for k, v in cells)
+
+
 def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place: Place, kind: str) -> tuple[str, str]:
     """(prefix, text) of one answer sentence about a pick: a direct figure sentence when the pick
     states the asked figure, the row as a sentence, or the report's sentence with where it is from."""
@@ -176,9 +186,8 @@ def sentence_for(query: Query, chunk: Chunk, text: str, facts: list[Fact], place
         columns = [f for f in facts if f.source == "table"]  # the figures of a prose cell stay in its words
         if columns:
             body = row_sentence(query, columns, label)
-        else:  # a descriptive row (类别 / 完成情况): its cells read as one sentence
-            cells = [v for _, v in row_cells(chunk.fields)]
-            body = cells[0] + "：" + "；".join(cells[1:]) if len(cells) > 1 else chunk.text
+        else:  # a row of words (稳定保持在70左右): each cell under its column's name
+            body = row_text(chunk, query.english) if len(row_cells(chunk.fields)) > 1 else chunk.text
         return lead(place, body, query.english), body.rstrip("。") + ("." if query.english else "。")
     direct = fact is not None and kind in ("figure", "comparison") and query.asks < 2
     body = figure_text(query, text, facts) if direct else text

@@ -88,6 +88,7 @@ def numbered_rows(cells: list[Cell], names: tuple[str, ...], lead: bool) -> tupl
     previous: list[str] = []
     group: tuple[tuple[str, str], ...] = ()
     category, before = "", None  # the lead cell of the rows, and the group of the row above
+    named = ""  # the name a category row (一 / 水安全) gives the rows below it
     for start, length, row_kind in spans:
         if start in group_at:
             name, cell = group_at[start]
@@ -98,9 +99,12 @@ def numbered_rows(cells: list[Cell], names: tuple[str, ...], lead: bool) -> tupl
         lines = (main[start].first, main[start + length - 1].last)
         if row_kind == "g":
             rows.append(CellRow(tuple(own), (), lines, category="、".join(own), groups=group))
+            named, previous = "".join(own[1:]), []  # no merged cell runs on across a group row
             continue
         here = (group, category)
         values = _place(own, columns, profile, previous, same_group=here == before)
+        if named and len(values) > 1 and not values[1] and not is_role(columns[1]):
+            values[1] = named  # "一 / 推进碳达峰碳中和综合管理" over rows that leave their 重点任务 cell to it
         previous, before = values, here
         head = ((names[0], category),) if lead else ()
         printed = ((category,) if lead and start in lead_at else ()) + tuple(own)
@@ -123,6 +127,10 @@ def _extract(cells: list[Cell], width: int, lead: bool, roles: bool) -> tuple[li
     group_at: dict[int, tuple[str, Cell]] = {}
     subrows: dict[int, list[Cell]] = {}
     expected, next_group, since = 1, 1, width
+    # a row may end one cell short (an empty cell of rows written as runs of lines, a units cell merged down
+    # a task list), so a lead cell may follow width - 1 cells; with every cell on its own line and values
+    # last, a row is all its cells ("5 住宅用地面积 平方千米 预期性 20.26 动态调整": the row's 2030 value)
+    short = int(roles or sum(a.group == b.group for a, b in zip(cells, cells[1:])) * 2 > len(cells))
     k = 0
     while k < len(cells):
         cell, following = cells[k], cells[k + 1] if k + 1 < len(cells) else None
@@ -131,7 +139,7 @@ def _extract(cells: list[Cell], width: int, lead: bool, roles: bool) -> tuple[li
             group_at[len(main)] = (group[0], cell)
             next_group, since = next_group + 1, width
         elif lead and start is None and following is not None and start_of(following.text) == ("n", expected) \
-                and since >= width - 1 and _is_category(cell.text, roles):
+                and since >= width - short and _is_category(cell.text, roles):
             lead_at[len(main)] = cell.text
         elif cell.text.startswith(_SUBROW) and main:
             run = [cell]

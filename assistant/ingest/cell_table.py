@@ -100,13 +100,40 @@ def _joined(names: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _qualifier(text: str) -> bool:
+    """A header line that is only a bracketed period ("（2025年）"): the note of a column named above it."""
+    inner = re.fullmatch(r"[（(]([^（）()]+)[）)]", text.strip())
+    return bool(inner) and header_kind(inner.group(1)) == "period"
+
+
+def _qualified(names: list[str]) -> list[str]:
+    """Bracketed periods under the last columns ("现状" "近期规划" / "（2025年）" "（2030年）") join them in order:
+    "现状（2025年）", "近期规划（2030年）"."""
+    notes = [n for n in names if _qualifier(n)]
+    columns = [n for n in names if not _qualifier(n)]
+    if not notes or len(notes) > len(columns):
+        return columns
+    start = len(columns) - len(notes)
+    return columns[:start] + [c + q for c, q in zip(columns[start:], notes)]
+
+
+def _spanned(names: list[str]) -> tuple[str, ...]:
+    """Without a name spanning the value columns under it ("指标值" over 现状 / 近期规划)."""
+    rules = _rules()["headers"]
+    def value(name: str) -> bool:
+        bare = _BRACKETS.sub("", name).strip()
+        return header_kind(name) == "period" or _rules()["period"].sub("", bare) in rules["period_joins"] + ["近期规划"]
+    return tuple(n for k, n in enumerate(names)
+                 if not (n in rules["spanning"] and len(names) > k + 2 and value(names[k + 1]) and value(names[k + 2])))
+
+
 def find_cell_table(items: Sequence, index: int) -> CellTable | None:
     """The table whose header starts at items[index] (parse._Item: kind, text, line, group), or None."""
     rules = _rules()
     header: list = []  # (item, its column names)
     i = index
     while i < len(items) and items[i].kind == "text" and len(header) < rules["headers"]["max_columns"]:
-        names = header_cells(items[i].text)
+        names = header_cells(items[i].text) or ([items[i].text] if _qualifier(items[i].text) else [])
         if not names:
             break
         header.append((items[i], names))
@@ -114,7 +141,7 @@ def find_cell_table(items: Sequence, index: int) -> CellTable | None:
     by_groups = any(a.group != b.group for (a, _), (b, _) in zip(header, header[1:]))
     if by_groups:  # a column name on two lines of one cell ("任务" / "类型") is one column
         header = _one_per_cell(header)
-    names = _joined([name for _, cells in header for name in cells])
+    names = _spanned(_qualified(_joined([name for _, cells in header for name in cells])))
     words = sum(header_kind(name) == "word" for name in names)
     if len(names) < rules["headers"]["min_columns"] or words < 2 or len(names) > rules["headers"]["max_columns"]:
         return None
