@@ -178,3 +178,15 @@ def test_a_years_outcome_against_the_five_year_plans_target(real_assistant):
 def test_the_sentence_that_defines_the_term_answers_alone(real_assistant, question, needle):
     answer = real_assistant.ask(question)
     assert needle in answer.text and len(answer.citations) == 1, answer.text
+
+
+def test_a_cell_with_a_sign_is_shown_as_printed_and_a_plan_column_is_its_target():
+    """"≥80" under 近期规划（2030年） is the plan's target and reads ≥80% (its words, 以上, stay in the
+    qualifier for comparisons); 现状（2025年） is the baseline the plan starts from."""
+    fields = (("序号", "22"), ("指标项", "建成区达到海绵城市建设要求的比例"), ("单位", "%"), ("类型", "约束性"),
+              ("现状（2025年）", "≥40"), ("近期规划（2030年）", "≥80"))
+    row = chunk("22\t建成区达到海绵城市建设要求的比例\t%\t约束性\t≥40\t≥80", "table_row", fields)
+    baseline, target = table_facts(row, Period(2030, "fyp_target"))
+    assert baseline.subject == target.subject == "建成区达到海绵城市建设要求的比例"
+    assert (baseline.period, target.period) == (Period(2025, "outcome"), Period(2030, "fyp_target"))
+    assert target.display() == "≥80%" and target.qualifier == "以上"

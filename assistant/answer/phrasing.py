@@ -112,7 +112,8 @@ def row_sentence(query: Query, facts: list[Fact], label: str) -> str:
     english = query.english
     parts: list[str] = []
     for fact in outcome:
-        parts.append(f"result {fact.display()}" if english else f"完成{fact.display()}")
+        done = fact.column.startswith(("完成", "实际"))  # 现状（2025年） is a baseline, not a result achieved
+        parts.append(f"result {fact.display()}" if english else f"完成{fact.display()}" if done else f"{fact.column}为{fact.display()}")
     for fact in targets:
         parts.append(f"target {fact.display()}" if english else f"{column_label(fact)}为{fact.display()}")
     if "target" in query.period_kinds or "fyp_target" in query.period_kinds:

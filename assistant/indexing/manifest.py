@@ -15,7 +15,7 @@ from assistant.models import Document
 FORMAT_VERSION = 3  # 2: per-file sha256 in the manifest, `failed` reports; 3: words.json, no vectors.faiss with Milvus
 
 
-PARSER_VERSION = 7  # bump when parse/chunk output changes, so old indexes are reported stale
+PARSER_VERSION = 8  # bump when parse/chunk output changes, so old indexes are reported stale
 
 
 class IndexProblem(RuntimeError):

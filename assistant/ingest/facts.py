@@ -26,7 +26,7 @@ from assistant.vocab import _load, vocabulary
 FACTS_FILE = "facts.jsonl"
 # bump when extraction changes: stored facts of another version are extracted again from the chunks
 # at load (cheap, and the index's embeddings stay valid)
-FACTS_VERSION = 3
+FACTS_VERSION = 4
 _SHARED = ("district", "doc_id", "period", "relation", "unit", "qualifier", "source", "column", "span")
 
 
@@ -45,6 +45,7 @@ class Fact:
     source: str = "text"  # text | table
     column: str = ""  # the target or outcome column of a table fact ("年度目标", "完成情况")
     unit_printed: bool = True  # the unit is printed next to the value (not only in a unit column or header)
+    sign: str = ""  # the comparison sign printed before a table cell's figure ("≥80": "≥"; its words are in qualifier)
 
     @property
     def number(self) -> Decimal:
@@ -53,6 +54,9 @@ class Fact:
     def display(self) -> str:
         """The value as the report prints it, with its unit: 3002.04亿元, 5%左右; a table cell whose unit
         sits in its own column keeps its words together: 10左右（%）, 6以上，力争两位数（%）."""
+        if self.sign:  # as the cell prints it: ≥80%, not 80以上（%）
+            words = self.qualifier.removeprefix(_words().comparators.get(self.sign, ""))
+            return f"{self.sign}{self.value}{self.unit}{words}"
         if not self.qualifier:
             return f"{self.value}{self.unit}"
         if self.unit_printed or not self.unit:
@@ -226,7 +230,7 @@ def table_facts(chunk: Chunk, period: Period) -> list[Fact]:
         subject = label if column_period else label + _PARENS_UNIT.sub("", header).strip()
         facts.append(Fact(chunk.district, chunk.doc_id, chunk.chunk_id, column_period or period, subject,
                           _relation(unit, subject), match.group(2), unit, qualifier, (0, len(chunk.text)), "table",
-                          header if column_period else "", bool(printed)))
+                          header if column_period else "", bool(printed), match.group(1) or ""))
     return facts
 
 
