@@ -127,3 +127,44 @@ def test_a_question_of_when_gets_the_task_s_time_column_with_its_units():
     # without a question of when, the time is not added
     plain = Query("“感知体系建设”由谁负责？", "", "", districts=("杨浦区",), intent="responsibility", terms=("感知", "体系", "建设"))
     assert [s.text for s in book.answer(plain, [Hit(row, 1.0)])] == said[:1]
+
+
+def _division_rows():
+    from assistant.models import Chunk
+
+    rows = [("1", "推进综合管理", "编制温室气体排放清单", "生态环境局"),
+            ("2", "推进综合管理", "落实碳排放统计快报制度", "统计局"),
+            ("3", "提升建筑绿色低碳水平", "完成北站医院等9个节能改造项目", "卫生健康委、机管局"),
+            ("4", "提升建筑绿色低碳水平", "推进既有公共建筑节能改造", "建设管理委"),
+            ("5", "（三）提升建筑绿色低碳水平（3项）", "推进超低能耗建筑", "建设管理委、统计局")]
+    return [Chunk(f"d#t{n}", "d", f"t{n}", "task", f"{n}\t{work}", "", ("附件",), "静安区", "2026", "安排",
+                  (("序号", n), ("重点任务", group), ("具体工作", work), ("时间进度", "年内完成"), ("责任部门", units)))
+            for n, group, work, units in rows]
+
+
+def test_the_rows_under_a_group_of_a_task_list_are_counted():
+    """"“提升建筑绿色低碳水平”下面有几条": the rows whose group cell names it, its numbering and count
+    ("（三）…（3项）") aside; structure words of the question (下面, 分工表) set no condition."""
+    from assistant.answer.tables import TableBook, category_name
+    from assistant.models import Hit, Query
+
+    assert category_name("（六）建设绿色生态的美丽城区（9项）") == "建设绿色生态的美丽城区"
+    rows = _division_rows()[:4]
+    book = TableBook(rows)
+    text = "静安这个分工表里“提升建筑绿色低碳水平”下面有几条任务？"
+    query = Query(text, text, text, districts=("静安区",), intent="fact", measure="count",
+                  terms=("分工", "表", "提升", "建筑", "绿色", "低碳", "水平", "下面", "几条", "任务"))
+    said = book.answer(query, [Hit(rows[2], 1.0)])
+    assert said[0].text.startswith("该表中重点任务为“提升建筑绿色低碳水平”的共2项（全表4项）")
+
+
+def test_the_task_a_unit_alone_is_responsible_for_in_the_table_s_own_verb():
+    from assistant.answer.tables import TableBook
+    from assistant.models import Hit, Query
+
+    rows = _division_rows()
+    book = TableBook(rows)
+    text = "分工表里哪一条是统计局单独负责的？"
+    query = Query(text, text, text, districts=("静安区",), intent="fact", terms=("分工", "表", "一条", "统计局", "单独"))
+    said = [s.text for s in book.answer(query, [Hit(rows[1], 1.0)])]
+    assert said[0].startswith("统计局单独负责的任务共1项") and "落实碳排放统计快报制度" in " ".join(said)

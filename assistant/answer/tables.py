@@ -19,7 +19,7 @@ from difflib import SequenceMatcher
 
 from assistant.answer.extractive import form_word
 from assistant.answer.table_diff import rows_changed
-from assistant.answer.task_rows import lead_units, row_name, row_number, table_headers, task_sentence
+from assistant.answer.task_rows import lead_units, lead_verb, row_name, row_number, table_headers, task_sentence
 from assistant.answer.verify import Sentence
 from assistant.ingest import roles
 from assistant.ingest.normalize import abbreviates, letters
@@ -29,6 +29,9 @@ from assistant.vocab import vocabulary
 ROW_KINDS = ("table_row", "task")
 NAME_COLUMNS = ("指标名称", "指标", "主要任务", "任务", "项目名称", "名称")
 _NUMBERED = re.compile(r"^\d+(\.\d+)?%?$")
+# the numbering and row count around a group cell's name ("（六）…（9项）", "五、…")
+_CATEGORY_DECOR = re.compile(r"^[（(]?[一二三四五六七八九十\d]+[）)、.．]\s*|[（(]\d+项[）)]$|\s+")
+CATEGORY_CHARS = 20  # a shared cell of a column up to this long is a category its rows belong to
 MAX_LISTED = 30  # rows listed one per line; more are counted, the first ones listed
 LISTED_TABLE_HITS = 5  # passages searched for a table whose rows are the asked kind of item
 MARKED_NAMED = 8  # rows a footnote mark is on, named in one sentence; more are only counted
@@ -61,9 +64,15 @@ class Table:
         counts: dict[tuple[str, str], int] = {}
         for row in self.rows:
             for name, value in row.fields:
-                if name not in NAME_COLUMNS and name != "序号" and value and len(value) <= 8 and not _NUMBERED.match(value):
+                if name not in NAME_COLUMNS and name != "序号" and value and len(category_name(value)) <= CATEGORY_CHARS \
+                        and not _NUMBERED.match(value) and not roles.is_role(name):
                     counts[(name, value)] = counts.get((name, value), 0) + 1
         return {value: name for (name, value), n in counts.items() if n >= 2}
+
+
+def category_name(value: str) -> str:
+    """A group cell without its numbering and count: "（六）建设绿色生态的美丽城区（9项）" -> 建设绿色生态的美丽城区."""
+    return _CATEGORY_DECOR.sub("", value).strip()
 
 
 def _name_coverage(name: str, asked: str) -> float:
@@ -145,7 +154,8 @@ class TableBook:
         text = query.text
         asks = {name: any(w in text for w in ws) for name, ws in words.items()}
         # "区司法局负责哪几项任务": a unit named with a role verb asks for its tasks, whatever the intent read
-        duty = query.intent == "responsibility" or query.intent == "list" and any(w in text for w in roles.lead_verbs())
+        # ("哪一条是统计局单独负责的": the same, read as a fact question)
+        duty = query.intent == "responsibility" or (query.intent == "list" or asks["sole"]) and any(w in text for w in roles.lead_verbs())
         unit = next((u for u in self.units if len(u) > 2 and u in text), "") if duty else ""
         if unit and (asks["count"] or asks["which"] or asks["sole"]):
             return self._unit_tasks(query, unit, sole=asks["sole"])
@@ -171,7 +181,8 @@ class TableBook:
             row = next((r for r in table.rows if row_number(r) == str(vocabulary().count_of(numbered.group(1)))), None)
             if row is not None:
                 return [self._row_sentence(query, table, row, f"第{row_number(row)}项")]
-        value = next((v for v in sorted(table.categories(), key=len, reverse=True) if v in text), "")
+        value = next((v for v in sorted(table.categories(), key=len, reverse=True)
+                      if len(category_name(v)) >= 2 and category_name(v) in text), "")
         if value and (asks["count"] or asks["which"]) and not self._more_asked(query, table, value):
             return self._rows_with(query, table, value)
         if not value and query.measure == "count" and query.intent != "responsibility" and not self._more_asked(query, table, ""):
@@ -213,7 +224,9 @@ class TableBook:
         if query.intent == "target_check" or query.premise or any(w in query.text for w in vocabulary().table_words["condition"]) or any(row_name(r) in query.text for r in table.rows if len(row_name(r)) > 2):
             return True
         known = table.caption + " ".join(table.columns()) + value
-        return any(len(t) > 1 and t not in known and not form_word(t, "*") and t not in vocabulary().table_word_set
+        # a structure word of the question, or a piece of one ("一大" of the 一大类 it says), is no condition
+        structure = [w for w in vocabulary().table_word_set if w in query.text]
+        return any(len(t) > 1 and t not in known and not form_word(t, "*") and not any(t in w for w in structure)
                    and not t[:1].isdigit() and self.known_term(t) for t in query.terms)  # "19项主要指标" restates the table
 
     def column_asked(self, query: Query, row: Chunk, said: str) -> Sentence | None:
@@ -353,7 +366,8 @@ class TableBook:
         if query.english:
             head = f"{unit} leads {len(chosen)} tasks" + (" alone" if sole else f" ({len(alone)} of them alone)") + ":"
         else:
-            head = f"{unit}{'单独' if sole else ''}牵头的任务共{len(chosen)}项" + ("" if sole else f"（其中单独牵头{len(alone)}项）") + "："
+            verb = lead_verb(chosen[0])  # the table's own word: 牵头, or 负责 under a 责任部门 column
+            head = f"{unit}{'单独' if sole else ''}{verb}的任务共{len(chosen)}项" + ("" if sole else f"（其中单独{verb}{len(alone)}项）") + "："
         sentences = self._listing(query, head, chosen, chosen[0])
         if not sole and len(alone) != len(chosen):
             sentences[0].derived = (str(len(chosen)), str(len(alone)))

@@ -42,6 +42,11 @@ def lead_units(row: Chunk) -> list[str]:
     return roles.units(lead_column(row)[1])
 
 
+def lead_verb(row: Chunk) -> str:
+    """What the task's lead column says its units do: 牵头单位 -> 牵头; a column without a verb (责任部门) -> 负责."""
+    return _columns()["verbs"].get(lead_column(row)[0], "负责")
+
+
 def support_units(row: Chunk) -> tuple[str, list[str]]:
     """("支撑", [units]) of a task's supporting column (配合单位, 支撑单位…), named as the document names it."""
     for name, value in row.fields:
