@@ -182,3 +182,17 @@ def test_how_many_things_a_question_asks(parser):
     assert parser.parse("静安2023年全区税收总收入一共多少，比上年涨了多少？").asks == 2
     assert parser.parse("How many new 5G base stations went up in Minhang in 2023, and what is the running total?").asks == 2
     assert parser.parse("闵行2023年新建了多少座5G基站？").asks == 1
+
+
+def test_a_one_year_plan_later_than_the_reports_moves_the_place_s_this_year():
+    """A 2026 work plan of 静安 beside its 2023-2024 report: "今年" for 静安 is 2026; 闵行's stays 2024."""
+    from assistant.ingest.coverage import Coverage
+    from assistant.models import Chunk
+
+    documents = {"report": {"district": "静安区", "year": "2023-2024", "kind": "yearly_report", "title": "执行情况"},
+                 "plan": {"district": "静安区", "year": "2026", "kind": "action_plan", "title": "2026年重点工作安排"},
+                 "mh": {"district": "闵行区", "year": "2023-2024", "kind": "yearly_report", "title": "执行情况"}}
+    chunks = [Chunk(f"{d}#a", d, "a", "paragraph", "2024年计划目标", "2024年计划目标", ("二、2024年计划",),
+                    documents[d]["district"], documents[d]["year"], "t") for d in documents]
+    coverage = Coverage.from_index(chunks, documents)
+    assert coverage.reporting_year_of(["静安区"]) == 2026 and coverage.reporting_year_of(["闵行区"]) == 2024

@@ -168,3 +168,11 @@ def test_the_task_a_unit_alone_is_responsible_for_in_the_table_s_own_verb():
     query = Query(text, text, text, districts=("静安区",), intent="fact", terms=("分工", "表", "一条", "统计局", "单独"))
     said = [s.text for s in book.answer(query, [Hit(rows[1], 1.0)])]
     assert said[0].startswith("统计局单独负责的任务共1项") and "落实碳排放统计快报制度" in " ".join(said)
+
+
+def test_an_indicator_name_parted_by_one_word_is_stated():
+    from assistant.answer.tables import _states_name
+
+    assert _states_name("地区生产总值增长", "今年经济社会发展主要预期目标是地区生产总值按增长5安排")
+    assert not _states_name("地区生产总值增长", "地区生产总值年均增长59")  # an annual average is another quantity
+    assert not _states_name("新增就业岗位", "提供500个青年就业实习见习岗位")

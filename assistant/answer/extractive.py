@@ -183,6 +183,31 @@ def _after_colon(sentence: str) -> str:
     return tail.strip() if colon and _ENUMERATED.match(tail.strip()) else sentence
 
 
+SEMICOLON_ITEMS = 15  # items of a "…目标是：A；B；…。" list followed across its paragraphs
+
+
+def _semicolon_run(lead: Pick, sentences: list, next_chunk: Callable[[Chunk], Chunk | None] | None) -> list:
+    """The items of a list its lead opens with a colon and whose items end in "；" ("主要预期目标是：地区生产
+    总值按增长5%安排；" / "一般公共预算收入增长2%；" / … / "…完成国家下达任务。"), followed into the next
+    paragraphs up to the item ending the list; [] for any other lead."""
+    if "：" not in lead.text or not lead.text.rstrip().endswith(("；", ";")):
+        return []
+    items, last = [], lead.chunk
+    for item in sentences:
+        items.append(item)
+        last = item[0]
+        if not item[2].rstrip().endswith(("；", ";")) or len(items) >= SEMICOLON_ITEMS:
+            return items
+    chunk = next_chunk(last) if next_chunk else None
+    while chunk is not None and chunk.breadcrumb == lead.chunk.breadcrumb and not chunk.fields and len(items) < SEMICOLON_ITEMS:
+        for i, sentence in enumerate(_sentences(chunk, "list")):
+            items.append((chunk, i, sentence))
+            if not sentence.rstrip().endswith(("；", ";")) or len(items) >= SEMICOLON_ITEMS:
+                return items
+        chunk = next_chunk(chunk)
+    return items
+
+
 def _list_items(lead: Pick, next_chunk: Callable[[Chunk], Chunk | None] | None) -> list[Pick]:
     """The items that follow a list's lead sentence ("面临不少问题和挑战。一是…二是…"), in its
     chunk and, when the paragraph was split, in the next piece: the enumerated sentences
@@ -195,7 +220,7 @@ def _list_items(lead: Pick, next_chunk: Callable[[Chunk], Chunk | None] | None) 
     sentences = [(c, i, _after_colon(s)) for c, i, s in sentences]
     sentences = [item for item in sentences if item[1] > lead.index or item[0] is not lead.chunk or _ENUMERATED.match(item[2])]
     enumerated = [item for item in sentences if _ENUMERATED.match(item[2].lstrip("*"))]
-    selected = enumerated[:5] if len(enumerated) >= 2 else sentences[:3]
+    selected = enumerated[:5] if len(enumerated) >= 2 else _semicolon_run(lead, sentences, next_chunk) or sentences[:3]
     seen: set[str] = set()
     picks = []
     for chunk, index, sentence in selected:

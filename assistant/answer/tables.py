@@ -70,6 +70,15 @@ class Table:
         return {value: name for (name, value), n in counts.items() if n >= 2}
 
 
+NAME_GAP = 1  # a character that may part an indicator's name in a sentence stating it ("按" in 生产总值按增长; "年均" is another quantity)
+
+
+def _states_name(name: str, text: str) -> bool:
+    """The name's characters in order in the text, with at most NAME_GAP others between them in all."""
+    pattern = "".join(re.escape(ch) + (f"[^，。；]{{0,{NAME_GAP}}}?" if i < len(name) - 1 else "") for i, ch in enumerate(name))
+    return any(len(m.group(0)) <= len(name) + NAME_GAP for m in re.finditer(pattern, text))
+
+
 def category_name(value: str) -> str:
     """A group cell without its numbering and count: "（六）建设绿色生态的美丽城区（9项）" -> 建设绿色生态的美丽城区."""
     return _CATEGORY_DECOR.sub("", value).strip()
@@ -130,13 +139,14 @@ class TableBook:
 
     def indicator_missing(self, query: Query, evidence: str) -> str:
         """"indicator" when the question names an indicator of some table ("新增就业岗位数") that the evidence
-        does not state: another quantity of the same words ("500个青年就业见习岗位") is not its answer."""
+        does not state: another quantity of the same words ("500个青年就业见习岗位") is not its answer. The
+        evidence may part the name's words by a word or two ("地区生产总值按增长5%安排" states 地区生产总值增长)."""
         if self._indicators is None:
             self._indicators = sorted({letters(row_name(r)).rstrip("数率量") for t in self.tables for r in t.rows
                                        if r.kind == "table_row" and len(letters(row_name(r))) >= 5}, key=len, reverse=True)
         asked = letters(query.text)
         named = next((n for n in self._indicators if len(n) >= 5 and n in asked), "")
-        return "indicator" if named and named not in letters(evidence) else ""
+        return "indicator" if named and not _states_name(named, letters(evidence)) else ""
 
     def table_for(self, query: Query, hits: list[Hit]) -> Table | None:
         for hit in hits:

@@ -139,10 +139,11 @@ class Coverage:
                 planned[chunk.district] = max(planned.get(chunk.district, period.year), period.year)
         spans = {d: (y[0], y[-1]) for d, y in years.items() if y}
         latest = max(planned.values(), default=None)  # the corpus' "今年": its reports', not a yearly plan's
-        for doc_id, doc_years in years.items():  # a place with only a yearly plan ("2025年度实施计划"): its year is "今年"
+        # a one-year plan of a place ("2025年度实施计划", "2026年…重点工作安排") is for its "今年", when no report plans a later year
+        for doc_id, doc_years in years.items():
             district = documents[doc_id].get("district", "")
-            if len(doc_years) == 1 and district and district not in planned:
-                planned[district] = doc_years[0]
+            if len(doc_years) == 1 and district:
+                planned[district] = max(planned.get(district, doc_years[0]), doc_years[0])
         return cls(periods, kinds, {d: m.get("title", d) for d, m in documents.items()},
                    {d: m.get("district", "") for d, m in documents.items()}, available, latest,
                    planned, spans,
