@@ -176,3 +176,18 @@ def test_an_indicator_name_parted_by_one_word_is_stated():
     assert _states_name("地区生产总值增长", "今年经济社会发展主要预期目标是地区生产总值按增长5安排")
     assert not _states_name("地区生产总值增长", "地区生产总值年均增长59")  # an annual average is another quantity
     assert not _states_name("新增就业岗位", "提供500个青年就业实习见习岗位")
+
+
+def test_a_row_number_is_read_in_the_table_whose_row_says_the_question_s_words():
+    """"分工表第2条统计快报那项": row 2 of the table that says 统计快报, not row 2 of the first table found."""
+    from assistant.answer.tables import TableBook
+    from assistant.models import Chunk, Hit, Query
+
+    other = [Chunk(f"m#t{n}", "m", f"t{n}", "task", f"{n}\t{task}", "", ("表",), "闵行区", "2021-2025", "分解表",
+                   (("序号", str(n)), ("主要任务", task), ("牵头单位", "区科委"))) for n, task in ((1, "建设科创中心"), (2, "畅通成果转化渠道"))]
+    rows = other + _division_rows()[:2]
+    book = TableBook(rows)
+    text = "分工表第2条统计快报那项，时间进度是什么？"
+    query = Query(text, text, text, intent="fact", terms=("分工", "表", "统计", "快报", "时间", "进度"))
+    said = book.answer(query, [Hit(other[1], 1.0)])
+    assert "落实碳排放统计快报制度" in said[0].text and "畅通成果转化渠道" not in said[0].text

@@ -76,7 +76,9 @@ def test_the_minhang_rows_give_the_outcome_of_the_last_plan_and_the_target_of_th
     assert {(f.period, f.value, f.unit, f.column) for f in facts["老旧小区整治改造面积"]} == {
         (Period(2025, "outcome"), "240", "万平方米", "“十四五”完成值"), (Period(2030, "fyp_target"), "300", "万平方米", "“十五五”目标值")}
     shelter = {f.period.year: f for f in facts["人均应急避难面积"]}
-    assert (shelter[2025].value, shelter[2025].display(), shelter[2030].display()) == ("1.5", "1.5以上（平方米）", "1.7以上（平方米）")
+    # the cell's sign as the table prints it ("＞1.5"), its meaning (以上) kept for comparisons
+    assert (shelter[2025].value, shelter[2025].display(), shelter[2030].display()) == ("1.5", "＞1.5平方米", "＞1.7平方米")
+    assert shelter[2025].qualifier == "以上"
     assert [f.period for f in facts["完整社区覆盖率"]] == [Period(2030, "fyp_target")]  # '-': no figure
 
 

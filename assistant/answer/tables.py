@@ -156,6 +156,15 @@ class TableBook:
         named = [t for t in self.tables if t.doc_id in query.doc_ids]
         return named[0] if len(named) == 1 else None
 
+    def _numbered_row(self, query: Query, table: Table, number: str) -> Chunk | None:
+        """Row `number` of the table the question is about: of the tables' rows of that number (in the asked
+        places), the one that says most of the question's words ("分工表第6条“十四五”目标责任评价那项": the 静安 table's row 6,
+        not 闵行's), the first table's on a tie."""
+        tables = [table] + [t for t in self.tables if t is not table and (not query.doc_ids or t.doc_id in query.doc_ids)]
+        rows = [r for t in tables for r in t.rows if row_number(r) == number and (not query.districts or r.district in query.districts)]
+        said = lambda row: sum(len(t) for t in query.terms if len(t) > 1 and t in row.text)  # noqa: E731
+        return max(rows, key=said, default=None)
+
     # ------------------------------------------------------------------ answers
 
     def answer(self, query: Query, hits: list[Hit]) -> list[Sentence] | None:
@@ -188,9 +197,9 @@ class TableBook:
             return self._ordinal(query, table, last=asks["last"])
         numbered = _ROW_NUMBER.search(text)
         if numbered and not asks["count"]:
-            row = next((r for r in table.rows if row_number(r) == str(vocabulary().count_of(numbered.group(1)))), None)
+            row = self._numbered_row(query, table, str(vocabulary().count_of(numbered.group(1))))
             if row is not None:
-                return [self._row_sentence(query, table, row, f"第{row_number(row)}项")]
+                return [self._row_sentence(query, self.table_of[row.chunk_id], row, f"第{row_number(row)}项")]
         value = next((v for v in sorted(table.categories(), key=len, reverse=True)
                       if len(category_name(v)) >= 2 and category_name(v) in text), "")
         if value and (asks["count"] or asks["which"]) and not self._more_asked(query, table, value):
