@@ -119,12 +119,12 @@ def _qualified(names: list[str]) -> list[str]:
 
 def _spanned(names: list[str]) -> tuple[str, ...]:
     """Without a name spanning the value columns under it ("指标值" over 现状 / 近期规划)."""
-    rules = _rules()["headers"]
-    def value(name: str) -> bool:
-        bare = _BRACKETS.sub("", name).strip()
-        return header_kind(name) == "period" or _rules()["period"].sub("", bare) in rules["period_joins"] + ["近期规划"]
-    return tuple(n for k, n in enumerate(names)
-                 if not (n in rules["spanning"] and len(names) > k + 2 and value(names[k + 1]) and value(names[k + 2])))
+    rules = _rules()
+
+    def value(name: str) -> bool:  # a value column: a period, or a value word (现状, 近期规划) after one
+        return header_kind(name) == "period" or rules["period"].sub("", _BRACKETS.sub("", name).strip()) in rules["headers"]["period_joins"]
+    spans = rules["headers"]["spanning"]
+    return tuple(n for k, n in enumerate(names) if not (n in spans and len(names) > k + 2 and value(names[k + 1]) and value(names[k + 2])))
 
 
 def find_cell_table(items: Sequence, index: int) -> CellTable | None:
