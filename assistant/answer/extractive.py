@@ -192,19 +192,18 @@ def _semicolon_run(lead: Pick, sentences: list, next_chunk: Callable[[Chunk], Ch
     paragraphs up to the item ending the list; [] for any other lead."""
     if "：" not in lead.text or not lead.text.rstrip().endswith(("；", ";")):
         return []
-    items, last = [], lead.chunk
-    for item in sentences:
+
+    def following():  # the lead's own sentences, then those of the paragraphs after them under the same heading
+        yield from sentences
+        chunk = next_chunk(sentences[-1][0] if sentences else lead.chunk) if next_chunk else None
+        while chunk is not None and chunk.breadcrumb == lead.chunk.breadcrumb and not chunk.fields:
+            yield from ((chunk, i, sentence) for i, sentence in enumerate(_sentences(chunk, "list")))
+            chunk = next_chunk(chunk)
+    items = []
+    for item in following():
         items.append(item)
-        last = item[0]
         if not item[2].rstrip().endswith(("；", ";")) or len(items) >= SEMICOLON_ITEMS:
-            return items
-    chunk = next_chunk(last) if next_chunk else None
-    while chunk is not None and chunk.breadcrumb == lead.chunk.breadcrumb and not chunk.fields and len(items) < SEMICOLON_ITEMS:
-        for i, sentence in enumerate(_sentences(chunk, "list")):
-            items.append((chunk, i, sentence))
-            if not sentence.rstrip().endswith(("；", ";")) or len(items) >= SEMICOLON_ITEMS:
-                return items
-        chunk = next_chunk(chunk)
+            break
     return items
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from assistant.answer.answer_check import subject_clauses
 from assistant.answer.task_rows import task_sentence
 from assistant.ingest.facts import Fact, row_cells, row_label
 from assistant.models import Chunk, Period, Query
 from assistant.query.terms import column_en
-from assistant.vocab import vocabulary
+from assistant.vocab import _load, vocabulary
 
 _YEAR_IN_HEADER = re.compile(r"(19|20)\d\d年")
 _PLAN_WORDS = {"task_table": "重点任务", "special_plan": "专项规划", "action_plan": "行动计划", "five_year_plan": "规划"}
@@ -104,6 +105,12 @@ def pick_fact(query: Query, facts: list[Fact]) -> Fact | None:
     return next(f for f in candidates if overlap(f) == best)
 
 
+@lru_cache(maxsize=1)
+def _achieved() -> tuple[str, ...]:
+    """The words an outcome column saying a result achieved starts with (vocab facts.toml [columns] achieved)."""
+    return tuple(_load("facts.toml")["columns"]["achieved"])
+
+
 def row_sentence(query: Query, facts: list[Fact], label: str) -> str:
     """社会消费品零售总额完成1983.09亿元，年度目标为2000亿元以上 (a target question: target first)."""
     outcome = [f for f in facts if f.period.kind == "outcome" and f.column]
@@ -112,7 +119,7 @@ def row_sentence(query: Query, facts: list[Fact], label: str) -> str:
     english = query.english
     parts: list[str] = []
     for fact in outcome:
-        done = fact.column.startswith(("完成", "实际"))  # 现状（2025年） is a baseline, not a result achieved
+        done = fact.column.startswith(_achieved())  # 现状（2025年） is a baseline, not a result achieved
         parts.append(f"result {fact.display()}" if english else f"完成{fact.display()}" if done else f"{fact.column}为{fact.display()}")
     for fact in targets:
         parts.append(f"target {fact.display()}" if english else f"{column_label(fact)}为{fact.display()}")

@@ -140,7 +140,7 @@ class TableBook:
     def indicator_missing(self, query: Query, evidence: str) -> str:
         """"indicator" when the question names an indicator of some table ("新增就业岗位数") that the evidence
         does not state: another quantity of the same words ("500个青年就业见习岗位") is not its answer. The
-        evidence may part the name's words by a word or two ("地区生产总值按增长5%安排" states 地区生产总值增长)."""
+        evidence may part the name's words by NAME_GAP characters ("地区生产总值按增长5%安排" states 地区生产总值增长)."""
         if self._indicators is None:
             self._indicators = sorted({letters(row_name(r)).rstrip("数率量") for t in self.tables for r in t.rows
                                        if r.kind == "table_row" and len(letters(row_name(r))) >= 5}, key=len, reverse=True)
